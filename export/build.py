@@ -1,0 +1,222 @@
+"""The export pipeline: checkpoint -> gated model directory, written atomically.
+
+Steps: read the checkpoint's facts (:mod:`export.source`); trace the embedding module to
+ONNX (:mod:`export.graph`); fuse it (fp32), derive fp16 and int8 from the fused graph;
+write tokenizer and manifest; measure every variant against torch (:mod:`export.gate`);
+drop the ones that fail (unless ``keep_failed``); write ``report.md``; rename the build
+folder into place. Until that rename nothing exists at the output path, and an
+interrupted export leaves nothing behind but a hidden temporary folder that is removed.
+
+Example:
+    >>> outcome = build(ExportOptions(ckpt="runs/unsup/best", out="models/unsup", int8=True))   # doctest: +SKIP
+    >>> outcome.published, outcome.refused                                                    # doctest: +SKIP
+    (['fp32', 'int8'], [])
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from simcse_sdk.batching import plan_batches
+from simcse_sdk.cpu import cpu_description
+from simcse_sdk.manifest import FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file
+from simcse_sdk.runtime import cuda_available
+from simcse_sdk.tokenizer import SentenceTokenizer
+
+from . import gate, optimize, quantize
+from .graph import INPUT_NAMES, EmbeddingModule, export_onnx
+from .report import render
+from .source import Source
+
+logger = logging.getLogger(__name__)
+
+FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+
+
+@dataclass
+class ExportOptions:
+    """What to export and how strictly to check it."""
+
+    ckpt: str  # checkpoint directory (trainer output, save_pretrained or sentence-transformers folder)
+    out: str  # model directory to create
+    fp16: bool = False  # also build the fp16 (GPU) variant
+    int8: bool = False  # also build the int8 (CPU) variant
+    int8_recipe: str = quantize.DEFAULT_RECIPE  # name in export.quantize.RECIPES
+    pooler: str | None = None  # override the checkpoint's pooler
+    max_seq_length: int | None = None  # override the checkpoint's max length
+    normalize: bool | None = None  # override: L2-normalise inside the graph
+    data_dir: str | None = None  # for the STS-B dev probe set; None = built-in probes, no Spearman
+    thresholds: gate.Thresholds = field(default_factory=gate.Thresholds)  # the gate's limits
+    keep_failed: bool = False  # publish variants that failed the gate (marked failed)
+    force: bool = False  # replace an existing output directory
+
+
+@dataclass
+class Outcome:
+    """What the export did."""
+
+    out: Path | None  # the model directory, None when nothing was published
+    published: list[str]
+    refused: list[str]
+    results: dict[str, gate.GateResult]
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+    import tokenizers
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+
+
+def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id: int) -> gate.Encode:
+    """The torch reference, fed exactly the tokens and batches the SDK feeds the ONNX graph."""
+
+    def encode(sentences: list[str]) -> np.ndarray:
+        ids = tokenizer.encode(sentences)
+        out = np.zeros((len(sentences), 0), dtype=np.float32)
+        for batch in plan_batches(ids, batch_size=64, max_tokens=8192, pad_id=pad_id):
+            emb = module.embed(batch.input_ids, batch.attention_mask)  # (batch, hidden)
+            if out.shape[1] == 0:
+                out = np.zeros((len(sentences), emb.shape[1]), dtype=np.float32)
+            out[batch.indices] = emb
+        return out
+
+    return encode
+
+
+def _check_output(opts: ExportOptions) -> Path:
+    out = Path(opts.out)
+    if out.exists() and not opts.force:
+        raise FileExistsError(f"Output directory {str(out)!r} exists; pass --force to replace it, or choose another --out.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def build(opts: ExportOptions) -> Outcome:
+    """Run the whole export; see the module docstring."""
+    if opts.int8_recipe not in quantize.RECIPES:
+        raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
+    source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
+    out = _check_output(opts)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    try:
+        return _build_in(tmp, out, source, opts)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outcome:
+    module = EmbeddingModule.load(source)
+    export_onnx(module, tmp / "raw.onnx")
+    ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
+    (tmp / "raw.onnx").unlink()
+    quant: dict[str, Any] = {}
+    if opts.fp16:
+        ops["fp16"] = optimize.to_fp16(tmp / FILES["fp32"], tmp / FILES["fp16"])
+        onnx.checker.check_model(str(tmp / FILES["fp16"]))
+    if opts.int8:
+        quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], quantize.RECIPES[opts.int8_recipe])
+        ops["int8"] = optimize.op_counts(tmp / FILES["int8"])
+    shutil.copy(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
+
+    tokenizer = SentenceTokenizer(tmp / TOKENIZER_NAME, source.max_seq_length)
+    ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
+    dim = int(ref_encode(["dimension probe"]).shape[1])
+    manifest = Manifest(
+        pooling=source.pooler,
+        normalized=source.normalize,
+        max_seq_length=source.max_seq_length,
+        embedding_dim=dim,
+        variants={
+            name: Variant(
+                file=FILES[name],
+                sha256=sha256_file(tmp / FILES[name]),
+                dtype={"fp32": "float32", "fp16": "float16", "int8": "int8"}[name],
+                # fp16 is meant for CUDA; "any" until the gate finds whether this CPU's onnxruntime runs it.
+                device={"fp32": "any", "fp16": "any", "int8": "cpu"}[name],
+                fused_ops=ops[name],
+                quantization=quant if name == "int8" else {},
+            )
+            for name in ops
+        },
+        inputs=list(INPUT_NAMES),
+        pad_token_id=source.pad_token_id,
+        source={
+            "checkpoint": str(source.path.resolve()),
+            "model_type": source.model_type,
+            "pooler_from": source.pooler_from,
+            "simcse": source.metadata,
+        },
+        versions=_versions(),
+        export_cpu=cpu_description(),
+        format_version=FORMAT_VERSION,
+    )
+    manifest.save(tmp)
+
+    results = _gate_all(tmp, manifest, ref_encode, opts)
+    refused = [n for n, r in results.items() if not r.passed]
+    failed_rows: dict[str, dict[str, object]] = {}
+    for name, result in results.items():
+        manifest.variants[name].gate = {**result.to_dict(), "size_mb": (tmp / FILES[name]).stat().st_size / 2**20}
+        if not result.passed and not opts.keep_failed:
+            failed_rows[name] = {**manifest.variants.pop(name).gate, "ops": ops[name]}
+            (tmp / FILES[name]).unlink()
+    (tmp / "report.md").write_text(render(manifest, failed_rows), encoding="utf-8")
+    if "fp32" not in manifest.variants:
+        logger.error("fp32 failed the gate: nothing is published")
+        return Outcome(None, [], refused, results)
+    manifest.save(tmp)
+    _publish(tmp, out)
+    return Outcome(out, sorted(manifest.variants), refused, results)
+
+
+def _gate_all(tmp: Path, manifest: Manifest, ref_encode: gate.Encode, opts: ExportOptions) -> dict[str, gate.GateResult]:
+    from simcse_sdk import Encoder
+
+    ref = gate.reference(ref_encode, opts.data_dir)
+    results = {}
+    for name in manifest.variants:
+        device = "cuda" if name == "fp16" and cuda_available() else "cpu"
+        try:
+            enc = Encoder(tmp, device=device, variant=name, verify=False)
+            results[name] = gate.check_variant(name, enc.encode, ref, opts.thresholds, opts.data_dir, device)
+        except Exception as e:  # onnxruntime's CPU provider lacks some fp16 kernels on some builds
+            if name != "fp16":
+                raise
+            logger.warning("fp16 does not run on this CPU (%s): structural check only", e)
+            manifest.variants[name].device = "cuda"
+            results[name] = gate.GateResult(name, 0, "none", float("nan"), float("nan"), None, None, None,
+                                            "structure only (onnx.checker)")
+    return results
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished build to ``out`` (replacing an old one only after the new one is complete)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+    tmp.chmod(0o755)  # mkdtemp makes it private
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    logger.info("published %s", out)

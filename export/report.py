@@ -1,0 +1,44 @@
+"""The human-readable export report (``report.md`` in the model directory)."""
+
+from __future__ import annotations
+
+from simcse_sdk.manifest import Manifest
+
+
+def _fmt(x: object, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
+    """Markdown: one row a variant (published or refused) with size, fused ops and gate numbers."""
+    lines = [
+        "# Export report",
+        "",
+        f"- source: `{manifest.source.get('checkpoint')}` ({manifest.source.get('model_type')})",
+        f"- pooling: `{manifest.pooling}` (from {manifest.source.get('pooler_from')}), "
+        f"normalised in graph: {manifest.normalized}, max length {manifest.max_seq_length}, dim {manifest.embedding_dim}",
+        f"- export CPU: {manifest.export_cpu.get('model')} ({', '.join(manifest.export_cpu.get('int8_flags', []))})",
+        "",
+        "| variant | status | file MB | fused / quantised ops | min cos | mean cos | STS-B dev torch | Δ points "
+        "| checked on | 1 sentence ms | batch 32 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [(n, v.gate, v.fused_ops, v.gate.get("size_mb")) for n, v in manifest.variants.items()]
+    rows += [(n, g, g.get("ops", {}), g.get("size_mb")) for n, g in failed.items()]
+    for name, gate, ops, size in rows:
+        status = "published" if gate.get("passed") else ("kept (FAILED)" if name in manifest.variants else "REFUSED")
+        lat = gate.get("latency_ms") or {}
+        ops_text = ", ".join(f"{k}×{v}" for k, v in ops.items())
+        lines.append(
+            f"| {name} | {status} | {_fmt(size, '.1f')} | {ops_text} | {_fmt(gate.get('min_cos'), '.6f')} "
+            f"| {_fmt(gate.get('mean_cos'), '.6f')} | {_fmt(gate.get('stsb_dev_torch'), '.2f')} "
+            f"| {_fmt(gate.get('stsb_dev_delta'), '+.2f')} | {gate.get('checked_on')} "
+            f"| {_fmt(lat.get('one_sentence'), '.2f')} | {_fmt(lat.get('batch_32'), '.2f')} |"
+        )
+    for name, gate in [(n, v.gate) for n, v in manifest.variants.items()] + list(failed.items()):
+        for failure in gate.get("failures", []):
+            lines.append(f"\n- **{name} failed the gate**: {failure}")
+    quant = [(n, v.quantization) for n, v in manifest.variants.items() if v.quantization]
+    for name, q in quant:
+        lines.append(f"\n- {name} recipe: `{q.get('name')}`, {len(q.get('excluded_nodes', []))} MatMul(s) kept float32")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,205 @@
+"""The :class:`Encoder`: sentences in, embeddings out, from an exported model directory.
+
+Example:
+    >>> from simcse_sdk import Encoder
+    >>> enc = Encoder("my-model", device="cpu")                       # doctest: +SKIP
+    >>> emb = enc.encode(["A man plays a guitar.", "Someone plays music."])   # doctest: +SKIP
+    >>> emb.shape                                                        # doctest: +SKIP
+    (2, 384)
+    >>> enc.similarity(["A man plays a guitar."], ["Someone plays music."])   # doctest: +SKIP
+    array([0.62], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import similarity as sim
+from .batching import plan_batches
+from .cpu import missing_int8_flags
+from .errors import InputError, VariantError
+from .manifest import TOKENIZER_NAME, Manifest
+from .runtime import Runtime, resolve_device
+from .tokenizer import SentenceTokenizer
+
+logger = logging.getLogger(__name__)
+
+# Variant preference for variant="auto", by device.
+AUTO_VARIANTS = {"cuda": ("fp16", "fp32"), "cpu": ("int8", "fp32")}
+
+
+def _check_sentences(sentences: object) -> list[str]:
+    if sentences is None:
+        raise InputError("sentences is None: pass a list of strings, e.g. encode(['first text', 'second text']).")
+    if isinstance(sentences, str):
+        raise InputError(
+            "sentences is a single string: pass a list of strings, e.g. encode([text]) rather than encode(text)."
+        )
+    if not isinstance(sentences, Sequence) and not hasattr(sentences, "__iter__"):
+        raise InputError(f"sentences must be a list of strings, got {type(sentences).__name__}.")
+    items = list(sentences)  # type: ignore[call-overload]
+    for i, s in enumerate(items):
+        if not isinstance(s, str):
+            raise InputError(
+                f"sentences[{i}] is {type(s).__name__} ({s!r:.40}), not str: convert every item to text first."
+            )
+    return items
+
+
+class Encoder:
+    """Embeds sentences with an exported SimCSE model directory, on CPU or CUDA, without torch.
+
+    Args:
+        path: the model directory written by ``python -m export``.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when onnxruntime-gpu sees a GPU). ``"cuda"``
+            without the CUDA provider raises :class:`~simcse_sdk.errors.DeviceError`; it never falls back.
+        variant: ``"auto"`` (fp16 on CUDA, int8 on CPU, else fp32) or an explicit ``fp32|fp16|int8``.
+        threads: CPU threads for inference (default: the cores available to this process).
+        batch_size: default sentences per batch.
+        max_tokens: default cap on padded tokens per batch (batch rows × longest row).
+        verify: check each model file's sha256 against the manifest before loading it.
+
+    ``encode`` is safe to call from several threads at once.
+
+    Example:
+        >>> enc = Encoder("my-model")                       # doctest: +SKIP
+        >>> enc.encode(["hello world"]).shape               # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        device: str = "auto",
+        variant: str = "auto",
+        threads: int | None = None,
+        batch_size: int = 64,
+        max_tokens: int = 8192,
+        verify: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.manifest = Manifest.load(self.path)
+        self.device = resolve_device(device)
+        self.variant = self._choose_variant(variant)
+        model_file = self.manifest.variant_path(self.path, self.variant, verify=verify)
+        self.tokenizer = SentenceTokenizer(self.path / TOKENIZER_NAME, self.manifest.max_seq_length)
+        self.runtime = Runtime(model_file, self.device, threads)
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        if self.variant == "int8" and self.device == "cpu":
+            missing = missing_int8_flags(list(self.manifest.export_cpu.get("int8_flags", [])))
+            if missing:
+                logger.warning(
+                    "this CPU lacks %s, which the export CPU had: int8 may run slower here than measured at "
+                    "export time; compare with variant='fp32'.", ", ".join(missing)
+                )
+
+    def _choose_variant(self, variant: str) -> str:
+        have = sorted(self.manifest.variants)
+        if variant == "auto":
+            for name in AUTO_VARIANTS[self.device]:
+                v = self.manifest.variants.get(name)
+                if v is not None and v.gate.get("passed", True) and self._runs_on_device(name):
+                    return name
+            raise VariantError(f"No variant in {str(self.path)!r} runs on {self.device} (it has {have}).")
+        if variant not in self.manifest.variants:
+            raise VariantError(
+                f"Variant {variant!r} is not in {str(self.path)!r}; it has {have}. "
+                f"Pass one of those, or variant='auto', or re-export with --{variant}."
+            )
+        if self.manifest.variants[variant].gate.get("passed") is False:
+            logger.warning("variant %r failed the export accuracy gate: %s", variant,
+                           "; ".join(self.manifest.variants[variant].gate.get("failures", [])))
+        if not self._runs_on_device(variant):
+            raise VariantError(
+                f"Variant {variant!r} cannot run on {self.device} (it is built for "
+                f"{self.manifest.variants[variant].device}); {str(self.path)!r} has {have}."
+            )
+        return variant
+
+    def _runs_on_device(self, name: str) -> bool:
+        meant = self.manifest.variants[name].device
+        return meant in ("any", self.device)
+
+    @property
+    def dim(self) -> int:
+        """Size of one embedding."""
+        return self.manifest.embedding_dim
+
+    def encode(
+        self,
+        sentences: Sequence[str],
+        batch_size: int | None = None,
+        normalize: bool = False,
+        max_tokens: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed ``sentences``: returns (N, dim) float32, row i for sentence i.
+
+        Empty strings are embedded (as [CLS][SEP]); texts longer than the model's
+        ``max_seq_length`` tokens are truncated to it. An empty list gives a (0, dim) array.
+        With ``normalize=True`` each row has unit L2 norm (models exported with normalisation
+        inside the graph, see ``manifest.normalized``, return unit rows either way).
+        """
+        items = _check_sentences(sentences)
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        if not items:
+            return out
+        token_ids = self.tokenizer.encode(items)
+        batches = plan_batches(
+            token_ids, batch_size or self.batch_size, max_tokens or self.max_tokens, self.manifest.pad_token_id
+        )
+        bar = _progress(len(items)) if progress else None
+        for batch in batches:
+            out[batch.indices] = self.runtime.run(batch.input_ids, batch.attention_mask)
+            if bar is not None:
+                bar.update(len(batch.indices))
+        if bar is not None:
+            bar.close()
+        return sim.normalize(out) if normalize else out
+
+    def similarity(self, a: Sequence[str], b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Cosine of ``a[i]`` with ``b[i]`` for each i: shape (N,)."""
+        a, b = _check_sentences(a), _check_sentences(b)
+        if len(a) != len(b):
+            raise InputError(f"similarity needs two lists of equal length, got {len(a)} and {len(b)}")
+        emb = self.encode(a + b, batch_size=batch_size)
+        return sim.pairwise_cosine(emb[: len(a)], emb[len(a) :])
+
+    def search(
+        self, queries: Sequence[str], corpus_embeddings: np.ndarray, top_k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k corpus rows by cosine for each query: (indices, scores), each (n_queries, k)."""
+        return sim.search(self.encode(queries), corpus_embeddings, top_k)
+
+    def __repr__(self) -> str:
+        return f"Encoder({str(self.path)!r}, device={self.device!r}, variant={self.variant!r}, dim={self.dim})"
+
+
+class _progress:
+    """A tqdm bar when tqdm is installed, else periodic log lines."""
+
+    def __init__(self, total: int) -> None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self._bar = None
+        else:
+            self._bar = tqdm(total=total, unit="sent", desc="encode")
+        self.total, self.done = total, 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        else:
+            logger.info("encoded %d/%d", self.done, self.total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

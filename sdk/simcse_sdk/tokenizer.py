@@ -1,0 +1,41 @@
+"""The fast (Rust) tokenizer, configured for dynamic padding and truncation.
+
+Shipped ``tokenizer.json`` files often carry fixed padding (all-MiniLM-L6-v2 pads every
+sentence to 128): it is switched off here, and each batch is padded only to its own
+longest sentence by :mod:`simcse_sdk.batching`. Texts longer than the model's max length
+are truncated to it (the [CLS]/[SEP] or <s>/</s> tokens are kept).
+
+Example:
+    >>> tok = SentenceTokenizer("my-model/tokenizer.json", max_length=32)   # doctest: +SKIP
+    >>> ids = tok.encode(["a short sentence", ""])                          # doctest: +SKIP
+    >>> [len(x) for x in ids]                                              # doctest: +SKIP
+    [5, 2]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from .errors import ModelDirError
+
+
+class SentenceTokenizer:
+    """Turns sentences into token id lists, truncated to ``max_length``, unpadded."""
+
+    def __init__(self, path: str | os.PathLike[str], max_length: int) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelDirError(f"Tokenizer file {str(path)!r} is missing; re-export the model directory.")
+        self._tok = Tokenizer.from_file(str(path))
+        self._tok.no_padding()
+        self._tok.enable_truncation(max_length=max_length)
+        self.max_length = max_length
+
+    def encode(self, sentences: list[str]) -> list[np.ndarray]:
+        """Token ids of each sentence (int64 arrays of varying length), special tokens included."""
+        encodings = self._tok.encode_batch(sentences, add_special_tokens=True)
+        return [np.asarray(e.ids, dtype=np.int64) for e in encodings]

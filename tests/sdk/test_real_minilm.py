@@ -1,0 +1,34 @@
+"""On the real all-MiniLM-L6-v2: the SDK reproduces the torch model on the STS-B dev sentences."""
+
+import numpy as np
+import pytest
+
+from simcse_sdk import Encoder
+from simcse_sdk.evaluation.senteval import load_stsb
+
+pytestmark = pytest.mark.real
+
+
+def test_sdk_fp32_matches_torch_mean_pooling_on_stsb_dev(minilm_model_dir, minilm_dir, data_dir):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    dev = load_stsb(data_dir, "dev")
+    sentences = sorted(set(dev.first) | set(dev.second))
+    enc = Encoder(minilm_model_dir, device="cpu", variant="fp32")
+    assert enc.manifest.pooling == "avg" and enc.manifest.normalized
+    ours = enc.encode(sentences, batch_size=64)
+
+    tok = AutoTokenizer.from_pretrained(minilm_dir)
+    model = AutoModel.from_pretrained(minilm_dir).eval()
+    ref = []
+    with torch.no_grad():
+        for i in range(0, len(sentences), 64):
+            batch = tok(sentences[i : i + 64], padding=True, truncation=True, max_length=256, return_tensors="pt")
+            hidden = model(**batch).last_hidden_state  # (batch, seq, hidden)
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            ref.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+    ref = np.concatenate(ref)
+    cos = (ours * ref).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref, axis=1)
+    assert len(sentences) > 2500
+    assert cos.min() >= 0.99999, f"min cosine {cos.min():.7f}"
