@@ -1,0 +1,29 @@
+# Two entry points (see README): `make demo` and `make test`. Each creates .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SIMCSE_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: demo test test-fast lint venv
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU build of torch first: the extras' range admits it, so pip does not fetch a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[train,export,bench,faiss,dev]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/python examples/demo.py
+
+test: venv
+	$(BIN)/python -m pytest -m "real or not real" -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check sdk trainer export benchmarks tests examples
