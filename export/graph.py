@@ -79,8 +79,10 @@ class EmbeddingModule(torch.nn.Module):
 
 def export_onnx(module: EmbeddingModule, path: str | os.PathLike[str]) -> None:
     """Write ``module`` as an fp32 ONNX graph with dynamic batch and sequence axes."""
-    dummy_ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)  # (2, 4)
-    dummy_mask = (dummy_ids != 0).long()
+    pad = int(getattr(module.encoder.config, "pad_token_id", None) or 0)
+    real = [i for i in range(2, 8) if i != pad][:4]  # small ids exist in every vocabulary
+    dummy_ids = torch.tensor([real, real[:3] + [pad]], dtype=torch.long)  # (2, 4), the second row padded
+    dummy_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long)
     dynamic = {"batch": 0, "seq": 1}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript tracer warns about every Python branch it sees

@@ -44,7 +44,7 @@ RECIPES = {
         Int8Recipe("per-channel-matmul-only", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False, quantize_attention=False),
     )
 }
-DEFAULT_RECIPE = "per-channel-ffn-fp32"
+DEFAULT_RECIPE = "per-channel"
 
 
 def ffn_output_matmuls(model: onnx.ModelProto) -> list[str]:

@@ -1,0 +1,154 @@
+"""The export stage on tiny random models: poolers, architectures, the gate, and bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+from export.__main__ import main as export_main
+from export.build import ExportOptions, build
+from export.gate import Thresholds
+from export.source import Source, SourceError
+from simcse_sdk import Encoder
+from trainer.pooling import POOLERS
+
+LOOSE = Thresholds(min_cos={"fp32": 0.99999, "int8": 0.0, "fp16": 0.999}, max_sts_drop={})
+
+
+@pytest.mark.parametrize("pooler", POOLERS)
+def test_every_pooler_matches_torch(tiny_bert_dir, tmp_path, pooler):
+    outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(tmp_path / "m"), pooler=pooler, thresholds=LOOSE))
+    fp32 = outcome.results["fp32"]
+    assert fp32.passed and fp32.min_cos >= 0.99999, fp32
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["pooling"] == pooler and manifest["source"]["pooler_from"] == "flag"
+
+
+def test_fused_ops_and_manifest(tiny_model_dir):
+    manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
+    ops = manifest["variants"]["fp32"]["fused_ops"]
+    assert ops["Attention"] == 2 and ops["SkipLayerNormalization"] == 4 and ops["EmbedLayerNormalization"] == 1
+    assert manifest["format_version"] == 1 and manifest["embedding_dim"] == 32
+    assert manifest["variants"]["int8"]["quantization"]["name"] == "per-channel"
+    assert {"torch", "onnxruntime", "transformers"} <= set(manifest["versions"])
+    assert "int8_flags" in manifest["export_cpu"]
+    assert (tiny_model_dir / "report.md").read_text().startswith("# Export report")
+
+
+def test_fp16_is_built_structurally_valid(tiny_bert_dir, tmp_path):
+    out = tmp_path / "m"
+    outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), fp16=True, pooler="avg", thresholds=LOOSE))
+    assert "fp16" in outcome.published
+    model = onnx.load(str(out / "model.fp16.onnx"))
+    onnx.checker.check_model(model)
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # float32 I/O kept
+    inits = {i.data_type for i in model.graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in inits
+
+
+def test_roberta_family(tiny_roberta_dir, tmp_path):
+    outcome = build(ExportOptions(ckpt=str(tiny_roberta_dir), out=str(tmp_path / "m"), pooler="avg", thresholds=LOOSE))
+    assert outcome.results["fp32"].min_cos >= 0.99999
+    enc = Encoder(tmp_path / "m", device="cpu", variant="fp32")
+    assert enc.manifest.pad_token_id == 1
+    a = enc.encode(["hello there", "a much longer sentence than the first one"], batch_size=2)
+    b = np.stack([enc.encode([s])[0] for s in ["hello there", "a much longer sentence than the first one"]])
+    np.testing.assert_allclose(a, b, atol=1e-5)  # RoBERTa padding (id 1) handled
+
+
+def test_pooler_read_from_simcse_json(tiny_bert_dir, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_bert_dir, ckpt)
+    (ckpt / "simcse.json").write_text(json.dumps({"pooler": "cls_before_pooler", "max_seq_length": 24, "normalize": False}))
+    src = Source.read(ckpt)
+    assert (src.pooler, src.pooler_from, src.max_seq_length) == ("cls_before_pooler", "simcse.json", 24)
+
+
+def test_sentence_transformers_folder(minilm_dir):
+    src = Source.read(minilm_dir)
+    assert (src.pooler, src.pooler_from, src.normalize, src.max_seq_length) == ("avg", "1_Pooling/config.json", True, 256)
+
+
+def test_no_pooler_info_asks_for_flag(tiny_bert_dir):
+    with pytest.raises(SourceError, match="--pooler"):
+        Source.read(tiny_bert_dir)
+
+
+def test_missing_checkpoint(tmp_path, capsys):
+    assert export_main(["--ckpt", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_not_a_model(tmp_path, capsys):
+    (tmp_path / "ckpt").mkdir()
+    assert export_main(["--ckpt", str(tmp_path / "ckpt"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a model checkpoint: no config.json" in capsys.readouterr().err
+
+
+def test_unsupported_architecture(tiny_bert_dir, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_bert_dir, ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["model_type"] = "gpt2"
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    assert export_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "o"), "--pooler", "avg"]) == 2
+    err = capsys.readouterr().err
+    assert "'gpt2'" in err and "bert" in err and "roberta" in err
+
+
+def test_existing_output_needs_force(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_interrupted_export_leaves_nothing(tiny_bert_dir, tmp_path, monkeypatch):
+    import export.build as build_mod
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_mod, "_gate_all", boom)
+    with pytest.raises(KeyboardInterrupt):
+        build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(tmp_path / "o"), pooler="avg"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_keeps_old_directory_until_new_one_is_complete(tiny_bert_dir, tmp_path, monkeypatch):
+    import export.build as build_mod
+
+    out = tmp_path / "o"
+    build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), pooler="avg", thresholds=LOOSE))
+    before = (out / "manifest.json").read_text()
+    monkeypatch.setattr(build_mod, "_gate_all", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("fail")))
+    with pytest.raises(RuntimeError):
+        build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), pooler="avg", force=True))
+    assert (out / "manifest.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_failed_variant_is_refused_with_numbers(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "o"
+    code = export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "int8" in captured.out and "FAILED: min cosine" in captured.out and "short by" in captured.out
+    assert "gate failed for int8 (not published)" in captured.err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["variants"]) == ["fp32"] and not (out / "model.int8.onnx").exists()
+    assert "REFUSED" in (out / "report.md").read_text()
+
+
+def test_keep_failed_publishes_but_auto_skips_it(tiny_bert_dir, tmp_path):
+    out = tmp_path / "o"
+    args = ["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01"]
+    assert export_main(args + ["--keep-failed"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["variants"]["int8"]["gate"]["passed"] is False
+    assert Encoder(out, device="cpu").variant == "fp32"  # auto never picks a failed variant
