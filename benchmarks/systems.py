@@ -1,0 +1,92 @@
+"""The systems the latency benchmark compares, each behind one ``make_encoder`` call.
+
+Each system is measured in its own process (torch and onnxruntime thread pools slow each
+other down when they share one). A system is a function ``sentences -> (N, D) array``
+with a batch size; how it batches is part of what is measured:
+
+- ``transformers``: torch fp32 eager + hand-written mean pooling, batches in input order
+  padded to the batch's longest (what people write by hand);
+- ``sentence-transformers``: ``SentenceTransformer.encode`` (sorts by length internally);
+- ``ort-fixed32``: an onnxruntime fp32 session on this project's graph, fed fixed-length
+  (32) padded batches in input order — the plain way to serve an ONNX export;
+- ``sdk-fp32`` / ``sdk-int8`` / ``sdk-fp16``: ``simcse_sdk.Encoder`` with that variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+Embed = Callable[[list[str], int], np.ndarray]
+
+SYSTEMS = ("transformers", "sentence-transformers", "ort-fixed32", "sdk-fp32", "sdk-int8", "sdk-fp16")
+
+
+def make_encoder(system: str, base: Path, model_dir: Path, device: str, threads: int) -> Embed:
+    """An embed(sentences, batch_size) function for ``system``."""
+    if system in ("transformers", "sentence-transformers"):
+        import torch
+
+        torch.set_num_threads(threads)
+    if system == "transformers":
+        return _transformers(base, device)
+    if system == "sentence-transformers":
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(base), device=device)
+        return lambda s, bs: model.encode(s, batch_size=bs, convert_to_numpy=True, show_progress_bar=False)
+    if system == "ort-fixed32":
+        return _ort_fixed(model_dir, threads, length=32)
+    if system.startswith("sdk-"):
+        from simcse_sdk import Encoder
+
+        enc = Encoder(model_dir, device=device, variant=system[4:], threads=threads)
+        return lambda s, bs: enc.encode(s, batch_size=bs)
+    raise ValueError(f"unknown system {system!r}; choose from {SYSTEMS}")
+
+
+def _transformers(base: Path, device: str) -> Embed:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModel.from_pretrained(base).to(device).eval()
+
+    @torch.inference_mode()
+    def embed(sentences: list[str], batch_size: int) -> np.ndarray:
+        out = []
+        for i in range(0, len(sentences), batch_size):
+            batch = tok(sentences[i : i + batch_size], padding=True, truncation=True, max_length=256, return_tensors="pt")
+            batch = {k: v.to(device) for k, v in batch.items()}
+            hidden = model(**batch).last_hidden_state  # (batch, seq, hidden)
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+            emb = (hidden * mask).sum(1) / mask.sum(1)
+            out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
+        return np.concatenate(out)
+
+    return embed
+
+
+def _ort_fixed(model_dir: Path, threads: int, length: int) -> Embed:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.enable_truncation(max_length=length)
+    tok.enable_padding(length=length, pad_id=0)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(model_dir / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+
+    def embed(sentences: list[str], batch_size: int) -> np.ndarray:
+        out = []
+        for i in range(0, len(sentences), batch_size):
+            enc = tok.encode_batch(sentences[i : i + batch_size])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)  # (batch, 32)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            out.append(sess.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+        return np.concatenate(out)
+
+    return embed
