@@ -34,7 +34,7 @@ def _matmul_model(int8: bool, m: int, k: int, n: int):  # -> onnx.ModelProto
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])
         y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])
     graph = helper.make_graph([node], "gemm", [x], [y], initializer=[w])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
 
 
 def peak_gemm(threads: int, int8: bool, m: int = 1024, k: int = 384, n: int = 1536, seconds: float = 1.5) -> float:

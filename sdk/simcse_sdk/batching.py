@@ -34,9 +34,14 @@ class Batch:
 
 
 def plan_batches(
-    token_ids: list[np.ndarray], batch_size: int, max_tokens: int, pad_id: int
+    token_ids: list[np.ndarray], batch_size: int, max_tokens: int, pad_id: int, pad_multiple: int = 1,
+    max_len: int | None = None,
 ) -> Iterator[Batch]:
-    """Yield padded batches over ``token_ids`` sorted by length (shortest first)."""
+    """Yield padded batches over ``token_ids`` sorted by length (shortest first).
+
+    ``pad_multiple`` rounds each batch's length up (capped at ``max_len``): on CUDA every new
+    (batch, seq) shape costs a one-off kernel set-up, so fewer distinct shapes run faster.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_tokens < 1:
@@ -51,6 +56,9 @@ def plan_batches(
             end += 1
         idx = order[start:end]
         seq = int(lengths[idx[-1]])
+        if pad_multiple > 1:
+            seq = -(-seq // pad_multiple) * pad_multiple
+            seq = min(seq, max_len) if max_len else seq
         input_ids = np.full((len(idx), seq), pad_id, dtype=np.int64)  # (batch, seq)
         mask = np.zeros((len(idx), seq), dtype=np.int64)  # (batch, seq)
         for row, i in enumerate(idx):
