@@ -23,10 +23,11 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from export.quantize import RECIPES, quantize  # noqa: E402
 from simcse_sdk import Encoder  # noqa: E402
 from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
 from simcse_sdk.manifest import Manifest, Variant, sha256_file  # noqa: E402
+
+from export.quantize import RECIPES, quantize  # noqa: E402
 
 
 def _variant_dir(src: Path, onnx_file: Path, tmp: Path, name: str) -> Path:

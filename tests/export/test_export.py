@@ -6,12 +6,12 @@ import shutil
 import numpy as np
 import onnx
 import pytest
+from simcse_sdk import Encoder
 
 from export.__main__ import main as export_main
 from export.build import ExportOptions, build
 from export.gate import Thresholds
 from export.source import Source, SourceError
-from simcse_sdk import Encoder
 from trainer.pooling import POOLERS
 
 LOOSE = Thresholds(min_cos={"fp32": 0.99999, "int8": 0.0, "fp16": 0.999}, max_sts_drop={})

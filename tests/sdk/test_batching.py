@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from simcse_sdk.batching import plan_batches
 
 

@@ -4,7 +4,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
 from simcse_sdk import Encoder, FaissIndex, cosine_matrix, pairwise_cosine, search
 
 SENTENCES = [

@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from simcse_sdk import (
     DeviceError,
     Encoder,

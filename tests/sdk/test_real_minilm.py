@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from simcse_sdk import Encoder
 from simcse_sdk.evaluation.senteval import load_stsb
 
