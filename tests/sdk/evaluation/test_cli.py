@@ -1,0 +1,70 @@
+"""The command line: argument checks, tables on stdout, the JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simcse_sdk.evaluation import __main__ as cli
+from simcse_sdk.evaluation.tasks import resolve_groups
+
+
+def test_needs_exactly_one_model(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in ([], ["model", "--sentence-transformers", "st"]):
+        with pytest.raises(SystemExit) as err:
+            cli.main(argv)
+        assert err.value.code == 2
+    assert "exactly one of MODEL_DIR" in capsys.readouterr().err
+
+
+def test_unknown_group_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as err:
+        cli.main(["model", "--tasks", "sts,glue"])
+    assert err.value.code == 2
+    assert "valid groups: sts, dev, transfer, align, all" in capsys.readouterr().err
+
+
+def test_groups() -> None:
+    assert resolve_groups("all") == ["sts", "dev", "transfer", "align"]
+    assert resolve_groups("align, sts") == ["sts", "align"]
+
+
+def test_missing_model_dir_is_an_sdk_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main([str(tmp_path / "no-model"), "--tasks", "dev", "--data-dir", str(tmp_path)])
+    assert code == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_write_json_is_atomic(tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "r.json"
+    cli.write_json(out, {"a": 1.5})
+    cli.write_json(out, {"a": 2})
+    assert json.loads(out.read_text()) == {"a": 2}
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+
+
+@pytest.mark.real
+def test_dev_and_align_with_a_fake_encoder(
+    data_dir: Path,
+    tmp_path: Path,
+    hash_encoder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def fake_load(args: Any) -> tuple[Any, dict[str, Any]]:
+        return hash_encoder, {"model_dir": args.model_dir}
+
+    monkeypatch.setattr(cli, "load_encode", fake_load)
+    out = tmp_path / "eval.json"
+    code = cli.main(["some-model", "--tasks", "align,dev", "--data-dir", str(data_dir), "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| STS-B dev | SICK-R dev | Avg. |" in printed and "Alignment" in printed
+    payload = json.loads(out.read_text())
+    assert payload["tasks"] == ["dev", "align"]
+    assert set(payload) == {"model", "tasks", "dev", "align"}
+    assert payload["dev"]["stsb_dev"] > 0 and payload["align"]["uniformity"] < 0
+    # dev and align share STS-B dev's sentences: none is encoded twice
+    assert len(hash_encoder.encoded) == len(set(hash_encoder.encoded))
