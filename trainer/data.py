@@ -1,0 +1,229 @@
+"""Training data: finding the file, reading and checking it, ordering it, and tokenizing batches.
+
+Formats are the paper's: unsupervised data is one sentence a line (``wiki1m_for_simcse.txt``);
+supervised data is a CSV with the header ``sent0,sent1,hard_neg`` (``nli_for_simcse.csv``),
+or ``sent0,sent1`` for pairs without hard negatives. Each training *example* is a tuple of
+sentences: ``(s, s)`` unsupervised (one sentence, encoded twice), ``(s0, s1, hard_neg)`` supervised.
+
+Batches are addressed by step: the data is shuffled once per epoch with a generator seeded by
+``(seed, epoch)``, so step ``k``'s batch is known without replaying the run (resume needs nothing
+else), and every process of a multi-process run sees the same global batch.
+
+Example:
+    >>> examples = [("a",), ("b",), ("c",), ("d",), ("e",)]
+    >>> order = BatchOrder(n=5, batch_size=2, seed=0)
+    >>> order.steps_per_epoch, len(order.indices(step=3))
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import DataError
+
+logger = logging.getLogger(__name__)
+
+# Short names for the paper's data files, looked up in <data-dir>/train/, first existing wins.
+DATA_NAMES: dict[str, tuple[str, ...]] = {
+    "wiki": ("wiki1m_for_simcse.txt", "wiki1m_prefix.txt"),
+    "nli": ("nli_for_simcse.csv", "nli_snli_devtest_triplets.csv"),
+}
+CSV_COLUMNS = ("sent0", "sent1", "hard_neg")
+
+
+@dataclass
+class TrainData:
+    """The loaded training set."""
+
+    path: Path  # the file read
+    sha256: str  # of the file's bytes, recorded in every checkpoint
+    examples: list[tuple[str, ...]]  # (s, s) unsup, (s0, s1[, hard_neg]) sup
+    skipped: int  # empty lines / rows with an empty field, skipped and counted
+
+    @property
+    def num_sent(self) -> int:
+        """Sentences an example: 2 (pairs) or 3 (with a hard negative)."""
+        return len(self.examples[0])
+
+
+def resolve_data_file(data: str, data_dir: str | os.PathLike[str] | None) -> Path:
+    """Path of the training file named ``data``: an existing path, or ``wiki``/``nli``, or a file under the data dir.
+
+    Raises:
+        DataError: nothing found; the message lists every place looked at.
+    """
+    as_path = Path(data).expanduser()
+    if as_path.is_file():
+        return as_path
+    from simcse_sdk.datadir import resolve_data_dir  # the data-dir rule shared with the SDK
+
+    if data in DATA_NAMES:
+        root = resolve_data_dir(data_dir)
+        candidates = [root / "train" / name for name in DATA_NAMES[data]]
+        for path in candidates:
+            if path.is_file():
+                logger.info("data %r -> %s", data, path)
+                return path
+        looked = ", ".join(str(p) for p in candidates)
+        raise DataError(f"training data {data!r} not found: looked for {looked}")
+    looked_at = [str(as_path)]
+    if data_dir is not None or os.environ.get("SIMCSE_DATA_DIR"):
+        root = resolve_data_dir(data_dir)
+        for path in (root / data, root / "train" / data):
+            looked_at.append(str(path))
+            if path.is_file():
+                return path
+    raise DataError(
+        f"training data file {data!r} not found (looked at {', '.join(looked_at)}); "
+        f"pass a path, or one of {', '.join(DATA_NAMES)} with --data-dir"
+    )
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_sentences(path: Path) -> tuple[list[str], int]:
+    """One sentence a line; returns (sentences, number of empty lines skipped)."""
+    sentences, skipped = [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                sentences.append(line)
+            else:
+                skipped += 1
+    return sentences, skipped
+
+
+def read_csv_rows(path: Path) -> tuple[list[tuple[str, ...]], int]:
+    """CSV (TSV for ``.tsv``) with header ``sent0,sent1,hard_neg`` (or ``sent0,sent1``); returns (rows, skipped).
+
+    A row with an empty field (or a missing one) is skipped and counted.
+
+    Raises:
+        DataError: the header is not one of the expected ones.
+    """
+    rows, skipped = [], 0
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")  # as the reference
+        header = tuple(h.strip() for h in next(reader, []))
+        if header not in (CSV_COLUMNS, CSV_COLUMNS[:2]):
+            raise DataError(
+                f"{path}: CSV header is {','.join(header) or '(empty file)'!r}; expected columns "
+                f"{','.join(CSV_COLUMNS)} (premise, entailment, contradiction), or {','.join(CSV_COLUMNS[:2])}"
+            )
+        for fields in reader:
+            fields = [x.strip() for x in fields]
+            if len(fields) != len(header) or not all(fields):
+                skipped += 1
+                continue
+            rows.append(tuple(fields))
+    return rows, skipped
+
+
+def load_training_data(path: Path, objective: str, batch_size: int) -> TrainData:
+    """Read and check the training file for ``objective``; errors before any model is loaded.
+
+    Raises:
+        DataError: wrong format for the objective, no usable example, or fewer examples than one batch.
+    """
+    is_csv = path.suffix.lower() in (".csv", ".tsv")
+    examples: list[tuple[str, ...]]
+    if objective == "unsup":
+        if is_csv:
+            raise DataError(
+                f"{path}: the unsupervised objective reads one sentence a line, not a CSV; use --sup for triplets"
+            )
+        sentences, skipped = read_sentences(path)
+        examples = [(s, s) for s in sentences]
+    else:
+        if not is_csv:
+            raise DataError(
+                f"{path}: the supervised objective reads a CSV with columns {','.join(CSV_COLUMNS)}"
+            )
+        examples, skipped = read_csv_rows(path)
+    if skipped:
+        logger.warning("%s: skipped %d empty line(s)/row(s) with an empty field", path, skipped)
+    if not examples:
+        raise DataError(f"{path}: no usable example (skipped {skipped} empty line(s)/row(s))")
+    if batch_size > len(examples):
+        raise DataError(
+            f"--batch-size {batch_size} is larger than the data ({len(examples)} examples in {path}); "
+            "lower --batch-size"
+        )
+    return TrainData(path=path, sha256=sha256_file(path), examples=examples, skipped=skipped)
+
+
+class BatchOrder:
+    """Which examples form the global batch of each step: a fresh permutation per epoch, last partial batch dropped."""
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.steps_per_epoch = n // batch_size
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def epoch_of(self, step: int) -> int:
+        """Epoch (from 0) of the 0-based ``step``."""
+        return step // self.steps_per_epoch
+
+    def indices(self, step: int) -> list[int]:
+        """Example indices of the 0-based ``step``'s global batch."""
+        epoch = self.epoch_of(step)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        start = (step % self.steps_per_epoch) * self.batch_size
+        return self._perm[start : start + self.batch_size].tolist()
+
+
+def tokenize(tokenizer: Any, examples: list[tuple[str, ...]], max_len: int) -> dict[str, torch.Tensor]:
+    """Tokenize a batch of examples, flattened example-major: row ``i * num_sent + j`` is sentence j of example i.
+
+    Returns tensors (batch * num_sent, seq), padded to the longest sentence of the batch.
+    """
+    flat = [s for ex in examples for s in ex]
+    enc = tokenizer(flat, padding="longest", truncation=True, max_length=max_len, return_tensors="pt")
+    return dict(enc)
+
+
+def mask_tokens(
+    input_ids: torch.Tensor, tokenizer: Any, probability: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking as the reference's collator: returns (masked input ids, labels with -100 where not masked).
+
+    Each non-special token is picked with ``probability``; a picked token becomes [MASK] 80% of
+    the time, a random token 10%, and stays 10%.
+    """
+    labels = input_ids.clone()  # (rows, seq)
+    special = torch.tensor(
+        [
+            tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+            for ids in input_ids.tolist()
+        ],
+        dtype=torch.bool,
+    )
+    prob = torch.full(labels.shape, probability).masked_fill_(special, 0.0)
+    picked = torch.bernoulli(prob, generator=generator).bool()
+    labels[~picked] = -100
+    masked = input_ids.clone()
+    to_mask = torch.bernoulli(torch.full(labels.shape, 0.8), generator=generator).bool() & picked
+    masked[to_mask] = tokenizer.convert_tokens_to_ids(tokenizer.mask_token)
+    to_random = torch.bernoulli(torch.full(labels.shape, 0.5), generator=generator).bool() & picked & ~to_mask
+    random_ids = torch.randint(len(tokenizer), labels.shape, generator=generator, dtype=torch.long)
+    masked[to_random] = random_ids[to_random]
+    return masked, labels

