@@ -145,12 +145,13 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in results:
+    for i, r in enumerate(results):
         if "error" in r:
             continue
         best = max(v["median"] for v in r["throughput"].values())
         ax.scatter(best, r["stsb_test"], s=60)
-        ax.annotate(r["system"], (best, r["stsb_test"]), textcoords="offset points", xytext=(5, 5), fontsize=9)
+        ax.annotate(r["system"], (best, r["stsb_test"]), textcoords="offset points",
+                    xytext=(5, 6 if i % 2 else -12), fontsize=9)  # alternate sides: equal scores overlap
     ax.set_xlabel("throughput, STS-B test sentences/s (best batch size)")
     ax.set_ylabel("STS-B test Spearman x100")
     ax.set_title(title, fontsize=9)
