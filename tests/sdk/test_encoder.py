@@ -107,3 +107,21 @@ def test_faiss_index_matches_exact_search():
     ref_idx, ref_scores = search(queries, corpus, top_k=5)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_allclose(scores, ref_scores, atol=1e-5)
+
+
+def test_int8_warns_on_a_cpu_weaker_than_the_export_cpu(tiny_model_dir, tmp_path, caplog):
+    import json
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    raw = json.loads((model / "manifest.json").read_text())
+    raw["export_cpu"]["int8_flags"] = [*raw["export_cpu"]["int8_flags"], "amx_int8_fake_flag"]
+    (model / "manifest.json").write_text(json.dumps(raw))
+    with caplog.at_level("WARNING", logger="simcse_sdk.encoder"):
+        Encoder(model, device="cpu", variant="int8")
+    assert "lacks amx_int8_fake_flag" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="simcse_sdk.encoder"):
+        Encoder(tiny_model_dir, device="cpu", variant="int8")
+    assert "lacks" not in caplog.text
