@@ -15,12 +15,12 @@ import sys
 from simcse_sdk.datadir import ENV_VAR, resolve_data_dir
 from simcse_sdk.errors import DataDirError
 
+from trainer.pooling import POOLERS
+
 from .build import ExportOptions, build
 from .gate import Thresholds
 from .quantize import DEFAULT_RECIPE, RECIPES
 from .source import SourceError
-
-POOLERS = ("cls", "cls_before_pooler", "avg", "avg_first_last", "avg_top2")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

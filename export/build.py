@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from simcse_sdk.batching import plan_batches
 from simcse_sdk.cpu import cpu_description
-from simcse_sdk.manifest import FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file
+from simcse_sdk.manifest import DTYPES, FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file
 from simcse_sdk.runtime import cuda_available
 from simcse_sdk.tokenizer import SentenceTokenizer
 
@@ -148,7 +148,7 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outc
             name: Variant(
                 file=FILES[name],
                 sha256=sha256_file(tmp / FILES[name]),
-                dtype={"fp32": "float32", "fp16": "float16", "int8": "int8"}[name],
+                dtype=DTYPES[name],
                 # fp16 is meant for CUDA; "any" until the gate finds whether this CPU's onnxruntime runs it.
                 device={"fp32": "any", "fp16": "any", "int8": "cpu"}[name],
                 fused_ops=ops[name],

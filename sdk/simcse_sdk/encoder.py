@@ -145,6 +145,10 @@ class Encoder:
         ``max_seq_length`` tokens are truncated to it. An empty list gives a (0, dim) array.
         With ``normalize=True`` each row has unit L2 norm (models exported with normalisation
         inside the graph, see ``manifest.normalized``, return unit rows either way).
+
+        The int8 variant quantises activations with one scale per batch, so its embeddings move
+        slightly with batch composition (all-MiniLM-L6-v2, STS-B test: 81.60-81.82 across batch
+        sizes 1-128, fp32 82.03); fp32 and fp16 results do not depend on batching.
         """
         items = _check_sentences(sentences)
         out = np.zeros((len(items), self.dim), dtype=np.float32)
