@@ -24,8 +24,11 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simcse_sdk import Encoder  # noqa: E402
+from simcse_sdk.batching import plan_batches  # noqa: E402
+from simcse_sdk.datadir import resolve_data_dir  # noqa: E402
 from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
 from simcse_sdk.manifest import Manifest, Variant, sha256_file  # noqa: E402
+from simcse_sdk.tokenizer import SentenceTokenizer  # noqa: E402
 
 from export.quantize import RECIPES, quantize  # noqa: E402
 
@@ -66,9 +69,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         files = {"fp32": src / "model.onnx"}
+        calib = None
         for name, recipe in RECIPES.items():
             files[name] = tmp / f"{name}.onnx"
-            quantize(files["fp32"], files[name], recipe)
+            if recipe.static and calib is None:  # in-domain sentences, not the STS-B sentences scored here
+                wiki = resolve_data_dir(args.data_dir) / "train" / "wiki1m_prefix.txt"
+                lines = [ln for ln in wiki.read_text(encoding="utf-8").splitlines() if ln.strip()][:512]
+                tok = SentenceTokenizer(src / "tokenizer.json", Manifest.load(src).max_seq_length)
+                calib = [{"input_ids": b.input_ids, "attention_mask": b.attention_mask}
+                         for b in plan_batches(tok.encode(lines), 32, 8192, Manifest.load(src).pad_token_id)]
+            quantize(files["fp32"], files[name], recipe, calib)
         base = None
         for name, f in files.items():
             enc = Encoder(_variant_dir(src, f, tmp, name), device="cpu", threads=args.threads)

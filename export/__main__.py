@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--int8", action="store_true", help="also build the int8 variant (for CPU)")
     p.add_argument("--int8-recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES),
                    help=f"dynamic int8 recipe (default {DEFAULT_RECIPE}: chosen by measured STS accuracy)")
+    p.add_argument("--calibration", help="sentences file (one a line) for --int8-recipe static-per-channel "
+                   "(default: the data directory's train/wiki1m file)")
     p.add_argument("--pooler", choices=POOLERS, help="override the pooler recorded in the checkpoint")
     p.add_argument("--max-len", type=int, help="override the max sequence length")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = ExportOptions(
         ckpt=args.ckpt, out=args.out or args.ckpt.rstrip("/") + "-onnx", fp16=args.fp16, int8=args.int8,
         int8_recipe=args.int8_recipe, pooler=args.pooler, max_seq_length=args.max_len, normalize=args.normalize,
-        data_dir=data_dir, thresholds=thresholds, keep_failed=args.keep_failed, force=args.force,
+        data_dir=data_dir, calibration=args.calibration, thresholds=thresholds, keep_failed=args.keep_failed, force=args.force,
     )
     try:
         outcome = build(opts)

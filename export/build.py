@@ -55,6 +55,7 @@ class ExportOptions:
     normalize: bool | None = None  # override: L2-normalise inside the graph
     data_dir: str | None = None  # for the STS-B dev probe set; None = built-in probes, no Spearman
     thresholds: gate.Thresholds = field(default_factory=gate.Thresholds)  # the gate's limits
+    calibration: str | None = None  # sentences file (one a line) for static int8; default: the data dir's wiki file
     keep_failed: bool = False  # publish variants that failed the gate (marked failed)
     force: bool = False  # replace an existing output directory
 
@@ -101,6 +102,23 @@ def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id:
     return encode
 
 
+def _calibration_batches(source: Source, opts: ExportOptions, limit: int = 512) -> list[dict[str, np.ndarray]]:
+    """Token batches of in-domain sentences for static int8 (not the gate's STS-B probe set)."""
+    path = Path(opts.calibration) if opts.calibration else None
+    if path is None and opts.data_dir is not None:
+        found = [Path(opts.data_dir) / "train" / n for n in ("wiki1m_for_simcse.txt", "wiki1m_prefix.txt")]
+        path = next((p for p in found if p.is_file()), None)
+    if path is None or not path.is_file():
+        raise ValueError(
+            f"static int8 needs calibration sentences: --calibration {path or 'FILE'} not found "
+            "(one sentence a line, a few hundred in-domain sentences)."
+        )
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
+    batches = plan_batches(tokenizer.encode(lines[:limit]), batch_size=32, max_tokens=8192, pad_id=source.pad_token_id)
+    return [{"input_ids": b.input_ids, "attention_mask": b.attention_mask} for b in batches]
+
+
 def _check_output(opts: ExportOptions) -> Path:
     out = Path(opts.out)
     if out.exists() and not opts.force:
@@ -132,7 +150,9 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outc
         ops["fp16"] = optimize.to_fp16(tmp / FILES["fp32"], tmp / FILES["fp16"])
         onnx.checker.check_model(str(tmp / FILES["fp16"]))
     if opts.int8:
-        quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], quantize.RECIPES[opts.int8_recipe])
+        recipe = quantize.RECIPES[opts.int8_recipe]
+        calib = _calibration_batches(source, opts) if recipe.static else None
+        quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], recipe, calib)
         ops["int8"] = optimize.op_counts(tmp / FILES["int8"])
     shutil.copy(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
 

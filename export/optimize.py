@@ -30,6 +30,8 @@ FUSED_OP_TYPES = (
     "DynamicQuantizeMatMul",
     "MatMulInteger",
     "DynamicQuantizeLinear",
+    "QuantizeLinear",
+    "DequantizeLinear",
 )
 
 

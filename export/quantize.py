@@ -7,8 +7,11 @@ per-tensor is faster but loses 0.3 / 0.5; keeping the FFN output projections in 
 loses least (0.06 / 0.15) but gives back most of the speed; unsigned weights are slow
 (no fast u8×u8 kernel). Other recipes stay reachable by name (``--int8-recipe``).
 
-Activations are quantised dynamically, one scale per tensor per batch, so an int8
-embedding depends slightly on what else is in its batch.
+Dynamic recipes quantise activations with one scale per tensor per batch, so an int8
+embedding depends slightly on what else is in its batch (STS-B test 81.60-81.82 across
+batch sizes). ``static-per-channel`` calibrates fixed activation scales on in-domain
+sentences (QDQ format): batch-independent and closer to fp32 (81.95 vs 82.03), but on this
+CPU about half the speed of the dynamic default.
 
 Example:
     >>> quantize("model.onnx", "model.int8.onnx", RECIPES["per-channel-ffn-fp32"])   # doctest: +SKIP
@@ -20,6 +23,7 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import onnx
 
 logger = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ class Int8Recipe:
     signed_weights: bool  # int8 weights (True) or uint8
     keep_ffn_output_fp32: bool  # leave the FFN output projections (after GELU) unquantised
     quantize_attention: bool  # turn fused Attention into QAttention (else only MatMuls are quantised)
+    static: bool = False  # fixed activation scales calibrated on sentences (QDQ), instead of per batch
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -47,6 +52,8 @@ RECIPES = {
         Int8Recipe("per-channel-ffn-fp32", per_channel=True, signed_weights=True, keep_ffn_output_fp32=True, quantize_attention=True),
         Int8Recipe("per-channel-u8", per_channel=True, signed_weights=False, keep_ffn_output_fp32=False, quantize_attention=True),
         Int8Recipe("per-channel-matmul-only", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False, quantize_attention=False),
+        Int8Recipe("static-per-channel", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False,
+                   quantize_attention=False, static=True),
     )
 }
 DEFAULT_RECIPE = "per-channel"
@@ -60,9 +67,20 @@ def ffn_output_matmuls(model: onnx.ModelProto) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input and n.input[0] in gelu_outputs]
 
 
-def quantize(src: str | os.PathLike[str], dst: str | os.PathLike[str], recipe: Int8Recipe) -> dict[str, object]:
-    """Write the int8 graph of ``src`` to ``dst``; return what was done (for the manifest)."""
+def quantize(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    recipe: Int8Recipe,
+    calibration: list[dict[str, np.ndarray]] | None = None,
+) -> dict[str, object]:
+    """Write the int8 graph of ``src`` to ``dst``; return what was done (for the manifest).
+
+    ``calibration``: padded token batches (``input_ids``, ``attention_mask``) for static recipes.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    if recipe.static:
+        return _quantize_static(src, dst, recipe, calibration)
 
     model = onnx.load(str(src))
     exclude = ffn_output_matmuls(model) if recipe.keep_ffn_output_fp32 else []
@@ -81,3 +99,36 @@ def quantize(src: str | os.PathLike[str], dst: str | os.PathLike[str], recipe: I
     )
     logger.info("int8 (%s): %d MatMul(s) kept in float32", recipe.name, len(exclude))
     return {**recipe.to_dict(), "excluded_nodes": exclude}
+
+
+def _quantize_static(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], recipe: Int8Recipe,
+    calibration: list[dict[str, np.ndarray]] | None,
+) -> dict[str, object]:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if not calibration:
+        raise ValueError(f"int8 recipe {recipe.name!r} needs calibration sentences: pass --calibration FILE")
+
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calibration or [])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._it, None)
+
+    quantize_static(
+        str(src), str(dst), Batches(), quant_format=QuantFormat.QDQ, per_channel=recipe.per_channel,
+        op_types_to_quantize=["MatMul"], activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8 if recipe.signed_weights else QuantType.QUInt8,
+        calibrate_method=CalibrationMethod.MinMax, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    rows = sum(len(b["input_ids"]) for b in calibration)
+    logger.info("int8 (%s): calibrated on %d sentences", recipe.name, rows)
+    return {**recipe.to_dict(), "excluded_nodes": [], "calibration_sentences": rows}

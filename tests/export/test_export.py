@@ -152,3 +152,28 @@ def test_keep_failed_publishes_but_auto_skips_it(tiny_bert_dir, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["variants"]["int8"]["gate"]["passed"] is False
     assert Encoder(out, device="cpu").variant == "fp32"  # auto never picks a failed variant
+
+
+def test_static_int8_is_batch_independent(tiny_bert_dir, tmp_path):
+    calib = tmp_path / "calib.txt"
+    calib.write_text("\n".join(f"sentence number {i} about topic {i % 7}" for i in range(64)))
+    out = tmp_path / "o"
+    outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), pooler="avg", int8=True,
+                                  int8_recipe="static-per-channel", calibration=str(calib), thresholds=LOOSE))
+    assert "int8" in outcome.published
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["variants"]["int8"]["quantization"]["static"] is True
+    assert manifest["variants"]["int8"]["quantization"]["calibration_sentences"] == 64
+    enc = Encoder(out, device="cpu", variant="int8")
+    sents = ["a short one", "a somewhat longer sentence about the weather today", "x"] * 3
+    together = enc.encode(sents, batch_size=9)
+    alone = np.stack([enc.encode([s])[0] for s in sents])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_static_int8_without_calibration_says_what_to_pass(tiny_bert_dir, tmp_path, capsys):
+    args = ["--ckpt", str(tiny_bert_dir), "--out", str(tmp_path / "o"), "--pooler", "avg", "--int8",
+            "--int8-recipe", "static-per-channel", "--calibration", str(tmp_path / "missing.txt")]
+    assert export_main(args) == 2
+    assert "--calibration" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
