@@ -90,13 +90,11 @@ def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id:
     """The torch reference, fed exactly the tokens and batches the SDK feeds the ONNX graph."""
 
     def encode(sentences: list[str]) -> np.ndarray:
-        ids = tokenizer.encode(sentences)
-        out = np.zeros((len(sentences), 0), dtype=np.float32)
-        for batch in plan_batches(ids, batch_size=64, max_tokens=8192, pad_id=pad_id):
-            emb = module.embed(batch.input_ids, batch.attention_mask)  # (batch, hidden)
-            if out.shape[1] == 0:
-                out = np.zeros((len(sentences), emb.shape[1]), dtype=np.float32)
-            out[batch.indices] = emb
+        batches = list(plan_batches(tokenizer.encode(sentences), batch_size=64, max_tokens=8192, pad_id=pad_id))
+        order = np.concatenate([b.indices for b in batches])
+        emb = np.concatenate([module.embed(b.input_ids, b.attention_mask) for b in batches])  # (n, hidden), sorted
+        out = np.empty_like(emb)
+        out[order] = emb  # back to input order
         return out
 
     return encode

@@ -158,7 +158,7 @@ class Encoder:
         batches = plan_batches(
             token_ids, batch_size or self.batch_size, max_tokens or self.max_tokens, self.manifest.pad_token_id,
             pad_multiple=16 if self.device == "cuda" else 1,  # few distinct shapes: CUDA sets up each once
-            max_len=max(self.manifest.max_seq_length, max((len(t) for t in token_ids), default=0)),
+            max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
         )
         bar = _progress(len(items)) if progress else None
         for batch in batches:

@@ -177,3 +177,9 @@ def test_static_int8_without_calibration_says_what_to_pass(tiny_bert_dir, tmp_pa
     assert export_main(args) == 2
     assert "--calibration" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_sdk_and_trainer_agree_on_pooler_names():
+    from simcse_sdk.manifest import POOLERS as SDK_POOLERS  # the SDK cannot import the torch-side list
+
+    assert SDK_POOLERS == POOLERS
