@@ -9,6 +9,10 @@ machine description and a PNG plot (throughput vs STS-B test Spearman).
     python benchmarks/latency.py --quick            # fewer repeats
     python benchmarks/latency.py --device cuda      # GPU: torch/ST on CUDA, SDK fp32/fp16 on CUDA
     python benchmarks/latency.py --baseline benchmarks/results/latency-cpu.json   # deltas, same machine only
+
+sentence-transformers' ONNX int8 backend (``st-onnx-int8``) needs transformers < 4.58, so it runs
+in its own environment: build it once with ``bash benchmarks/st_onnx_env.sh`` (makes
+``.st-onnx-env``); the CPU run includes it when that interpreter exists (or ``--st-onnx-python``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]  # the sdk path serves workers in the st-onnx environment
 
 from simcse_sdk.cpu import cpu_description  # noqa: E402
 from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
@@ -58,23 +62,28 @@ def worker(args: argparse.Namespace) -> None:
         one.append(time.perf_counter() - t)
     result: dict[str, object] = {"system": args.worker, "single_ms": {
         q: 1000 * float(np.percentile(one, p)) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}}
-    throughput, emb = {}, None
+    n = len(test.first)
+
+    def stsb(emb: np.ndarray) -> float:
+        a, b = emb[:n], emb[n:]
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        return 100 * float(spearmanr(cos, test.gold)[0])
+
+    throughput, by_batch = {}, {}
     for bs in args.batch_sizes:
         runs = []
         for _ in range(args.repeats):
             t = time.perf_counter()
             out = embed(sentences, bs)
             runs.append(len(sentences) / (time.perf_counter() - t))
-            emb = out if emb is None else emb
         throughput[str(bs)] = {"median": float(np.median(runs)), "min": float(min(runs)), "max": float(max(runs))}
+        by_batch[str(bs)] = stsb(out)  # int8 with per-batch activation scales scores differently per batch size
     result["throughput"] = throughput
     t = time.perf_counter()
     embed(long_texts, 32)
     result["long_texts_per_s"] = len(long_texts) / (time.perf_counter() - t)
-    n = len(test.first)
-    a, b = emb[:n], emb[n:]
-    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    result["stsb_test"] = 100 * float(spearmanr(cos, test.gold)[0])
+    result["stsb_test_by_batch"] = by_batch
+    result["stsb_test"] = by_batch[str(args.batch_sizes[0])]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
 
@@ -105,7 +114,13 @@ def ensure_model(model_dir: Path, base: Path, data_dir: str | None, device: str)
 
 
 def run_system(system: str, args: argparse.Namespace) -> dict[str, object]:
-    cmd = [sys.executable, __file__, "--worker", system, "--base", args.base, "--model-dir", args.model_dir,
+    python = sys.executable
+    if system.startswith("st-onnx"):
+        python = args.st_onnx_python
+        if not python or not Path(python).is_file():
+            return {"system": system, "error": f"no interpreter at {python!r}: run `bash benchmarks/st_onnx_env.sh` "
+                    "or pass --st-onnx-python"}
+    cmd = [python, __file__, "--worker", system, "--base", args.base, "--model-dir", args.model_dir,
            "--device", args.device, "--threads", str(args.threads), "--single-calls", str(args.single_calls),
            "--repeats", str(args.repeats), "--batch-sizes", *map(str, args.batch_sizes)]
     if args.data_dir:
@@ -173,6 +188,8 @@ def main() -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--single-calls", type=int, default=300)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for JSON and PNG")
+    p.add_argument("--st-onnx-python", default=os.environ.get("SIMCSE_ST_ONNX_PYTHON", str(ROOT / ".st-onnx-env/bin/python")),
+                   help="interpreter of the sentence-transformers ONNX environment (benchmarks/st_onnx_env.sh)")
     p.add_argument("--baseline", help="an earlier JSON from this script: print deltas (same machine only)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -196,6 +213,8 @@ def main() -> int:
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, args.device)
     default = {"cpu": ["transformers", "sentence-transformers", "ort-fixed32", "sdk-fp32", "sdk-int8"],
                "cuda": ["transformers", "sentence-transformers", "sdk-fp32", "sdk-fp16"]}
+    if args.device == "cpu" and Path(args.st_onnx_python).is_file():
+        default["cpu"].insert(2, "st-onnx-int8")
     systems = args.systems or default[args.device]
 
     from tokenizers import Tokenizer
@@ -231,6 +250,11 @@ def main() -> int:
               f"int8 floor / achieved: {floor['int8_floor_sent_per_s'] / best('sdk-int8'):.2f} (goal <= 1.5); "
               f"single p50 {by['sdk-int8']['single_ms']['p50']:.2f} ms (goal <= 3); "
               f"int8 STS-B cost {by['sdk-fp32']['stsb_test'] - by['sdk-int8']['stsb_test']:+.2f} points (goal <= 0.3)")
+    for s in (s for s in by if s.endswith("int8")):
+        scores = by[s].get("stsb_test_by_batch", {})
+        print(f"{s} STS-B test by batch size: " + ", ".join(f"bs {b}: {v:.3f}" for b, v in scores.items()))
+    if {"sdk-int8", "st-onnx-int8"} <= set(by):
+        print(f"sdk-int8 vs sentence-transformers' ONNX int8 backend: {best('sdk-int8') / best('st-onnx-int8'):.2f}x")
     if baseline:
         old = {r["system"]: r for r in baseline["results"] if "error" not in r}
         for s in sorted(set(old) & set(by)):

@@ -9,7 +9,11 @@ with a batch size; how it batches is part of what is measured:
 - ``sentence-transformers``: ``SentenceTransformer.encode`` (sorts by length internally);
 - ``ort-fixed32``: an onnxruntime fp32 session on this project's graph, fed fixed-length
   (32) padded batches in input order — the plain way to serve an ONNX export;
-- ``sdk-fp32`` / ``sdk-int8`` / ``sdk-fp16``: ``simcse_sdk.Encoder`` with that variant.
+- ``sdk-fp32`` / ``sdk-int8`` / ``sdk-fp16``: ``simcse_sdk.Encoder`` with that variant;
+- ``st-onnx-int8``: sentence-transformers' own ONNX backend with its own dynamic int8 export
+  (``export_dynamic_quantized_onnx_model`` with the config for this CPU's instruction set). It
+  needs an older transformers than this project, so it runs in a separate environment
+  (``benchmarks/st_onnx_env.sh``); its export is kept beside the model directory.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 
 Embed = Callable[[list[str], int], np.ndarray]
 
-SYSTEMS = ("transformers", "sentence-transformers", "ort-fixed32", "sdk-fp32", "sdk-int8", "sdk-fp16")
+SYSTEMS = ("transformers", "sentence-transformers", "st-onnx-int8", "ort-fixed32", "sdk-fp32", "sdk-int8", "sdk-fp16")
 
 
 def make_encoder(system: str, base: Path, model_dir: Path, device: str, threads: int) -> Embed:
@@ -37,6 +41,8 @@ def make_encoder(system: str, base: Path, model_dir: Path, device: str, threads:
 
         model = SentenceTransformer(str(base), device=device)
         return lambda s, bs: model.encode(s, batch_size=bs, convert_to_numpy=True, show_progress_bar=False)
+    if system == "st-onnx-int8":
+        return _st_onnx_int8(base, model_dir.parent / f"{model_dir.name}-st-onnx", threads)
     if system == "ort-fixed32":
         return _ort_fixed(model_dir, threads, length=32)
     if system.startswith("sdk-"):
@@ -67,6 +73,35 @@ def _transformers(base: Path, device: str) -> Embed:
         return np.concatenate(out)
 
     return embed
+
+
+def _st_onnx_int8(base: Path, folder: Path, threads: int) -> Embed:
+    import os
+    import shutil
+
+    import onnxruntime as ort
+    import torch
+    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+    from simcse_sdk.cpu import cpu_description
+
+    torch.set_num_threads(threads)
+    flags = set(cpu_description()["int8_flags"])
+    config = "avx512_vnni" if "avx512_vnni" in flags else "avx512" if "avx512f" in flags else "avx2"
+    file_name = f"onnx/model_qint8_{config}.onnx"
+    if not (folder / file_name).is_file():  # sentence-transformers' documented export, done once
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(base, tmp)
+        model = SentenceTransformer(str(tmp), backend="onnx", device="cpu")  # exports onnx/model.onnx
+        model.save_pretrained(str(tmp))
+        export_dynamic_quantized_onnx_model(model, config, str(tmp))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    model = SentenceTransformer(str(folder), backend="onnx", device="cpu", model_kwargs={
+        "file_name": file_name, "provider": "CPUExecutionProvider", "session_options": opts})
+    return lambda s, bs: model.encode(s, batch_size=bs, convert_to_numpy=True, show_progress_bar=False)
 
 
 def _ort_fixed(model_dir: Path, threads: int, length: int) -> Embed:

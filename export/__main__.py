@@ -19,7 +19,7 @@ from trainer.pooling import POOLERS
 
 from .build import ExportOptions, build
 from .gate import Thresholds
-from .quantize import DEFAULT_RECIPE, RECIPES
+from .quantize import DEFAULT_RECIPE, RECIPES, STATIC_RECIPES
 from .source import SourceError
 
 
@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m export",
         description="Export a BERT/RoBERTa-family checkpoint to an ONNX model directory for simcse_sdk.Encoder. "
-        "Pooling runs inside the graph; attention, LayerNorm and GELU are fused. Every variant is compared "
+        "Pooling runs inside the graph; attention, LayerNorm and GELU are fused (LayerNorm split again for CPU). Every variant is compared "
         "with the torch model (cosine on a probe set, STS-B dev Spearman) and published only if it passes.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("Examples:")[1],
@@ -37,9 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fp16", action="store_true", help="also build the fp16 variant (for CUDA)")
     p.add_argument("--int8", action="store_true", help="also build the int8 variant (for CPU)")
     p.add_argument("--int8-recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES),
-                   help=f"dynamic int8 recipe (default {DEFAULT_RECIPE}: chosen by measured STS accuracy)")
-    p.add_argument("--calibration", help="sentences file (one a line) for --int8-recipe static-per-channel "
-                   "(default: the data directory's train/wiki1m file)")
+                   help=f"int8 recipe (default {DEFAULT_RECIPE}: fixed activation scales calibrated on sentences, "
+                   "LayerNorm outliers migrated into the weights; batch-independent. per-channel and the other "
+                   "dynamic recipes need no calibration but depend slightly on batching)")
+    p.add_argument("--calibration", help=f"sentences file (one a line, a few hundred in-domain sentences) for the "
+                   f"static recipes ({', '.join(STATIC_RECIPES)}); default: the data directory's train/wiki1m file")
     p.add_argument("--pooler", choices=POOLERS, help="override the pooler recorded in the checkpoint")
     p.add_argument("--max-len", type=int, help="override the max sequence length")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,

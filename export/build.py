@@ -1,7 +1,8 @@
 """The export pipeline: checkpoint -> gated model directory, written atomically.
 
 Steps: read the checkpoint's facts (:mod:`export.source`); trace the embedding module to
-ONNX (:mod:`export.graph`); fuse it (fp32), derive fp16 and int8 from the fused graph;
+ONNX (:mod:`export.graph`); fuse it (fp32), derive fp16 and int8 from the fused graph, split
+SkipLayerNorm in the CPU graphs (fp32, int8; see :mod:`export.optimize`);
 write tokenizer and manifest; measure every variant against torch (:mod:`export.gate`);
 drop the ones that fail (unless ``keep_failed``); write ``report.md``; rename the build
 folder into place. Until that rename nothing exists at the output path, and an
@@ -108,8 +109,11 @@ def _calibration_batches(source: Source, opts: ExportOptions, limit: int = 512) 
         path = next((p for p in found if p.is_file()), None)
     if path is None or not path.is_file():
         raise ValueError(
-            f"static int8 needs calibration sentences: --calibration {path or 'FILE'} not found "
-            "(one sentence a line, a few hundred in-domain sentences)."
+            f"int8 recipe {opts.int8_recipe!r} calibrates activation scales on sentences, but "
+            + (f"--calibration {str(path)!r} is not a file" if path else
+               "none were given and no --data-dir with train/wiki1m_prefix.txt was found")
+            + ": pass --calibration FILE (a few hundred in-domain sentences, one a line), or --data-dir, "
+            "or choose a dynamic recipe that needs none, e.g. --int8-recipe per-channel."
         )
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
@@ -151,7 +155,10 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outc
         recipe = quantize.RECIPES[opts.int8_recipe]
         calib = _calibration_batches(source, opts) if recipe.static else None
         quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], recipe, calib)
-        ops["int8"] = optimize.op_counts(tmp / FILES["int8"])
+    for name in ["fp32"] + (["int8"] if opts.int8 else []):  # CPU graphs: the fused SkipLayerNorm is slow there
+        optimize.split_skip_layer_norm(tmp / FILES[name])
+        optimize.fold_bias_into_int8_matmul(tmp / FILES[name])
+        ops[name] = optimize.op_counts(tmp / FILES[name])
     shutil.copy(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
 
     tokenizer = SentenceTokenizer(tmp / TOKENIZER_NAME, source.max_seq_length)

@@ -1,20 +1,17 @@
-"""int8 dynamic quantisation recipes for CPU.
+"""int8 quantisation recipes for CPU.
 
-The default recipe was chosen by measurement on the real all-MiniLM-L6-v2 with
-``benchmarks/int8_recipes.py`` (STS-B dev/test Spearman and throughput against fp32):
-per-channel signed weights lose 0.06 dev / 0.21 test points at about 1.8x fp32 speed;
-per-tensor is faster but loses 0.3 / 0.5; keeping the FFN output projections in float32
-loses least (0.06 / 0.15) but gives back most of the speed; unsigned weights are slow
-(no fast u8×u8 kernel). Other recipes stay reachable by name (``--int8-recipe``).
+The default, ``static-smooth``, fixes every activation scale at export time from calibration
+sentences and migrates the LayerNorm outlier channels into the weights (SmoothQuant, see
+:mod:`export.smoothquant`). Measured on the real all-MiniLM-L6-v2 (STS-B test, fp32 82.03):
+82.02 at every batch size, as fast as the dynamic recipes.
 
-Dynamic recipes quantise activations with one scale per tensor per batch, so an int8
-embedding depends slightly on what else is in its batch (STS-B test 81.60-81.82 across
-batch sizes). ``static-per-channel`` calibrates fixed activation scales on in-domain
-sentences (QDQ format): batch-independent and closer to fp32 (81.95 vs 82.03), but on this
-CPU about half the speed of the dynamic default.
+The dynamic recipes (onnxruntime's ``quantize_dynamic``) need no calibration, but quantise
+activations with one scale per tensor per batch, so an embedding depends slightly on what
+else is in its batch (STS-B test 81.60-81.82 across batch sizes 1-128 with ``per-channel``).
+Compare them all with ``benchmarks/int8_recipes.py``.
 
 Example:
-    >>> quantize("model.onnx", "model.int8.onnx", RECIPES["per-channel-ffn-fp32"])   # doctest: +SKIP
+    >>> quantize("model.onnx", "model.int8.onnx", RECIPES["per-channel"])   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -38,7 +35,8 @@ class Int8Recipe:
     signed_weights: bool  # int8 weights (True) or uint8
     keep_ffn_output_fp32: bool  # leave the FFN output projections (after GELU) unquantised
     quantize_attention: bool  # turn fused Attention into QAttention (else only MatMuls are quantised)
-    static: bool = False  # fixed activation scales calibrated on sentences (QDQ), instead of per batch
+    static: bool = False  # fixed activation scales calibrated on sentences, instead of one per batch
+    smooth_alpha: float | None = None  # static only: SmoothQuant migration strength for LayerNorm-fed MatMuls
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -52,11 +50,14 @@ RECIPES = {
         Int8Recipe("per-channel-ffn-fp32", per_channel=True, signed_weights=True, keep_ffn_output_fp32=True, quantize_attention=True),
         Int8Recipe("per-channel-u8", per_channel=True, signed_weights=False, keep_ffn_output_fp32=False, quantize_attention=True),
         Int8Recipe("per-channel-matmul-only", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False, quantize_attention=False),
-        Int8Recipe("static-per-channel", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False,
-                   quantize_attention=False, static=True),
+        Int8Recipe("static-smooth", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False,
+                   quantize_attention=True, static=True, smooth_alpha=0.5),
+        Int8Recipe("static", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False,
+                   quantize_attention=True, static=True),
     )
 }
-DEFAULT_RECIPE = "per-channel"
+DEFAULT_RECIPE = "static-smooth"
+STATIC_RECIPES = tuple(name for name, r in RECIPES.items() if r.static)
 
 
 def ffn_output_matmuls(model: onnx.ModelProto) -> list[str]:
@@ -105,30 +106,9 @@ def _quantize_static(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], recipe: Int8Recipe,
     calibration: list[dict[str, np.ndarray]] | None,
 ) -> dict[str, object]:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from .smoothquant import quantize_static_smooth
 
     if not calibration:
         raise ValueError(f"int8 recipe {recipe.name!r} needs calibration sentences: pass --calibration FILE")
-
-    class Batches(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._it = iter(calibration or [])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._it, None)
-
-    quantize_static(
-        str(src), str(dst), Batches(), quant_format=QuantFormat.QDQ, per_channel=recipe.per_channel,
-        op_types_to_quantize=["MatMul"], activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8 if recipe.signed_weights else QuantType.QUInt8,
-        calibrate_method=CalibrationMethod.MinMax, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
-    rows = sum(len(b["input_ids"]) for b in calibration)
-    logger.info("int8 (%s): calibrated on %d sentences", recipe.name, rows)
-    return {**recipe.to_dict(), "excluded_nodes": [], "calibration_sentences": rows}
+    done = quantize_static_smooth(src, dst, calibration, alpha=recipe.smooth_alpha)
+    return {**recipe.to_dict(), "excluded_nodes": [], **done}

@@ -40,5 +40,11 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
             lines.append(f"\n- **{name} failed the gate**: {failure}")
     quant = [(n, v.quantization) for n, v in manifest.variants.items() if v.quantization]
     for name, q in quant:
-        lines.append(f"\n- {name} recipe: `{q.get('name')}`, {len(q.get('excluded_nodes', []))} MatMul(s) kept float32")
+        if q.get("static"):
+            detail = (f"activation scales calibrated on {q.get('calibration_sentences')} sentences, "
+                      f"{q.get('smoothed_nodes', 0)} of {q.get('quantized_nodes')} MatMul/Attention inputs smoothed "
+                      f"(alpha {q.get('smooth_alpha')})")
+        else:
+            detail = f"dynamic activation scales, {len(q.get('excluded_nodes', []))} MatMul(s) kept float32"
+        lines.append(f"\n- {name} recipe: `{q.get('name')}`, {detail}")
     return "\n".join(lines) + "\n"

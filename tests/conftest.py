@@ -76,14 +76,23 @@ def tiny_roberta_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path) -> Path:
+def calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 sentences, one a line, for the static int8 recipes' calibration."""
+    path = tmp_path_factory.mktemp("calibration") / "sentences.txt"
+    path.write_text("\n".join(f"sentence number {i} about topic {i % 7}" for i in range(64)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path, calibration_file: Path) -> Path:
     """The tiny random BERT exported (fp32 + int8, mean pooling) with the built-in probe gate."""
     from export.build import ExportOptions, build
     from export.gate import Thresholds
 
     out = tmp_path_factory.mktemp("tiny_export") / "model"
     loose = Thresholds(min_cos={"fp32": 0.99999, "int8": 0.0}, max_sts_drop={})  # random weights: int8 is noise
-    outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), int8=True, pooler="avg", thresholds=loose))
+    outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), int8=True, pooler="avg", thresholds=loose,
+                                  calibration=str(calibration_file)))
     assert outcome.out == out, outcome
     return out
 

@@ -69,7 +69,12 @@ class Runtime:
         # Spinning threads steal the CPU from everything else in the process (torch, the tokenizer).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers: list[str] = [CUDA, CPU] if device == "cuda" else [CPU]
-        self.session = ort.InferenceSession(str(Path(model_path)), sess_options=opts, providers=providers)
+        # On CPU keep Add + LayerNormalization as exported: onnxruntime's fused SkipLayerNormalization
+        # CPU kernel is several times slower than the two ops (see export.optimize).
+        disabled = [] if device == "cuda" else ["SkipLayerNormFusion"]
+        self.session = ort.InferenceSession(
+            str(Path(model_path)), sess_options=opts, providers=providers, disabled_optimizers=disabled
+        )
         active = self.session.get_providers()
         if device == "cuda" and (not active or active[0] != CUDA):
             raise DeviceError(

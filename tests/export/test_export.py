@@ -29,9 +29,13 @@ def test_every_pooler_matches_torch(tiny_bert_dir, tmp_path, pooler):
 def test_fused_ops_and_manifest(tiny_model_dir):
     manifest = json.loads((tiny_model_dir / "manifest.json").read_text())
     ops = manifest["variants"]["fp32"]["fused_ops"]
-    assert ops["Attention"] == 2 and ops["SkipLayerNormalization"] == 4 and ops["EmbedLayerNormalization"] == 1
+    # CPU graphs carry Add + LayerNormalization, not onnxruntime's slow fused SkipLayerNormalization CPU kernel
+    assert ops["Attention"] == 2 and ops["LayerNormalization"] == 4 and ops["EmbedLayerNormalization"] == 1
+    assert "SkipLayerNormalization" not in ops
     assert manifest["format_version"] == 1 and manifest["embedding_dim"] == 32
-    assert manifest["variants"]["int8"]["quantization"]["name"] == "per-channel"
+    int8 = manifest["variants"]["int8"]
+    assert int8["quantization"]["name"] == "static-smooth" and int8["quantization"]["calibration_sentences"] == 64
+    assert int8["fused_ops"]["QAttention"] == 2 and int8["fused_ops"]["MatMulIntegerToFloat"] == 6
     assert {"torch", "onnxruntime", "transformers"} <= set(manifest["versions"])
     assert "int8_flags" in manifest["export_cpu"]
     assert (tiny_model_dir / "report.md").read_text().startswith("# Export report")
@@ -135,7 +139,8 @@ def test_force_keeps_old_directory_until_new_one_is_complete(tiny_bert_dir, tmp_
 
 def test_failed_variant_is_refused_with_numbers(tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "o"
-    code = export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01"])
+    code = export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01",
+                        "--int8-recipe", "per-channel"])
     assert code == 1
     captured = capsys.readouterr()
     assert "int8" in captured.out and "FAILED: min cosine" in captured.out and "short by" in captured.out
@@ -147,23 +152,23 @@ def test_failed_variant_is_refused_with_numbers(tiny_bert_dir, tmp_path, capsys)
 
 def test_keep_failed_publishes_but_auto_skips_it(tiny_bert_dir, tmp_path):
     out = tmp_path / "o"
-    args = ["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01"]
+    args = ["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01",
+            "--int8-recipe", "per-channel"]
     assert export_main(args + ["--keep-failed"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["variants"]["int8"]["gate"]["passed"] is False
     assert Encoder(out, device="cpu").variant == "fp32"  # auto never picks a failed variant
 
 
-def test_static_int8_is_batch_independent(tiny_bert_dir, tmp_path):
-    calib = tmp_path / "calib.txt"
-    calib.write_text("\n".join(f"sentence number {i} about topic {i % 7}" for i in range(64)))
+@pytest.mark.parametrize("recipe", ["static-smooth", "static"])
+def test_static_int8_is_batch_independent(tiny_bert_dir, tmp_path, calibration_file, recipe):
     out = tmp_path / "o"
     outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), pooler="avg", int8=True,
-                                  int8_recipe="static-per-channel", calibration=str(calib), thresholds=LOOSE))
+                                  int8_recipe=recipe, calibration=str(calibration_file), thresholds=LOOSE))
     assert "int8" in outcome.published
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["variants"]["int8"]["quantization"]["static"] is True
-    assert manifest["variants"]["int8"]["quantization"]["calibration_sentences"] == 64
+    quant = json.loads((out / "manifest.json").read_text())["variants"]["int8"]["quantization"]
+    assert quant["static"] is True and quant["calibration_sentences"] == 64
+    assert (quant["smoothed_nodes"] > 0) == (recipe == "static-smooth")
     enc = Encoder(out, device="cpu", variant="int8")
     sents = ["a short one", "a somewhat longer sentence about the weather today", "x"] * 3
     together = enc.encode(sents, batch_size=9)
@@ -171,11 +176,24 @@ def test_static_int8_is_batch_independent(tiny_bert_dir, tmp_path):
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
-def test_static_int8_without_calibration_says_what_to_pass(tiny_bert_dir, tmp_path, capsys):
+def test_dynamic_int8_needs_no_calibration(tiny_bert_dir, tmp_path):
+    outcome = build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(tmp_path / "o"), pooler="avg", int8=True,
+                                  int8_recipe="per-channel", thresholds=LOOSE))
+    assert "int8" in outcome.published
+
+
+def test_static_int8_with_a_missing_calibration_file_says_what_to_pass(tiny_bert_dir, tmp_path, capsys):
     args = ["--ckpt", str(tiny_bert_dir), "--out", str(tmp_path / "o"), "--pooler", "avg", "--int8",
-            "--int8-recipe", "static-per-channel", "--calibration", str(tmp_path / "missing.txt")]
+            "--calibration", str(tmp_path / "missing.txt")]
     assert export_main(args) == 2
-    assert "--calibration" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "missing.txt" in err and "--calibration" in err and "--int8-recipe per-channel" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_default_int8_without_any_sentences_says_what_to_pass(tiny_bert_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"static-smooth.*--calibration FILE.*--data-dir.*per-channel"):
+        build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(tmp_path / "o"), pooler="avg", int8=True, thresholds=LOOSE))
     assert not (tmp_path / "o").exists()
 
 

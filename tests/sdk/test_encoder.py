@@ -60,6 +60,17 @@ def test_threads_give_identical_results(encoder):
         np.testing.assert_array_equal(r, expected)
 
 
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_parallel_batches_match_one_batch_at_a_time(tiny_model_dir, variant):
+    many = SENTENCES * 5
+    parallel = Encoder(tiny_model_dir, device="cpu", variant=variant, threads=2)
+    serial = Encoder(tiny_model_dir, device="cpu", variant=variant, threads=2, parallel_batches=False)
+    a = parallel.encode(many, batch_size=4, progress=True)
+    assert parallel._bulk is not None  # several batches ran on the single-thread workers
+    np.testing.assert_allclose(a, serial.encode(many, batch_size=4), atol=1e-5)
+    assert serial._bulk is None
+
+
 def test_similarity_matches_cosine_of_embeddings(encoder):
     a, b = SENTENCES[:5], SENTENCES[5:10]
     emb_a, emb_b = encoder.encode(a), encoder.encode(b)
