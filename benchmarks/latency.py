@@ -182,7 +182,7 @@ def main() -> int:
     p.add_argument("--data-dir", default=os.environ.get("SIMCSE_DATA_DIR"), help="data dir (default $SIMCSE_DATA_DIR)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, default=default_threads(), help="threads per system (default: all cores)")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128], help="first one scores STS-B")
     p.add_argument("--systems", nargs="+", choices=SYSTEMS, help="default: all that apply to the device")
     p.add_argument("--quick", action="store_true", help="1 repeat, 50 single calls")
     p.add_argument("--repeats", type=int, default=3)

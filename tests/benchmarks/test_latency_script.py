@@ -30,3 +30,15 @@ def test_refuses_baseline_from_another_machine(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert "refusing to compare" in proc.stderr and "Some Other CPU" in proc.stderr
+
+
+def test_st_onnx_system_without_its_environment_says_how_to_build_it(tmp_path):
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import latency
+
+    args = argparse.Namespace(st_onnx_python=str(tmp_path / "no-env" / "bin" / "python"))
+    result = latency.run_system("st-onnx-int8", args)
+    assert result["system"] == "st-onnx-int8"
+    assert "benchmarks/st_onnx_env.sh" in result["error"] and "no-env" in result["error"]
