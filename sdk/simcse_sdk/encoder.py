@@ -163,9 +163,11 @@ class Encoder:
         With ``normalize=True`` each row has unit L2 norm (models exported with normalisation
         inside the graph, see ``manifest.normalized``, return unit rows either way).
 
-        The int8 variant quantises activations with one scale per batch, so its embeddings move
-        slightly with batch composition (all-MiniLM-L6-v2, STS-B test: 81.60-81.82 across batch
-        sizes 1-128, fp32 82.03); fp32 and fp16 results do not depend on batching.
+        Results do not depend on batching, except for int8 models exported with a dynamic recipe
+        (``manifest.variants["int8"].quantization["static"]`` false): those quantise activations
+        with one scale per batch, so embeddings move slightly with batch composition
+        (all-MiniLM-L6-v2, STS-B test 81.58-81.77 across batch sizes; the default static recipe
+        gives 82.04 at every batch size, fp32 82.03).
         """
         items = _check_sentences(sentences)
         out = np.zeros((len(items), self.dim), dtype=np.float32)
