@@ -101,8 +101,8 @@ def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id:
     return encode
 
 
-def _calibration_batches(source: Source, opts: ExportOptions, limit: int = 512) -> list[dict[str, np.ndarray]]:
-    """Token batches of in-domain sentences for static int8 (not the gate's STS-B probe set)."""
+def _calibration_file(opts: ExportOptions) -> Path:
+    """The sentences file a static int8 recipe calibrates on; checked before any work starts."""
     path = Path(opts.calibration) if opts.calibration else None
     if path is None and opts.data_dir is not None:
         found = [Path(opts.data_dir) / "train" / n for n in ("wiki1m_for_simcse.txt", "wiki1m_prefix.txt")]
@@ -115,6 +115,11 @@ def _calibration_batches(source: Source, opts: ExportOptions, limit: int = 512) 
             + ": pass --calibration FILE (a few hundred in-domain sentences, one a line), or --data-dir, "
             "or choose a dynamic recipe that needs none, e.g. --int8-recipe per-channel."
         )
+    return path
+
+
+def _calibration_batches(source: Source, path: Path, limit: int = 512) -> list[dict[str, np.ndarray]]:
+    """Token batches of in-domain sentences for static int8 (not the gate's STS-B probe set)."""
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
     batches = plan_batches(tokenizer.encode(lines[:limit]), batch_size=32, max_tokens=8192, pad_id=source.pad_token_id)
@@ -133,6 +138,8 @@ def build(opts: ExportOptions) -> Outcome:
     """Run the whole export; see the module docstring."""
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
+    if opts.int8 and quantize.RECIPES[opts.int8_recipe].static:
+        _calibration_file(opts)
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
     out = _check_output(opts)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
@@ -153,7 +160,7 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outc
         onnx.checker.check_model(str(tmp / FILES["fp16"]))
     if opts.int8:
         recipe = quantize.RECIPES[opts.int8_recipe]
-        calib = _calibration_batches(source, opts) if recipe.static else None
+        calib = _calibration_batches(source, _calibration_file(opts)) if recipe.static else None
         quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], recipe, calib)
     for name in ["fp32"] + (["int8"] if opts.int8 else []):  # CPU graphs: the fused SkipLayerNorm is slow there
         optimize.split_skip_layer_norm(tmp / FILES[name])
