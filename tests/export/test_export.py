@@ -53,9 +53,13 @@ def test_fp16_is_built_structurally_valid(tiny_bert_dir, tmp_path):
     assert onnx.TensorProto.FLOAT16 in inits
 
 
-def test_roberta_family(tiny_roberta_dir, tmp_path):
-    outcome = build(ExportOptions(ckpt=str(tiny_roberta_dir), out=str(tmp_path / "m"), pooler="avg", thresholds=LOOSE))
+def test_roberta_family(tiny_roberta_dir, tmp_path, calibration_file):
+    outcome = build(ExportOptions(ckpt=str(tiny_roberta_dir), out=str(tmp_path / "m"), pooler="avg", thresholds=LOOSE,
+                                  int8=True, calibration=str(calibration_file)))
     assert outcome.results["fp32"].min_cos >= 0.99999
+    assert "int8" in outcome.published  # static int8 with smoothing on a RoBERTa graph
+    quant = json.loads((tmp_path / "m" / "manifest.json").read_text())["variants"]["int8"]["quantization"]
+    assert quant["name"] == "static-smooth" and quant["smoothed_nodes"] > 0
     enc = Encoder(tmp_path / "m", device="cpu", variant="fp32")
     assert enc.manifest.pad_token_id == 1
     a = enc.encode(["hello there", "a much longer sentence than the first one"], batch_size=2)
