@@ -18,6 +18,7 @@ in its own environment: build it once with ``bash benchmarks/st_onnx_env.sh`` (m
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -85,6 +86,12 @@ def worker(args: argparse.Namespace) -> None:
     result["stsb_test_by_batch"] = by_batch
     result["stsb_test"] = by_batch[str(args.batch_sizes[0])]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["versions"] = {"python": platform.python_version()}  # this worker's interpreter (st-onnx has its own)
+    for dist in ("onnxruntime", "torch", "transformers", "sentence-transformers", "optimum", "optimum-onnx"):
+        try:
+            result["versions"][dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     print("RESULT " + json.dumps(result))
 
 
