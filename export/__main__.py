@@ -41,7 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "LayerNorm outliers migrated into the weights; batch-independent. per-channel and the other "
                    "dynamic recipes need no calibration but depend slightly on batching)")
     p.add_argument("--calibration", help=f"sentences file (one a line, a few hundred in-domain sentences) for the "
-                   f"static recipes ({', '.join(STATIC_RECIPES)}); default: the data directory's train/wiki1m file")
+                   f"static recipes ({', '.join(STATIC_RECIPES)}); default: the file the checkpoint was trained on "
+                   "(simcse.json), else the data directory's train/wiki1m file; .csv: the sent0 column")
     p.add_argument("--pooler", choices=POOLERS, help="override the pooler recorded in the checkpoint")
     p.add_argument("--max-len", type=int, help="override the max sequence length")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,

@@ -16,6 +16,9 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
 import platform
 import shutil
@@ -56,7 +59,7 @@ class ExportOptions:
     normalize: bool | None = None  # override: L2-normalise inside the graph
     data_dir: str | None = None  # for the STS-B dev probe set; None = built-in probes, no Spearman
     thresholds: gate.Thresholds = field(default_factory=gate.Thresholds)  # the gate's limits
-    calibration: str | None = None  # sentences file (one a line) for static int8; default: the data dir's wiki file
+    calibration: str | None = None  # sentences for static int8; default: the checkpoint's training file, else the data dir's wiki
     keep_failed: bool = False  # publish variants that failed the gate (marked failed)
     force: bool = False  # replace an existing output directory
 
@@ -102,8 +105,14 @@ def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id:
 
 
 def _calibration_file(opts: ExportOptions) -> Path:
-    """The sentences file a static int8 recipe calibrates on; checked before any work starts."""
+    """The sentences a static int8 recipe calibrates on; checked before any work starts.
+
+    In order: ``--calibration FILE``; the file the checkpoint was trained on (``simcse.json``'s
+    ``data.path``, when it still exists); the data directory's Wikipedia sentences.
+    """
     path = Path(opts.calibration) if opts.calibration else None
+    if path is None:
+        path = _training_file(Path(opts.ckpt))
     if path is None and opts.data_dir is not None:
         found = [Path(opts.data_dir) / "train" / n for n in ("wiki1m_for_simcse.txt", "wiki1m_prefix.txt")]
         path = next((p for p in found if p.is_file()), None)
@@ -111,16 +120,48 @@ def _calibration_file(opts: ExportOptions) -> Path:
         raise ValueError(
             f"int8 recipe {opts.int8_recipe!r} calibrates activation scales on sentences, but "
             + (f"--calibration {str(path)!r} is not a file" if path else
-               "none were given and no --data-dir with train/wiki1m_prefix.txt was found")
+               "none were given, the checkpoint records no training file that exists here, and no --data-dir "
+               "with train/wiki1m_prefix.txt was found")
             + ": pass --calibration FILE (a few hundred in-domain sentences, one a line), or --data-dir, "
             "or choose a dynamic recipe that needs none, e.g. --int8-recipe per-channel."
         )
     return path
 
 
+def _training_file(ckpt: Path) -> Path | None:
+    """The training data file recorded in the checkpoint's simcse.json, if it exists on this machine."""
+    meta_path = ckpt / "simcse.json"
+    if not meta_path.is_file():
+        return None
+    data = json.loads(meta_path.read_text(encoding="utf-8")).get("data") or {}
+    recorded = data.get("path")
+    if not recorded:
+        return None
+    if not Path(recorded).is_file():
+        logger.info("the checkpoint was trained on %s, which is not here: not calibrating on it", recorded)
+        return None
+    if data.get("sha256") and sha256_file(Path(recorded)) != data["sha256"]:
+        logger.info("%s changed since training (sha256 differs): not calibrating on it", recorded)
+        return None
+    return Path(recorded)
+
+
+def _calibration_sentences(path: Path) -> list[str]:
+    """One sentence a line, or for a CSV (SimCSE's NLI format) its ``sent0`` column (else the first)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() != ".csv":
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
+    rows = list(csv.reader(io.StringIO(text)))
+    column = rows[0].index("sent0") if rows and "sent0" in rows[0] else 0
+    body = rows[1:] if rows and "sent0" in rows[0] else rows
+    return [r[column].strip() for r in body if len(r) > column and r[column].strip()]
+
+
 def _calibration_batches(source: Source, path: Path, limit: int = 512) -> list[dict[str, np.ndarray]]:
     """Token batches of in-domain sentences for static int8 (not the gate's STS-B probe set)."""
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    lines = _calibration_sentences(path)
+    if not lines:
+        raise ValueError(f"calibration file {str(path)!r} holds no sentences: pass --calibration FILE")
     tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
     batches = plan_batches(tokenizer.encode(lines[:limit]), batch_size=32, max_tokens=8192, pad_id=source.pad_token_id)
     return [{"input_ids": b.input_ids, "attention_mask": b.attention_mask} for b in batches]
@@ -160,8 +201,11 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outc
         onnx.checker.check_model(str(tmp / FILES["fp16"]))
     if opts.int8:
         recipe = quantize.RECIPES[opts.int8_recipe]
-        calib = _calibration_batches(source, _calibration_file(opts)) if recipe.static else None
+        calib_file = _calibration_file(opts) if recipe.static else None
+        calib = _calibration_batches(source, calib_file) if calib_file else None
         quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], recipe, calib)
+        if calib_file:
+            quant["calibration_file"] = str(calib_file.resolve())
     for name in ["fp32"] + (["int8"] if opts.int8 else []):  # CPU graphs: the fused SkipLayerNorm is slow there
         optimize.split_skip_layer_norm(tmp / FILES[name])
         optimize.fold_bias_into_int8_matmul(tmp / FILES[name])

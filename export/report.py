@@ -41,7 +41,8 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
     quant = [(n, v.quantization) for n, v in manifest.variants.items() if v.quantization]
     for name, q in quant:
         if q.get("static"):
-            detail = (f"activation scales calibrated on {q.get('calibration_sentences')} sentences, "
+            detail = (f"activation scales calibrated on {q.get('calibration_sentences')} sentences "
+                      f"(`{q.get('calibration_file')}`), "
                       f"{q.get('smoothed_nodes', 0)} of {q.get('quantized_nodes')} MatMul/Attention inputs smoothed "
                       f"(alpha {q.get('smooth_alpha')})")
         else:

@@ -201,6 +201,33 @@ def test_default_int8_without_any_sentences_says_what_to_pass(tiny_bert_dir, tmp
     assert not (tmp_path / "o").exists()
 
 
+def _trained_checkpoint(tiny_bert_dir, tmp_path, data_file, sha256):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_bert_dir, ckpt)
+    meta = {"pooler": "avg", "normalize": False, "max_seq_length": 32, "data": {"path": str(data_file), "sha256": sha256}}
+    (ckpt / "simcse.json").write_text(json.dumps(meta))
+    return ckpt
+
+
+def test_static_int8_calibrates_on_the_checkpoints_training_file(tiny_bert_dir, tmp_path):
+    from simcse_sdk.manifest import sha256_file
+
+    nli = tmp_path / "nli.csv"  # SimCSE's supervised format: the premises (sent0) are used
+    nli.write_text("sent0,sent1,hard_neg\n" + "".join(f"premise {i},entailed {i},contradiction {i}\n" for i in range(40)))
+    ckpt = _trained_checkpoint(tiny_bert_dir, tmp_path, nli, sha256_file(nli))
+    build(ExportOptions(ckpt=str(ckpt), out=str(tmp_path / "o"), int8=True, thresholds=LOOSE))
+    quant = json.loads((tmp_path / "o" / "manifest.json").read_text())["variants"]["int8"]["quantization"]
+    assert quant["calibration_file"] == str(nli.resolve()) and quant["calibration_sentences"] == 40
+
+
+def test_a_changed_training_file_is_not_used_for_calibration(tiny_bert_dir, tmp_path):
+    wiki = tmp_path / "wiki.txt"
+    wiki.write_text("one sentence\nanother sentence\n")
+    ckpt = _trained_checkpoint(tiny_bert_dir, tmp_path, wiki, "0" * 64)  # recorded hash differs from the file's
+    with pytest.raises(ValueError, match="calibrates activation scales"):
+        build(ExportOptions(ckpt=str(ckpt), out=str(tmp_path / "o"), int8=True, thresholds=LOOSE))
+
+
 def test_sdk_and_trainer_agree_on_pooler_names():
     from simcse_sdk.manifest import POOLERS as SDK_POOLERS  # the SDK cannot import the torch-side list
 
