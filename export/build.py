@@ -147,11 +147,12 @@ def _training_file(ckpt: Path) -> Path | None:
 
 
 def _calibration_sentences(path: Path) -> list[str]:
-    """One sentence a line, or for a CSV (SimCSE's NLI format) its ``sent0`` column (else the first)."""
+    """One sentence a line, or for a CSV/TSV (SimCSE's NLI format) its ``sent0`` column (else the first)."""
     text = path.read_text(encoding="utf-8", errors="replace")
-    if path.suffix.lower() != ".csv":
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".tsv"):
         return [ln.strip() for ln in text.splitlines() if ln.strip()]
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = list(csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
     column = rows[0].index("sent0") if rows and "sent0" in rows[0] else 0
     body = rows[1:] if rows and "sent0" in rows[0] else rows
     return [r[column].strip() for r in body if len(r) > column and r[column].strip()]
@@ -179,18 +180,17 @@ def build(opts: ExportOptions) -> Outcome:
     """Run the whole export; see the module docstring."""
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
-    if opts.int8 and quantize.RECIPES[opts.int8_recipe].static:
-        _calibration_file(opts)
+    calibration = _calibration_file(opts) if opts.int8 and quantize.RECIPES[opts.int8_recipe].static else None
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
     out = _check_output(opts)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
-        return _build_in(tmp, out, source, opts)
+        return _build_in(tmp, out, source, opts, calibration)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outcome:
+def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibration: Path | None) -> Outcome:
     module = EmbeddingModule.load(source)
     export_onnx(module, tmp / "raw.onnx")
     ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
@@ -201,11 +201,10 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions) -> Outc
         onnx.checker.check_model(str(tmp / FILES["fp16"]))
     if opts.int8:
         recipe = quantize.RECIPES[opts.int8_recipe]
-        calib_file = _calibration_file(opts) if recipe.static else None
-        calib = _calibration_batches(source, calib_file) if calib_file else None
+        calib = _calibration_batches(source, calibration) if calibration else None
         quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], recipe, calib)
-        if calib_file:
-            quant["calibration_file"] = str(calib_file.resolve())
+        if calibration:
+            quant["calibration_file"] = str(calibration.resolve())
     for name in ["fp32"] + (["int8"] if opts.int8 else []):  # CPU graphs: the fused SkipLayerNorm is slow there
         optimize.split_skip_layer_norm(tmp / FILES[name])
         optimize.fold_bias_into_int8_matmul(tmp / FILES[name])

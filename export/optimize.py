@@ -89,23 +89,24 @@ def split_skip_layer_norm(path: str | os.PathLike[str]) -> int:
     model = onnx.load(str(path))
     used = {name for node in model.graph.node for name in node.input} | {o.name for o in model.graph.output}
     nodes, split = [], 0
-    for node in model.graph.node:
+    for index, node in enumerate(model.graph.node):
         if node.op_type != "SkipLayerNormalization" or any(o in used for o in node.output[1:3] if o):
             nodes.append(node)
             continue
+        name = f"{node.name or 'SkipLayerNorm'}_split{index}"  # unique even when names are empty or repeated
         x, skip, gamma = node.input[:3]
         beta = node.input[3] if len(node.input) > 3 else ""
         bias = node.input[4] if len(node.input) > 4 else ""
         eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-12)
-        total = f"{node.name}_sum"
+        total = f"{name}_sum"
         if bias:  # (x + bias) first: fold_bias_into_int8_matmul can then move it into the MatMul
-            nodes.append(helper.make_node("Add", [x, bias], [f"{node.name}_biased"], name=f"{node.name}_bias"))
-            x = f"{node.name}_biased"
-        nodes.append(helper.make_node("Add", [x, skip], [total], name=f"{node.name}_add"))
+            nodes.append(helper.make_node("Add", [x, bias], [f"{name}_biased"], name=f"{name}_bias"))
+            x = f"{name}_biased"
+        nodes.append(helper.make_node("Add", [x, skip], [total], name=f"{name}_add"))
         if len(node.output) > 3 and node.output[3] in used:  # the residual sum, when a later node reads it
-            nodes.append(helper.make_node("Identity", [total], [node.output[3]], name=f"{node.name}_sum_out"))
+            nodes.append(helper.make_node("Identity", [total], [node.output[3]], name=f"{name}_sum_out"))
         inputs = [total, gamma] + ([beta] if beta else [])
-        nodes.append(helper.make_node("LayerNormalization", inputs, [node.output[0]], name=f"{node.name}_ln",
+        nodes.append(helper.make_node("LayerNormalization", inputs, [node.output[0]], name=f"{name}_ln",
                                       axis=-1, epsilon=eps))
         split += 1
     if split:
@@ -123,22 +124,25 @@ def fold_bias_into_int8_matmul(path: str | os.PathLike[str]) -> int:
     one pass over the activation (the kernel adds the bias while the output is still in cache).
     """
     model = onnx.load(str(path))
-    constants = {i.name for i in model.graph.initializer}
+    # A foldable bias is a float32 vector as long as the MatMul's output row.
+    vectors = {i.name: list(i.dims) for i in model.graph.initializer
+               if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 1}
+    weight_cols = {i.name: int(i.dims[-1]) for i in model.graph.initializer if len(i.dims) == 2}
     producer = {out: n for n in model.graph.node for out in n.output}
     readers = Counter(name for n in model.graph.node for name in n.input)
     readers.update(o.name for o in model.graph.output)
     nodes, folded = [], 0
-    for node in model.graph.node:
+    for index, node in enumerate(model.graph.node):
         mm = producer.get(node.input[0]) if node.input else None
-        if (node.op_type in ("Add", "BiasGelu") and len(node.input) == 2 and node.input[1] in constants
-                and mm is not None and mm.op_type == "MatMulIntegerToFloat" and len(mm.input) == 6
-                and readers[node.input[0]] == 1):
+        if (node.op_type in ("Add", "BiasGelu") and len(node.input) == 2 and mm is not None
+                and mm.op_type == "MatMulIntegerToFloat" and len(mm.input) == 6 and readers[node.input[0]] == 1
+                and vectors.get(node.input[1]) == [weight_cols.get(mm.input[1], -1)]):
             mm.input.append(node.input[1])
             folded += 1
             if node.op_type == "Add":
                 mm.output[0] = node.output[0]  # the MatMul's output had this Add as its only reader
             else:
-                nodes.append(helper.make_node("Gelu", [node.input[0]], list(node.output), name=f"{node.name}_gelu",
+                nodes.append(helper.make_node("Gelu", [node.input[0]], list(node.output), name=f"{node.name or 'BiasGelu'}_gelu{index}",
                                               domain="com.microsoft"))
             continue
         nodes.append(node)

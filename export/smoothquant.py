@@ -37,10 +37,15 @@ LAYER_NORMS = {"LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormal
 MS = "com.microsoft"
 
 
+# Attention attributes that QAttention also has; any other one (qkv_hidden_sizes, ...) is refused.
+QATTENTION_ATTRIBUTES = {"num_heads", "unidirectional", "do_rotary", "past_present_share_buffer", "mask_filter_value", "scale"}
+
+
 @dataclass
 class Target:
     """One MatMul or fused Attention whose input is quantised."""
 
+    index: int  # position of the node in the graph
     node: onnx.NodeProto
     weight: np.ndarray  # (K, N) float32, the node's constant right-hand side
     smooth: bool  # input comes from a LayerNorm: migrate its outlier channels into the weight
@@ -51,7 +56,7 @@ def find_targets(model: onnx.ModelProto, smooth: bool) -> list[Target]:
     inits = {i.name: i for i in model.graph.initializer}
     producer = {out: n.op_type for n in model.graph.node for out in n.output}
     targets = []
-    for node in model.graph.node:
+    for index, node in enumerate(model.graph.node):
         is_attention = node.op_type == "Attention" and node.domain == MS
         if not (node.op_type == "MatMul" or is_attention) or node.input[1] not in inits:
             continue
@@ -61,7 +66,11 @@ def find_targets(model: onnx.ModelProto, smooth: bool) -> list[Target]:
         if is_attention and any(name for name in node.input[4:]):
             raise ValueError(f"Attention node {node.name!r} has inputs beyond mask_index (past state or bias); "
                              "static int8 supports encoder attention only: use a dynamic --int8-recipe.")
-        targets.append(Target(node, weight, smooth and producer.get(node.input[0]) in LAYER_NORMS))
+        extra = {a.name for a in node.attribute} - QATTENTION_ATTRIBUTES if is_attention else set()
+        if extra:
+            raise ValueError(f"Attention node {node.name!r} has attributes {sorted(extra)} that QAttention lacks; "
+                             "use a dynamic --int8-recipe (e.g. per-channel-matmul-only).")
+        targets.append(Target(index, node, weight, smooth and producer.get(node.input[0]) in LAYER_NORMS))
     if not targets:
         raise ValueError("found no MatMul with a constant weight to quantise: is this an exported encoder?")
     return targets
@@ -128,7 +137,7 @@ def quantize_static_smooth(
     model = onnx.load(str(src))
     targets = find_targets(model, smooth=alpha is not None)
     ranges = channel_ranges(model, targets, batches)
-    replaced: dict[str, list[onnx.NodeProto]] = {}
+    replaced: dict[int, list[onnx.NodeProto]] = {}
     new_inits: list[onnx.TensorProto] = []
     for i, t in enumerate(targets):
         x, (lo, hi) = t.node.input[0], ranges[t.node.input[0]]
@@ -159,10 +168,10 @@ def quantize_static_smooth(
                                p + "_x_zero", p + "_w_zero"],
                 list(t.node.output), name=p + "_attention", domain=MS,
                 **{a.name: helper.get_attribute_value(a) for a in t.node.attribute}))
-        replaced[t.node.name or t.node.output[0]] = nodes
+        replaced[t.index] = nodes
     graph_nodes = []
-    for node in model.graph.node:
-        graph_nodes += replaced.get(node.name or node.output[0], [node])
+    for index, node in enumerate(model.graph.node):
+        graph_nodes += replaced.get(index, [node])
     del model.graph.node[:]
     model.graph.node.extend(graph_nodes)
     used = {name for n in model.graph.node for name in n.input}

@@ -25,7 +25,7 @@ import numpy as np
 from . import similarity as sim
 from .batching import Batch, plan_batches
 from .cpu import missing_int8_flags
-from .errors import InputError, VariantError
+from .errors import InputError, ModelDirError, VariantError
 from .manifest import TOKENIZER_NAME, Manifest
 from .runtime import Runtime, default_threads, resolve_device
 from .tokenizer import SentenceTokenizer
@@ -103,8 +103,9 @@ class Encoder:
         self.tokenizer = SentenceTokenizer(self.path / TOKENIZER_NAME, self.manifest.max_seq_length)
         self.runtime = Runtime(model_file, self.device, threads)
         self._model_file = model_file
+        self._model_stat = _identity(model_file)  # the bulk session must load this very file
         self._workers = (threads or default_threads()) if parallel_batches and self.device == "cpu" else 1
-        self._bulk: tuple[Runtime, ThreadPoolExecutor] | None = None
+        self._bulk: tuple[int, Runtime, ThreadPoolExecutor] | None = None  # (pid, session, pool)
         self._bulk_lock = threading.Lock()
         self.batch_size = batch_size
         self.max_tokens = max_tokens
@@ -194,10 +195,15 @@ class Encoder:
     def _run_parallel(self, batches: Iterator[Batch], out: np.ndarray, bar: _progress | None) -> None:
         """Run ``self._workers`` batches at once on single-thread sessions; few batches in flight."""
         with self._bulk_lock:
-            if self._bulk is None:
-                self._bulk = (Runtime(self._model_file, self.device, threads=1),
+            if self._bulk is None or self._bulk[0] != os.getpid():  # a forked child cannot use the parent's pool
+                if _identity(self._model_file) != self._model_stat:
+                    raise ModelDirError(
+                        f"{str(self._model_file)!r} changed since this Encoder was created (re-exported?): "
+                        "create a new Encoder so that every batch runs the same model."
+                    )
+                self._bulk = (os.getpid(), Runtime(self._model_file, self.device, threads=1),
                               ThreadPoolExecutor(self._workers, thread_name_prefix="simcse-encode"))
-        runtime, pool = self._bulk
+        _, runtime, pool = self._bulk
         pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
 
         def collect() -> None:
@@ -236,6 +242,12 @@ class Encoder:
 
     def __repr__(self) -> str:
         return f"Encoder({str(self.path)!r}, device={self.device!r}, variant={self.variant!r}, dim={self.dim})"
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    """(inode, size, mtime) of a file: changes when it is rewritten or replaced."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class _progress:

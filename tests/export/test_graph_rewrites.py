@@ -75,6 +75,26 @@ def test_bias_folded_into_int8_matmul_gives_the_same_output(tmp_path, tail, afte
     np.testing.assert_allclose(_run(path, feeds)[0], before, atol=1e-4)
 
 
+def test_split_handles_unnamed_nodes(tmp_path):
+    inits = [_init("g", np.ones(H, np.float32)), _init("b", np.zeros(H, np.float32))]
+    nodes = [helper.make_node("SkipLayerNormalization", ["x", "skip", "g", "b"], ["h"], domain="com.microsoft"),
+             helper.make_node("SkipLayerNormalization", ["h", "skip", "g", "b"], ["y"], domain="com.microsoft")]
+    path = _save(tmp_path, nodes, [_x(), _x("skip")], inits)
+    feeds = {"x": rng.normal(size=(2, 3, H)).astype(np.float32), "skip": rng.normal(size=(2, 3, H)).astype(np.float32)}
+    before = _run(path, feeds)[0]
+    assert split_skip_layer_norm(path) == 2
+    np.testing.assert_allclose(_run(path, feeds)[0], before, atol=1e-5)
+
+
+def test_a_bias_of_the_wrong_shape_is_not_folded(tmp_path):
+    path = _int8_matmul_graph(tmp_path, "Add")
+    model = onnx.load(str(path))
+    bias = next(i for i in model.graph.initializer if i.name == "bias")
+    bias.CopyFrom(_init("bias", rng.normal(size=(3, H)).astype(np.float32)))  # broadcasts in Add, not in the MatMul
+    onnx.save(model, str(path))
+    assert fold_bias_into_int8_matmul(path) == 0
+
+
 def test_smoothing_cuts_the_error_that_layernorm_outlier_channels_cause(tmp_path):
     # A LayerNorm whose gamma makes 2 of 16 channels 40x larger, as BERT's do, feeding a MatMul.
     rng = np.random.default_rng(1)

@@ -71,6 +71,38 @@ def test_parallel_batches_match_one_batch_at_a_time(tiny_model_dir, variant):
     assert serial._bulk is None
 
 
+def test_parallel_batches_refuse_a_model_file_replaced_after_loading(tiny_model_dir, tmp_path):
+    import shutil
+
+    from simcse_sdk.errors import ModelDirError
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, model)
+    enc = Encoder(model, device="cpu", variant="fp32", threads=2)
+    (model / "model.onnx").rename(model / "old.onnx")
+    shutil.copy(model / "old.onnx", model / "model.onnx")  # same bytes, but a new file: a re-export looks like this
+    with pytest.raises(ModelDirError, match="changed since this Encoder was created"):
+        enc.encode(SENTENCES * 5, batch_size=4)
+
+
+def test_parallel_batches_work_in_a_forked_child(tiny_model_dir):
+    import multiprocessing
+
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    expected = enc.encode(SENTENCES * 5, batch_size=4)  # creates the pool in the parent
+    _FORKED["encoder"] = enc  # the forked child inherits it (an Encoder is not picklable)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_encode_in_child).get(timeout=60)  # hung before: the parent's pool has no threads here
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+_FORKED = {}
+
+
+def _encode_in_child():
+    return _FORKED["encoder"].encode(SENTENCES * 5, batch_size=4)
+
+
 def test_similarity_matches_cosine_of_embeddings(encoder):
     a, b = SENTENCES[:5], SENTENCES[5:10]
     emb_a, emb_b = encoder.encode(a), encoder.encode(b)
