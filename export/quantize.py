@@ -7,7 +7,7 @@ sentences and migrates the LayerNorm outlier channels into the weights (SmoothQu
 
 The dynamic recipes (onnxruntime's ``quantize_dynamic``) need no calibration, but quantise
 activations with one scale per tensor per batch, so an embedding depends slightly on what
-else is in its batch (STS-B test 81.60-81.82 across batch sizes 1-128 with ``per-channel``).
+else is in its batch (STS-B test 81.58-81.87 across batch sizes 1-128 with ``per-channel``).
 Compare them all with ``benchmarks/int8_recipes.py``.
 
 Example:
