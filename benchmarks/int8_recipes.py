@@ -25,14 +25,13 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simcse_sdk import Encoder  # noqa: E402
-from simcse_sdk.batching import plan_batches  # noqa: E402
-from simcse_sdk.datadir import resolve_data_dir  # noqa: E402
 from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
 from simcse_sdk.manifest import Manifest, Variant, sha256_file  # noqa: E402
 from simcse_sdk.tokenizer import SentenceTokenizer  # noqa: E402
 
-from export.optimize import fold_bias_into_int8_matmul, split_skip_layer_norm  # noqa: E402
-from export.quantize import RECIPES, quantize  # noqa: E402
+from export.optimize import prepare_for_cpu  # noqa: E402
+from export.quantize import RECIPES, calibration_batches, quantize  # noqa: E402
+from trainer.data import resolve_data_file  # noqa: E402
 
 
 def _variant_dir(src: Path, onnx_file: Path, tmp: Path, name: str) -> Path:
@@ -67,6 +66,7 @@ def main() -> int:
     sents = sorted(set(dev.first) | set(dev.second) | set(test.first) | set(test.second))
     s2i = {s: i for i, s in enumerate(sents)}
     test_sents = sorted(set(test.first) | set(test.second))
+    t2i = {s: i for i, s in enumerate(test_sents)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
@@ -75,14 +75,11 @@ def main() -> int:
         for name, recipe in RECIPES.items():
             files[name] = tmp / f"{name}.onnx"
             if recipe.static and calib is None:  # in-domain sentences, not the STS-B sentences scored here
-                wiki = resolve_data_dir(args.data_dir) / "train" / "wiki1m_prefix.txt"
-                lines = [ln for ln in wiki.read_text(encoding="utf-8").splitlines() if ln.strip()][:512]
-                tok = SentenceTokenizer(src / "tokenizer.json", Manifest.load(src).max_seq_length)
-                calib = [{"input_ids": b.input_ids, "attention_mask": b.attention_mask}
-                         for b in plan_batches(tok.encode(lines), 32, 8192, Manifest.load(src).pad_token_id)]
+                manifest = Manifest.load(src)
+                tok = SentenceTokenizer(src / "tokenizer.json", manifest.max_seq_length)
+                calib = calibration_batches(resolve_data_file("wiki", args.data_dir), tok, manifest.pad_token_id)
             quantize(files["fp32"], files[name], recipe, calib)
-            split_skip_layer_norm(files[name])  # as the export does for the published CPU graphs
-            fold_bias_into_int8_matmul(files[name])
+            prepare_for_cpu(files[name])  # as the export does for the published CPU graphs
         base = None
         for name, f in files.items():
             enc = Encoder(_variant_dir(src, f, tmp, name), device="cpu", threads=args.threads)
@@ -98,7 +95,6 @@ def main() -> int:
             by_batch = []  # dynamic activation scales make int8 results depend on batching; static ones do not
             for bs in (1, 64, 128):
                 e = enc.encode(test_sents, batch_size=bs)
-                t2i = {s: i for i, s in enumerate(test_sents)}
                 by_batch.append(100 * spearmanr(_spearman_pairs(e, t2i, test.first, test.second), test.gold)[0])
             row = {
                 "recipe": name,

@@ -86,27 +86,26 @@ def worker(args: argparse.Namespace) -> None:
     result["stsb_test_by_batch"] = by_batch
     result["stsb_test"] = by_batch[str(args.batch_sizes[0])]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result["versions"] = {"python": platform.python_version()}  # this worker's interpreter (st-onnx has its own)
-    for dist in ("onnxruntime", "torch", "transformers", "sentence-transformers", "optimum", "optimum-onnx"):
-        try:
-            result["versions"][dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            pass
+    result["versions"] = library_versions()  # this worker's interpreter (st-onnx has its own)
     print("RESULT " + json.dumps(result))
 
 
 # -- orchestration --------------------------------------------------------------------------------
-def machine(device: str, threads: int) -> dict[str, object]:
-    import onnxruntime
-
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "onnxruntime": onnxruntime.__version__}
-    for mod in ("torch", "transformers", "sentence_transformers", "tokenizers"):
+def library_versions() -> dict[str, str]:
+    """Python and the installed versions of the libraries the systems use (without importing them)."""
+    versions = {"python": platform.python_version()}
+    for dist in ("numpy", "onnxruntime", "tokenizers", "torch", "transformers", "sentence-transformers", "optimum",
+                 "optimum-onnx"):
         try:
-            versions[mod] = __import__(mod).__version__
-        except ImportError:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
             pass
+    return versions
+
+
+def machine(device: str, threads: int) -> dict[str, object]:
     cpu = cpu_description()
-    return {**cpu, "cores": default_threads(), "threads": threads, "device": device, "versions": versions,
+    return {**cpu, "cores": default_threads(), "threads": threads, "device": device, "versions": library_versions(),
             "fingerprint": f"{cpu['model']}|{','.join(cpu['int8_flags'])}|{default_threads()}|{device}"}
 
 

@@ -16,9 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import platform
 import shutil
@@ -34,6 +31,9 @@ from simcse_sdk.cpu import cpu_description
 from simcse_sdk.manifest import DTYPES, FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file
 from simcse_sdk.runtime import cuda_available
 from simcse_sdk.tokenizer import SentenceTokenizer
+
+from trainer.data import resolve_data_file
+from trainer.errors import DataError
 
 from . import gate, optimize, quantize
 from .graph import INPUT_NAMES, EmbeddingModule, export_onnx
@@ -104,18 +104,18 @@ def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id:
     return encode
 
 
-def _calibration_file(opts: ExportOptions) -> Path:
+def _calibration_file(opts: ExportOptions, source: Source) -> Path:
     """The sentences a static int8 recipe calibrates on; checked before any work starts.
 
     In order: ``--calibration FILE``; the file the checkpoint was trained on (``simcse.json``'s
-    ``data.path``, when it still exists); the data directory's Wikipedia sentences.
+    ``data.path``, when it is here with the recorded sha256); the data directory's Wikipedia sentences.
     """
-    path = Path(opts.calibration) if opts.calibration else None
-    if path is None:
-        path = _training_file(Path(opts.ckpt))
+    path = Path(opts.calibration) if opts.calibration else _training_file(source)
     if path is None and opts.data_dir is not None:
-        found = [Path(opts.data_dir) / "train" / n for n in ("wiki1m_for_simcse.txt", "wiki1m_prefix.txt")]
-        path = next((p for p in found if p.is_file()), None)
+        try:
+            path = resolve_data_file("wiki", opts.data_dir)
+        except DataError:
+            path = None
     if path is None or not path.is_file():
         raise ValueError(
             f"int8 recipe {opts.int8_recipe!r} calibrates activation scales on sentences, but "
@@ -128,12 +128,9 @@ def _calibration_file(opts: ExportOptions) -> Path:
     return path
 
 
-def _training_file(ckpt: Path) -> Path | None:
-    """The training data file recorded in the checkpoint's simcse.json, if it exists on this machine."""
-    meta_path = ckpt / "simcse.json"
-    if not meta_path.is_file():
-        return None
-    data = json.loads(meta_path.read_text(encoding="utf-8")).get("data") or {}
+def _training_file(source: Source) -> Path | None:
+    """The training data file recorded in the checkpoint's simcse.json, if it is on this machine unchanged."""
+    data = source.metadata.get("data") or {}
     recorded = data.get("path")
     if not recorded:
         return None
@@ -144,28 +141,6 @@ def _training_file(ckpt: Path) -> Path | None:
         logger.info("%s changed since training (sha256 differs): not calibrating on it", recorded)
         return None
     return Path(recorded)
-
-
-def _calibration_sentences(path: Path) -> list[str]:
-    """One sentence a line, or for a CSV/TSV (SimCSE's NLI format) its ``sent0`` column (else the first)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".tsv"):
-        return [ln.strip() for ln in text.splitlines() if ln.strip()]
-    rows = list(csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
-    column = rows[0].index("sent0") if rows and "sent0" in rows[0] else 0
-    body = rows[1:] if rows and "sent0" in rows[0] else rows
-    return [r[column].strip() for r in body if len(r) > column and r[column].strip()]
-
-
-def _calibration_batches(source: Source, path: Path, limit: int = 512) -> list[dict[str, np.ndarray]]:
-    """Token batches of in-domain sentences for static int8 (not the gate's STS-B probe set)."""
-    lines = _calibration_sentences(path)
-    if not lines:
-        raise ValueError(f"calibration file {str(path)!r} holds no sentences: pass --calibration FILE")
-    tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
-    batches = plan_batches(tokenizer.encode(lines[:limit]), batch_size=32, max_tokens=8192, pad_id=source.pad_token_id)
-    return [{"input_ids": b.input_ids, "attention_mask": b.attention_mask} for b in batches]
 
 
 def _check_output(opts: ExportOptions) -> Path:
@@ -180,8 +155,9 @@ def build(opts: ExportOptions) -> Outcome:
     """Run the whole export; see the module docstring."""
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
-    calibration = _calibration_file(opts) if opts.int8 and quantize.RECIPES[opts.int8_recipe].static else None
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
+    static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
+    calibration = _calibration_file(opts, source) if static else None
     out = _check_output(opts)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
@@ -192,6 +168,7 @@ def build(opts: ExportOptions) -> Outcome:
 
 def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibration: Path | None) -> Outcome:
     module = EmbeddingModule.load(source)
+    tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
     export_onnx(module, tmp / "raw.onnx")
     ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
     (tmp / "raw.onnx").unlink()
@@ -201,17 +178,14 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
         onnx.checker.check_model(str(tmp / FILES["fp16"]))
     if opts.int8:
         recipe = quantize.RECIPES[opts.int8_recipe]
-        calib = _calibration_batches(source, calibration) if calibration else None
+        calib = quantize.calibration_batches(calibration, tokenizer, source.pad_token_id) if calibration else None
         quant = quantize.quantize(tmp / FILES["fp32"], tmp / FILES["int8"], recipe, calib)
         if calibration:
             quant["calibration_file"] = str(calibration.resolve())
     for name in ["fp32"] + (["int8"] if opts.int8 else []):  # CPU graphs: the fused SkipLayerNorm is slow there
-        optimize.split_skip_layer_norm(tmp / FILES[name])
-        optimize.fold_bias_into_int8_matmul(tmp / FILES[name])
-        ops[name] = optimize.op_counts(tmp / FILES[name])
+        ops[name] = optimize.prepare_for_cpu(tmp / FILES[name])
     shutil.copy(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
 
-    tokenizer = SentenceTokenizer(tmp / TOKENIZER_NAME, source.max_seq_length)
     ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
     dim = int(ref_encode(["dimension probe"]).shape[1])
     manifest = Manifest(

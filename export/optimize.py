@@ -152,6 +152,13 @@ def fold_bias_into_int8_matmul(path: str | os.PathLike[str]) -> int:
     return folded
 
 
+def prepare_for_cpu(path: str | os.PathLike[str]) -> dict[str, int]:
+    """The CPU graph rewrites in order (LayerNorm split, then int8 bias folding); return the op counts."""
+    split_skip_layer_norm(path)
+    fold_bias_into_int8_matmul(path)
+    return op_counts(path)
+
+
 def to_fp16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict[str, int]:
     """Convert a fused fp32 graph to fp16 weights and compute, keeping float32 inputs/outputs.
 

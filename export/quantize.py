@@ -19,9 +19,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import onnx
+from simcse_sdk.batching import plan_batches
+from simcse_sdk.tokenizer import SentenceTokenizer
+
+from trainer.data import read_csv_rows, read_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +63,24 @@ RECIPES = {
 }
 DEFAULT_RECIPE = "static-smooth"
 STATIC_RECIPES = tuple(name for name, r in RECIPES.items() if r.static)
+
+
+def calibration_batches(
+    path: Path, tokenizer: SentenceTokenizer, pad_id: int, limit: int = 512
+) -> list[dict[str, np.ndarray]]:
+    """Padded token batches of the first ``limit`` sentences of a training-format file, for static recipes.
+
+    One sentence a line, or a CSV/TSV in SimCSE's NLI format (its premises, ``sent0``), read by the trainer's
+    own readers.
+    """
+    if path.suffix.lower() in (".csv", ".tsv"):
+        sentences = [row[0] for row in read_csv_rows(path)[0]]
+    else:
+        sentences = read_sentences(path)[0]
+    if not sentences:
+        raise ValueError(f"calibration file {str(path)!r} holds no sentences: pass --calibration FILE")
+    batches = plan_batches(tokenizer.encode(sentences[:limit]), batch_size=32, max_tokens=8192, pad_id=pad_id)
+    return [{"input_ids": b.input_ids, "attention_mask": b.attention_mask} for b in batches]
 
 
 def ffn_output_matmuls(model: onnx.ModelProto) -> list[str]:

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from simcse_sdk.manifest import sha256_file  # the same hash the export checks against
 
 from .errors import DataError
 
@@ -86,15 +86,6 @@ def resolve_data_file(data: str, data_dir: str | os.PathLike[str] | None) -> Pat
         f"training data file {data!r} not found (looked at {', '.join(looked_at)}); "
         f"pass a path, or one of {', '.join(DATA_NAMES)} with --data-dir"
     )
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_sentences(path: Path) -> tuple[list[str], int]:

@@ -181,19 +181,38 @@ class Encoder:
             max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
         )
         bar = _progress(len(items)) if progress else None
-        if self._workers > 1 and len(items) > (batch_size or self.batch_size):
-            self._run_parallel(batches, out, bar)
-        else:
-            for batch in batches:
-                out[batch.indices] = self.runtime.run(batch.input_ids, batch.attention_mask)
-                if bar is not None:
-                    bar.update(len(batch.indices))
+        parallel = self._workers > 1 and len(items) > (batch_size or self.batch_size)
+        self._run_batches(batches, out, bar, parallel)
         if bar is not None:
             bar.close()
         return sim.normalize(out) if normalize else out
 
-    def _run_parallel(self, batches: Iterator[Batch], out: np.ndarray, bar: _progress | None) -> None:
-        """Run ``self._workers`` batches at once on single-thread sessions; few batches in flight."""
+    def _run_batches(self, batches: Iterator[Batch], out: np.ndarray, bar: _progress | None, parallel: bool) -> None:
+        """Fill ``out`` batch by batch. With ``parallel``, small batches run ``self._workers`` at a time on
+        single-thread sessions (few in flight); large ones, and all when not ``parallel``, on all threads."""
+        pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
+
+        def store(batch: Batch, emb: np.ndarray) -> None:
+            out[batch.indices] = emb
+            if bar is not None:
+                bar.update(len(batch.indices))
+
+        bulk: tuple[Runtime, ThreadPoolExecutor] | None = None
+        for batch in batches:
+            if parallel and batch.padded_tokens <= PARALLEL_MAX_TOKENS:
+                runtime, pool = bulk = bulk or self._bulk_session()
+                pending.append((batch, pool.submit(runtime.run, batch.input_ids, batch.attention_mask)))
+                if len(pending) >= 2 * self._workers:  # bounded: padded batches are not all held at once
+                    store(*_done(pending.popleft()))
+                continue
+            while pending:
+                store(*_done(pending.popleft()))
+            store(batch, self.runtime.run(batch.input_ids, batch.attention_mask))
+        while pending:
+            store(*_done(pending.popleft()))
+
+    def _bulk_session(self) -> tuple[Runtime, ThreadPoolExecutor]:
+        """The single-thread session and its worker pool, made on first use (again in a forked child)."""
         with self._bulk_lock:
             if self._bulk is None or self._bulk[0] != os.getpid():  # a forked child cannot use the parent's pool
                 if _identity(self._model_file) != self._model_stat:
@@ -203,28 +222,7 @@ class Encoder:
                     )
                 self._bulk = (os.getpid(), Runtime(self._model_file, self.device, threads=1),
                               ThreadPoolExecutor(self._workers, thread_name_prefix="simcse-encode"))
-        _, runtime, pool = self._bulk
-        pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
-
-        def collect() -> None:
-            batch, result = pending.popleft()
-            out[batch.indices] = result.result()
-            if bar is not None:
-                bar.update(len(batch.indices))
-
-        for batch in batches:
-            if batch.padded_tokens > PARALLEL_MAX_TOKENS:  # big ops split well over threads: all threads, one batch
-                while pending:
-                    collect()
-                out[batch.indices] = self.runtime.run(batch.input_ids, batch.attention_mask)
-                if bar is not None:
-                    bar.update(len(batch.indices))
-                continue
-            pending.append((batch, pool.submit(runtime.run, batch.input_ids, batch.attention_mask)))
-            if len(pending) >= 2 * self._workers:  # bounded: padded batches are not all held at once
-                collect()
-        while pending:
-            collect()
+            return self._bulk[1], self._bulk[2]
 
     def similarity(self, a: Sequence[str], b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Cosine of ``a[i]`` with ``b[i]`` for each i: shape (N,)."""
@@ -242,6 +240,10 @@ class Encoder:
 
     def __repr__(self) -> str:
         return f"Encoder({str(self.path)!r}, device={self.device!r}, variant={self.variant!r}, dim={self.dim})"
+
+
+def _done(item: tuple[Batch, Future[np.ndarray]]) -> tuple[Batch, np.ndarray]:
+    return item[0], item[1].result()
 
 
 def _identity(path: Path) -> tuple[int, int, int]:
