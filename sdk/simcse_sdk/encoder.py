@@ -171,12 +171,29 @@ class Encoder:
         gives 82.04 at every batch size, fp32 82.03).
         """
         items = _check_sentences(sentences)
-        out = np.zeros((len(items), self.dim), dtype=np.float32)
-        if not items:
+        token_ids = self.tokenizer.encode(items) if items else []
+        return self.encode_ids(token_ids, batch_size, normalize, max_tokens, progress)
+
+    def encode_ids(
+        self,
+        token_ids: Sequence[np.ndarray],
+        batch_size: int | None = None,
+        normalize: bool = False,
+        max_tokens: int | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed already tokenised inputs: (N, dim) float32, row i for ``token_ids[i]``.
+
+        Each item is the model's full input (special tokens included, at most ``max_seq_length``
+        ids), as ``encoder.tokenizer.encode`` returns it; the server uses this to batch inputs
+        of many requests together. ``encode(texts)`` equals ``encode_ids(tokenizer.encode(texts))``.
+        """
+        out = np.zeros((len(token_ids), self.dim), dtype=np.float32)
+        if not len(token_ids):
             return out
-        token_ids = self.tokenizer.encode(items)
+        items = token_ids
         batches = plan_batches(
-            token_ids, batch_size or self.batch_size, max_tokens or self.max_tokens, self.manifest.pad_token_id,
+            list(token_ids), batch_size or self.batch_size, max_tokens or self.max_tokens, self.manifest.pad_token_id,
             pad_multiple=16 if self.device == "cuda" else 1,  # few distinct shapes: CUDA sets up each once
             max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
         )

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -50,11 +51,31 @@ def resolve_device(device: str) -> str:
 
 
 def default_threads() -> int:
-    """The cores this process may run on."""
+    """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (containers)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return max(1, cpus)
+
+
+def cgroup_cpu_quota(root: str | os.PathLike[str] = "/sys/fs/cgroup") -> float | None:
+    """CPUs granted by the cgroup quota (``cpu.max`` in v2, ``cpu.cfs_quota_us`` in v1), None if unlimited."""
+    base = Path(root)
+    try:
+        quota, period = (base / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        q = int((base / "cpu" / "cpu.cfs_quota_us").read_text())
+        p = int((base / "cpu" / "cpu.cfs_period_us").read_text())
+        return q / p if q > 0 and p > 0 else None
+    except (OSError, ValueError):
+        return None
 
 
 class Runtime:

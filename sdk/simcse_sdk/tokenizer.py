@@ -35,7 +35,16 @@ class SentenceTokenizer:
         self._tok.enable_truncation(max_length=max_length)
         self.max_length = max_length
 
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids the model knows (ids are in ``range(vocab_size)``)."""
+        return int(self._tok.get_vocab_size(with_added_tokens=True))
+
     def encode(self, sentences: list[str]) -> list[np.ndarray]:
         """Token ids of each sentence (int64 arrays of varying length), special tokens included."""
+        return self.encode_with_truncation(sentences)[0]
+
+    def encode_with_truncation(self, sentences: list[str]) -> tuple[list[np.ndarray], list[bool]]:
+        """Token ids of each sentence, and whether it was cut to ``max_length`` tokens."""
         encodings = self._tok.encode_batch(sentences, add_special_tokens=True)
-        return [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+        return [np.asarray(e.ids, dtype=np.int64) for e in encodings], [bool(e.overflowing) for e in encodings]
