@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InvalidArgumentError
+
 
 @dataclass
 class Batch:
@@ -43,9 +45,9 @@ def plan_batches(
     (batch, seq) shape costs a one-off kernel set-up, so fewer distinct shapes run faster.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
     if max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        raise InvalidArgumentError(f"max_tokens must be >= 1, got {max_tokens}")
     lengths = np.fromiter((len(t) for t in token_ids), dtype=np.int64, count=len(token_ids))
     order = np.argsort(lengths, kind="stable")
     start = 0

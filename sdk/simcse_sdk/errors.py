@@ -32,7 +32,15 @@ class IntegrityError(SimcseError, ValueError):
 
 
 class InputError(SimcseError, TypeError):
-    """The sentences passed in are not a list of strings."""
+    """An argument has the wrong type: sentences that are not a list of strings, a float batch size..."""
+
+
+class InvalidArgumentError(SimcseError, ValueError):
+    """An argument has the right type but a bad value: ``batch_size=0``, a NaN embedding, a lone surrogate."""
+
+
+class InferenceError(SimcseError, RuntimeError):
+    """The inference runtime failed on a batch (out of memory, or a model directory whose parts disagree)."""
 
 
 class DeviceError(SimcseError, RuntimeError):
@@ -48,3 +56,7 @@ class VariantError(SimcseError, KeyError):
 
 class DataDirError(SimcseError, FileNotFoundError):
     """The data directory, or a file expected in it, is missing."""
+
+
+class MissingExtraError(SimcseError, ImportError):
+    """An optional part of the SDK needs a package that is not installed; the message names the extra."""

@@ -18,22 +18,60 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, InvalidArgumentError, MissingExtraError
 
 
 def normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows of ``x`` (n, d) scaled to unit L2 norm (float32)."""
-    x = np.asarray(x, dtype=np.float32)
+    """Rows of ``x`` (n, d) scaled to unit L2 norm (float32); all-zero rows stay zero."""
+    x = _as_float32(x, "x")
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
 
 
-def _as_matrix(x: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
+def _as_float32(x: object, name: str) -> np.ndarray:
+    """``x`` as a float32 array, or an :class:`InputError` for text, objects, complex numbers, ragged lists."""
+    try:
+        arr = np.asarray(x)
+    except ValueError as e:  # ragged nested lists
+        raise InputError(f"{name} must be a numeric (n, dim) array of embeddings; it is ragged ({e}).") from None
+    if arr.dtype.kind not in "fiub":
+        raise InputError(
+            f"{name} must be a numeric (n, dim) array of embeddings, got {type(x).__name__} of dtype {arr.dtype}"
+            f"{' (complex numbers are not embeddings)' if arr.dtype.kind == 'c' else ''}."
+        )
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, which the finite check names
+        return arr.astype(np.float32, copy=False)
+
+
+def _check_finite(x: np.ndarray, name: str, offset: int = 0) -> None:
+    """Raise :class:`InvalidArgumentError` naming the first row of ``x`` (n, dim) holding NaN or inf."""
+    if not np.isfinite(x).all():
+        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        raise InvalidArgumentError(
+            f"{name} row {offset + row} holds NaN or inf (or a value beyond float32's range), so its cosine "
+            "is undefined: drop or re-embed that row."
+        )
+
+
+def _as_matrix(x: np.ndarray, name: str, finite: bool = True) -> np.ndarray:
+    """``x`` as (n, dim) float32 (a 1-D vector is one row), dim >= 1, checked finite unless ``finite=False``."""
+    x = _as_float32(x, name)
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
         raise InputError(f"{name} must be a (n, dim) array of embeddings, got shape {x.shape}")
+    if x.shape[1] == 0:
+        raise InvalidArgumentError(f"{name} has shape {x.shape}: embeddings need at least one dimension.")
+    if finite:
+        _check_finite(x, name)
     return x
+
+
+def _check_top_k(top_k: object, name: str = "top_k") -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
+        raise InputError(f"{name} must be an int >= 1, got {type(top_k).__name__} {top_k!r:.40}")
+    if top_k < 1:
+        raise InvalidArgumentError(f"{name} must be >= 1, got {top_k}")
+    return int(top_k)
 
 
 def pairwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,18 +96,22 @@ def search(
     """Exact cosine top-k: returns (indices, scores), each (n_queries, k), best first.
 
     The corpus is scanned ``chunk_size`` rows at a time, keeping a running top-k, so memory
-    is O(n_queries × (chunk_size + k)) whatever the corpus size.
+    is O(n_queries × (chunk_size + k)) whatever the corpus size. ``k = min(top_k, len(corpus))``,
+    so an empty corpus gives (n_queries, 0) arrays. A query or corpus row holding NaN or inf
+    raises :class:`~simcse_sdk.errors.InvalidArgumentError` naming the row; an all-zero row
+    scores 0 against everything.
     """
-    q, c = _as_matrix(queries, "queries"), _as_matrix(corpus, "corpus")
+    q, c = _as_matrix(queries, "queries"), _as_matrix(corpus, "corpus", finite=False)  # corpus: checked by chunk
     if q.shape[1] != c.shape[1]:
         raise InputError(f"embedding sizes differ: queries {q.shape[1]}, corpus {c.shape[1]}")
-    if top_k < 1:
-        raise InputError(f"top_k must be >= 1, got {top_k}")
+    top_k = _check_top_k(top_k)
+    chunk_size = _check_top_k(chunk_size, "chunk_size")
     k = min(top_k, len(c))
     q = normalize(q)
     best_scores = np.full((len(q), 0), -np.inf, dtype=np.float32)  # (n_queries, <=k)
     best_idx = np.zeros((len(q), 0), dtype=np.int64)
     for start in range(0, len(c), chunk_size):
+        _check_finite(c[start : start + chunk_size], "corpus", offset=start)
         chunk = normalize(c[start : start + chunk_size])
         scores = q @ chunk.T  # (n_queries, chunk)
         cand_scores = np.concatenate([best_scores, scores], axis=1)
@@ -95,14 +137,20 @@ class FaissIndex:
         try:
             import faiss
         except ImportError as e:
-            raise ImportError("FaissIndex needs faiss: pip install 'simcse-sdk[faiss]' (faiss-cpu)") from e
+            raise MissingExtraError("FaissIndex needs faiss: pip install 'simcse-sdk[faiss]' (faiss-cpu)") from e
         c = normalize(_as_matrix(corpus, "corpus"))
         self._index = faiss.IndexFlatIP(c.shape[1])
         self._index.add(np.ascontiguousarray(c))
         self.size = len(c)
+        self.dim = int(c.shape[1])
 
     def search(self, queries: np.ndarray, top_k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """(indices, scores), each (n_queries, k), best first — the same as :func:`search`."""
         q = normalize(_as_matrix(queries, "queries"))
-        scores, idx = self._index.search(np.ascontiguousarray(q), min(top_k, self.size))
+        if q.shape[1] != self.dim:
+            raise InputError(f"embedding sizes differ: queries {q.shape[1]}, index {self.dim}")
+        k = min(_check_top_k(top_k), self.size)
+        if k == 0:  # an empty index: faiss refuses k=0, search() gives (n_queries, 0)
+            return np.zeros((len(q), 0), dtype=np.int64), np.zeros((len(q), 0), dtype=np.float32)
+        scores, idx = self._index.search(np.ascontiguousarray(q), k)
         return idx.astype(np.int64), scores

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from .errors import ModelDirError
+from .errors import InputError, ModelDirError
 
 
 class SentenceTokenizer:
@@ -30,9 +30,15 @@ class SentenceTokenizer:
         path = Path(path)
         if not path.is_file():
             raise ModelDirError(f"Tokenizer file {str(path)!r} is missing; re-export the model directory.")
-        self._tok = Tokenizer.from_file(str(path))
-        self._tok.no_padding()
-        self._tok.enable_truncation(max_length=max_length)
+        try:
+            self._tok = Tokenizer.from_file(str(path))
+            self._tok.no_padding()
+            self._tok.enable_truncation(max_length=max_length)
+        except Exception as e:  # tokenizers raises a bare Exception for every file it cannot parse
+            raise ModelDirError(
+                f"Tokenizer file {str(path)!r} cannot be loaded ({e}): it is truncated or not a tokenizers "
+                "JSON file. Copy the model directory again or re-export the model."
+            ) from e
         self.max_length = max_length
 
     @property
@@ -46,5 +52,10 @@ class SentenceTokenizer:
 
     def encode_with_truncation(self, sentences: list[str]) -> tuple[list[np.ndarray], list[bool]]:
         """Token ids of each sentence, and whether it was cut to ``max_length`` tokens."""
-        encodings = self._tok.encode_batch(sentences, add_special_tokens=True)
+        try:
+            encodings = self._tok.encode_batch(sentences, add_special_tokens=True)
+        except Exception as e:  # Encoder.encode checks its input first; this only names what got past that
+            raise InputError(
+                f"The tokenizer rejected the input ({e}): pass a list of str without lone surrogates."
+            ) from e
         return [np.asarray(e.ids, dtype=np.int64) for e in encodings], [bool(e.overflowing) for e in encodings]

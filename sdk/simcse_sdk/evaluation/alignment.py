@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
+from .arguments import check_evaluation_args, check_split, check_threshold
 from .encoding import Encode, embed, unit_rows
 from .senteval import DataDirArg, load_stsb
 
@@ -87,6 +88,8 @@ def alignment_uniformity(
     Returns:
         An :class:`AlignmentUniformity`; ``align, uniform = alignment_uniformity(...)`` works.
     """
+    check_evaluation_args(encode, data_dir, progress)
+    split, threshold = check_split(split), check_threshold(threshold)
     pairs = load_stsb(data_dir, split)
     positive = pairs.gold >= threshold
     first = [s for s, p in zip(pairs.first, positive, strict=True) if p]

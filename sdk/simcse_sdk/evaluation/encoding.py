@@ -62,11 +62,7 @@ def embed(
     try:
         for start in range(0, len(unique), CHUNK):
             chunk = unique[start : start + CHUNK]
-            out = np.asarray(encode(list(chunk)), dtype=np.float32)
-            if out.ndim != 2 or out.shape[0] != len(chunk):
-                raise EncodeOutputError(
-                    f"encode returned shape {out.shape} for {len(chunk)} sentences; expected ({len(chunk)}, D)"
-                )
+            out = checked_output(encode(list(chunk)), chunk)
             parts.append(out)
             if bar is not None:
                 bar.update(len(chunk))
@@ -78,6 +74,25 @@ def embed(
     table = np.concatenate(parts, axis=0)
     logger.debug("%s: %d sentences, %d unique", desc, len(sentences), len(unique))
     return table[np.fromiter((index[s] for s in sentences), dtype=np.int64, count=len(sentences))]
+
+
+def checked_output(out: object, sentences: Sequence[str]) -> np.ndarray:
+    """``encode``'s output as (N, D) float32, or :class:`EncodeOutputError`: wrong shape, not numbers, NaN/inf."""
+    try:
+        arr = np.asarray(out, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise EncodeOutputError(f"encode returned {type(out).__name__}, not an array of numbers ({e}).") from None
+    if arr.ndim != 2 or arr.shape[0] != len(sentences):
+        raise EncodeOutputError(
+            f"encode returned shape {arr.shape} for {len(sentences)} sentences; expected ({len(sentences)}, D)"
+        )
+    if not np.isfinite(arr).all():
+        row = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise EncodeOutputError(
+            f"encode returned NaN or inf for sentence {sentences[row]!r:.80}: its scores would be undefined; "
+            "check the model (or its export) on that sentence."
+        )
+    return arr
 
 
 def unit_rows(emb: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -110,11 +125,7 @@ class Memo:
     def __call__(self, sentences: list[str]) -> np.ndarray:
         missing = [s for s in dict.fromkeys(sentences) if s not in self.cache]
         if missing:
-            out = np.asarray(self.encode(missing), dtype=np.float32)
-            if out.ndim != 2 or out.shape[0] != len(missing):
-                raise EncodeOutputError(
-                    f"encode returned shape {out.shape} for {len(missing)} sentences; expected ({len(missing)}, D)"
-                )
+            out = checked_output(self.encode(missing), missing)
             self.cache.update(zip(missing, out, strict=True))
             self.encoded += len(missing)
         if not sentences:

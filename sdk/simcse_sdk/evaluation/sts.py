@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
+from .arguments import check_evaluation_args, check_tasks
 from .encoding import Encode, embed, pair_cosine
 from .results import DevResult, StsResult, TaskScore
 from .senteval import EXPECTED_PAIRS, Counts, DataDirArg, PairSet, load_pairs
@@ -106,7 +107,8 @@ def evaluate_sts(
         DataDirError: a task folder or file is missing.
         DataFormatError: a pair count differs from the expected one.
     """
-    names = resolve_tasks(tasks, STS_TASKS, "STS")
+    check_evaluation_args(encode, data_dir, progress)
+    names = resolve_tasks(check_tasks(tasks), STS_TASKS, "STS")
     data = {name: load_pairs(data_dir, name, "test", expected_pairs) for name in names}
     start = time.perf_counter()
     results: dict[str, TaskScore] = {}
@@ -137,6 +139,7 @@ def evaluate_dev(encode: Encode, data_dir: DataDirArg = None, progress: bool = F
         >>> round(r.stsb, 1), round(r.sickr, 1)                     # doctest: +SKIP
         (87.0, 78.9)
     """
+    check_evaluation_args(encode, data_dir, progress)
     start = time.perf_counter()
     stsb = load_pairs(data_dir, "STS-B", "dev")
     sickr = load_pairs(data_dir, "SICK-R", "dev")

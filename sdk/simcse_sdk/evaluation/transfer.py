@@ -35,6 +35,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .arguments import check_evaluation_args, check_folds, check_tasks
 from .crossval import GRID_INNER, GRID_KFOLD, Selection, inner_kfold, kfold_then_test, split_select
 from .encoding import Encode, embed
 from .results import TransferResult, TransferScore
@@ -125,7 +126,9 @@ def evaluate_transfer(
         DataDirError: a task folder or file is missing.
         DataFormatError: a row count differs from SentEval's.
     """
-    names = resolve_tasks(tasks, TRANSFER_TASKS, "transfer")
+    check_evaluation_args(encode, data_dir, progress)
+    check_folds(seed, k, inner_k)
+    names = resolve_tasks(check_tasks(tasks), TRANSFER_TASKS, "transfer")
     data = {name: load_transfer(data_dir, name) for name in names}
     start = time.perf_counter()
     scores: dict[str, TransferScore] = {}
