@@ -26,8 +26,10 @@ from .source import SourceError
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m export",
-        description="Export a BERT/RoBERTa-family checkpoint to an ONNX model directory for simcse_sdk.Encoder. "
-        "Pooling runs inside the graph; attention, LayerNorm and GELU are fused (LayerNorm split again for CPU). Every variant is compared "
+        description="Export an encoder checkpoint (any transformers AutoModel encoder: BERT, RoBERTa, XLM-R, DistilBERT, "
+        "MPNet, DeBERTa-v2, ModernBERT, ELECTRA, ALBERT, ...) to an ONNX model directory for simcse_sdk.Encoder. "
+        "Pooling runs inside the graph; attention, LayerNorm and GELU are fused where onnxruntime's optimizer knows the "
+        "pattern (the report says what was fused; LayerNorm split again for CPU). Every variant is compared "
         "with the torch model (cosine on a probe set, STS-B dev Spearman) and published only if it passes.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("Examples:")[1],
@@ -36,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", help="model directory to write (default: <ckpt>-onnx)")
     p.add_argument("--fp16", action="store_true", help="also build the fp16 variant (for CUDA)")
     p.add_argument("--int8", action="store_true", help="also build the int8 variant (for CPU)")
+    p.add_argument("--openvino", action="store_true", help="also build OpenVINO IR variants for CPU: ov-fp32, ov-bf16 "
+                   "(where the CPU has bf16), with --int8 ov-int8 (NNCF, same calibration sentences); needs the "
+                   "openvino extra")
     p.add_argument("--int8-recipe", default=DEFAULT_RECIPE, choices=sorted(RECIPES),
                    help=f"int8 recipe (default {DEFAULT_RECIPE}: fixed activation scales calibrated on sentences, "
                    "LayerNorm outliers migrated into the weights; batch-independent. per-channel and the other "
@@ -52,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-cos-fp32", type=float, default=0.99999, help="gate: min cosine to torch, fp32")
     p.add_argument("--min-cos-fp16", type=float, default=0.999, help="gate: min cosine to torch, fp16")
     p.add_argument("--min-cos-int8", type=float, default=0.95, help="gate: min cosine to torch, int8")
+    p.add_argument("--min-cos-bf16", type=float, default=Thresholds().min_cos["ov-bf16"],
+                   help="gate: min cosine to torch, ov-bf16")
     p.add_argument("--max-drop-int8", type=float, default=0.5, help="gate: max STS-B dev loss in points, int8")
     p.add_argument("--max-drop", type=float, default=0.1, help="gate: max STS-B dev loss in points, fp32/fp16")
     p.add_argument("--keep-failed", action="store_true", help="publish variants that fail the gate (marked failed)")
@@ -75,13 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         logging.warning("no data directory (%s): gating on the built-in probe sentences only", e)
         data_dir = None
     thresholds = Thresholds(
-        min_cos={"fp32": args.min_cos_fp32, "fp16": args.min_cos_fp16, "int8": args.min_cos_int8},
-        max_sts_drop={"fp32": args.max_drop, "fp16": args.max_drop, "int8": args.max_drop_int8},
+        min_cos={"fp32": args.min_cos_fp32, "fp16": args.min_cos_fp16, "int8": args.min_cos_int8,
+                 "ov-fp32": args.min_cos_fp32, "ov-bf16": args.min_cos_bf16, "ov-int8": args.min_cos_int8},
+        max_sts_drop={"fp32": args.max_drop, "fp16": args.max_drop, "int8": args.max_drop_int8,
+                      "ov-fp32": args.max_drop, "ov-bf16": args.max_drop, "ov-int8": args.max_drop_int8},
     )
     opts = ExportOptions(
         ckpt=args.ckpt, out=args.out or args.ckpt.rstrip("/") + "-onnx", fp16=args.fp16, int8=args.int8,
         int8_recipe=args.int8_recipe, pooler=args.pooler, max_seq_length=args.max_len, normalize=args.normalize,
         data_dir=data_dir, calibration=args.calibration, thresholds=thresholds, keep_failed=args.keep_failed, force=args.force,
+        openvino=args.openvino,
     )
     try:
         outcome = build(opts)

@@ -36,7 +36,8 @@ from trainer.data import resolve_data_file
 from trainer.errors import DataError
 
 from . import gate, optimize, quantize
-from .graph import INPUT_NAMES, EmbeddingModule, export_onnx
+from . import openvino as ov_export
+from .graph import INPUT_NAMES, EmbeddingModule, export_onnx, fit_length
 from .report import render
 from .source import Source
 
@@ -61,6 +62,7 @@ class ExportOptions:
     thresholds: gate.Thresholds = field(default_factory=gate.Thresholds)  # the gate's limits
     calibration: str | None = None  # sentences for static int8; default: the checkpoint's training file, else the data dir's wiki
     keep_failed: bool = False  # publish variants that failed the gate (marked failed)
+    openvino: bool = False  # also build the OpenVINO variants (ov-fp32, ov-bf16, with int8 ov-int8; export.openvino)
     force: bool = False  # replace an existing output directory
 
 
@@ -128,6 +130,19 @@ def _calibration_file(opts: ExportOptions, source: Source) -> Path:
     return path
 
 
+def _openvino_calibration(opts: ExportOptions, source: Source, calibration: Path | None,
+                          tokenizer: SentenceTokenizer) -> list[dict[str, np.ndarray]] | None:
+    """ov-int8's calibration batches (with --int8): the same sentences as onnxruntime's static int8; None: no ov-int8."""
+    if not opts.int8:
+        return None
+    try:
+        path = calibration or _calibration_file(opts, source)
+    except ValueError as e:
+        logger.warning("no ov-int8 variant: %s", e)
+        return None
+    return quantize.calibration_batches(path, tokenizer, source.pad_token_id)
+
+
 def _training_file(source: Source) -> Path | None:
     """The training data file recorded in the checkpoint's simcse.json, if it is on this machine unchanged."""
     data = source.metadata.get("data") or {}
@@ -168,9 +183,12 @@ def build(opts: ExportOptions) -> Outcome:
 
 def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibration: Path | None) -> Outcome:
     module = EmbeddingModule.load(source)
+    source = fit_length(source, module)  # the encoder's position limit
     tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
     export_onnx(module, tmp / "raw.onnx")
     ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
+    ov_variants = ov_export.build_variants(tmp / "raw.onnx", tmp, _openvino_calibration(opts, source, calibration,
+                                           tokenizer)) if opts.openvino else {}
     (tmp / "raw.onnx").unlink()
     quant: dict[str, Any] = {}
     if opts.fp16:
@@ -217,16 +235,18 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
         export_cpu=cpu_description(),
         format_version=FORMAT_VERSION,
     )
+    manifest.variants.update(ov_variants)
     manifest.save(tmp)
 
     results = _gate_all(tmp, manifest, ref_encode, opts)
     refused = [n for n, r in results.items() if not r.passed]
     failed_rows: dict[str, dict[str, object]] = {}
     for name, result in results.items():
-        manifest.variants[name].gate = {**result.to_dict(), "size_mb": (tmp / FILES[name]).stat().st_size / 2**20}
+        manifest.variants[name].gate = {**result.to_dict(), "size_mb": ov_export.size_mb(tmp, manifest.variants[name])}
         if not result.passed and not opts.keep_failed:
-            failed_rows[name] = {**manifest.variants.pop(name).gate, "ops": ops[name]}
-            (tmp / FILES[name]).unlink()
+            dropped = manifest.variants.pop(name)
+            failed_rows[name] = {**dropped.gate, "ops": dropped.fused_ops}
+            ov_export.remove_files(tmp, dropped, manifest.variants)  # files another variant shares stay
     (tmp / "report.md").write_text(render(manifest, failed_rows), encoding="utf-8")
     if "fp32" not in manifest.variants:
         logger.error("fp32 failed the gate: nothing is published")

@@ -50,9 +50,11 @@ BUILTIN_PROBES = [
 class Thresholds:
     """What each variant must reach to be published."""
 
-    min_cos: dict[str, float] = field(default_factory=lambda: {"fp32": 0.99999, "fp16": 0.999, "int8": 0.95})
+    min_cos: dict[str, float] = field(default_factory=lambda: {"fp32": 0.99999, "fp16": 0.999, "int8": 0.95,
+                                                               "ov-fp32": 0.99999, "ov-bf16": 0.999, "ov-int8": 0.95})
     # largest allowed STS-B dev Spearman loss in points, variant vs torch
-    max_sts_drop: dict[str, float] = field(default_factory=lambda: {"fp32": 0.05, "fp16": 0.1, "int8": 0.5})
+    max_sts_drop: dict[str, float] = field(default_factory=lambda: {"fp32": 0.05, "fp16": 0.1, "int8": 0.5,
+                                                                    "ov-fp32": 0.05, "ov-bf16": 0.1, "ov-int8": 0.5})
 
 
 @dataclass

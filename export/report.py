@@ -9,6 +9,17 @@ def _fmt(x: object, spec: str) -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def fusion_summary(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
+    """One line: whether onnxruntime's optimizer fused attention in the fp32 graph, and what else it fused."""
+    ops = manifest.variants["fp32"].fused_ops if "fp32" in manifest.variants else failed.get("fp32", {}).get("ops", {})
+    assert isinstance(ops, dict)
+    others = ", ".join(f"{k}×{v}" for k, v in ops.items() if k not in ("Attention", "LayerNormalization")) or "nothing"
+    if ops.get("Attention"):
+        return f"attention fused (Attention×{ops['Attention']}); also fused: {others}"
+    return (f"attention not fused (onnxruntime's optimizer does not recognise this architecture's attention; "
+            f"the graph runs the plain ops, int8 quantises its MatMuls without QAttention); fused: {others}")
+
+
 def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
     """Markdown: one row a variant (published or refused) with size, fused ops and gate numbers."""
     lines = [
@@ -18,6 +29,7 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
         f"- pooling: `{manifest.pooling}` (from {manifest.source.get('pooler_from')}), "
         f"normalised in graph: {manifest.normalized}, max length {manifest.max_seq_length}, dim {manifest.embedding_dim}",
         f"- export CPU: {manifest.export_cpu.get('model')} ({', '.join(manifest.export_cpu.get('int8_flags', []))})",
+        f"- fusion: {fusion_summary(manifest, failed)}",
         "",
         "| variant | status | file MB | fused / quantised ops | min cos | mean cos | STS-B dev torch | Δ points "
         "| checked on | 1 sentence ms | batch 32 ms |",
@@ -44,7 +56,8 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
             detail = (f"activation scales calibrated on {q.get('calibration_sentences')} sentences "
                       f"(`{q.get('calibration_file')}`), "
                       f"{q.get('smoothed_nodes', 0)} of {q.get('quantized_nodes')} MatMul/Attention inputs smoothed "
-                      f"(alpha {q.get('smooth_alpha')})")
+                      f"(alpha {q.get('smooth_alpha')}); {q.get('matmul_nodes', '?')} MatMul(s) and "
+                      f"{q.get('qattention_nodes', '?')} QAttention")
         else:
             detail = f"dynamic activation scales, {len(q.get('excluded_nodes', []))} MatMul(s) kept float32"
         lines.append(f"\n- {name} recipe: `{q.get('name')}`, {detail}")

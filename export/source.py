@@ -9,6 +9,10 @@ never from the model's name:
    (a ``Normalize`` module), ``sentence_bert_config.json`` (``max_seq_length``);
 4. otherwise: an error asking for ``--pooler``.
 
+Any checkpoint ``transformers.AutoModel`` loads as an encoder is accepted; its ``model_type`` is
+recorded in the manifest and never used to decide anything (what differs between architectures is
+read from the loaded model: :mod:`trainer.encoder`, :func:`export.graph.fit_length`).
+
 Example:
     >>> src = Source.read("runs/unsup/best")          # doctest: +SKIP
     >>> src.pooler, src.max_seq_length                # doctest: +SKIP
@@ -24,9 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from trainer.pooling import POOLERS
-
-# Architectures whose graphs export and fuse (onnxruntime's "bert" fusion covers both families).
-SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
 
 ST_POOLING_MODES = {"pooling_mode_cls_token": "cls_before_pooler", "pooling_mode_mean_tokens": "avg"}
 
@@ -67,12 +68,13 @@ class Source:
                 f"{str(root)!r} is not a model checkpoint: no config.json. Pass a directory written by "
                 "`python -m trainer` or `save_pretrained` (config.json + model.safetensors + tokenizer.json)."
             )
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        model_type = config.get("model_type", "?")
-        if model_type not in SUPPORTED_MODEL_TYPES:
+        config = _config(root)
+        model_type = str(getattr(config, "model_type", "?"))  # recorded in the manifest, never used to decide
+        if getattr(config, "is_decoder", False) or getattr(config, "is_encoder_decoder", False):
             raise SourceError(
-                f"{str(root)!r} holds a {model_type!r} model; the export supports {', '.join(SUPPORTED_MODEL_TYPES)} "
-                "(BERT and RoBERTa families)."
+                f"{str(root)!r} holds a {model_type!r} decoder model; the export takes encoders (bidirectional "
+                "attention, pooled sentence embedding). Decoder-only embedding models (last-token pooling) are not "
+                "supported."
             )
         if not any((root / w).is_file() for w in ("model.safetensors", "pytorch_model.bin")):
             raise SourceError(f"{str(root)!r} has config.json but no weights (model.safetensors or pytorch_model.bin).")
@@ -95,9 +97,9 @@ class Source:
             )
         if found_pooler not in POOLERS:
             raise SourceError(f"Unknown pooler {found_pooler!r}; choose one of {', '.join(POOLERS)}.")
-        length = max_seq_length or found_len or min(int(config.get("max_position_embeddings", 512)), 512)
-        if model_type != "bert":  # RoBERTa's positions start after the padding id
-            length = min(length, int(config.get("max_position_embeddings", 514)) - 2)
+        # The encoder's position limit (e.g. RoBERTa's positions start after the pad id) is applied once the
+        # model is loaded: export.graph.fit_length.
+        length = max_seq_length or found_len or min(int(getattr(config, "max_position_embeddings", None) or 512), 512)
         return cls(
             path=root,
             model_type=model_type,
@@ -105,11 +107,40 @@ class Source:
             pooler_from=found_from,
             normalize=found_norm if normalize is None else normalize,
             max_seq_length=int(length),
-            num_heads=int(config["num_attention_heads"]),
-            hidden_size=int(config["hidden_size"]),
-            pad_token_id=int(config.get("pad_token_id") or 0),
+            num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
+            hidden_size=int(getattr(config, "hidden_size", 0) or 0),
+            pad_token_id=_pad_id(root, config),
             metadata=meta,
         )
+
+
+def _config(root: Path) -> Any:
+    """The checkpoint's transformers config (attribute names mapped: DistilBERT's ``dim`` is ``hidden_size``)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(root, local_files_only=True)
+    except (ValueError, KeyError, OSError) as e:
+        raw = json.loads((root / "config.json").read_text(encoding="utf-8"))
+        import transformers
+
+        custom = " It ships its own modelling code (auto_map), which the export does not run." if "auto_map" in raw else ""
+        raise SourceError(
+            f"{str(root)!r} holds a {raw.get('model_type', '?')!r} model that transformers {transformers.__version__} "
+            f"cannot load ({str(e).splitlines()[0] if str(e) else type(e).__name__}).{custom} Upgrade transformers "
+            "or pass a checkpoint of an architecture it knows."
+        ) from e
+
+
+def _pad_id(root: Path, config: Any) -> int:
+    """The padding id: the config's ``pad_token_id``, else the tokenizer's pad token, else 0."""
+    if getattr(config, "pad_token_id", None) is not None:
+        return int(config.pad_token_id)
+    tok = json.loads((root / "tokenizer.json").read_text(encoding="utf-8"))
+    pad = (tok.get("padding") or {}).get("pad_id")
+    if pad is None:
+        pad = next((t["id"] for t in tok.get("added_tokens", []) if t.get("content") in ("[PAD]", "<pad>")), 0)
+    return int(pad)
 
 
 def _detect(root: Path, meta: dict[str, Any]) -> tuple[str | None, str, bool, int | None]:

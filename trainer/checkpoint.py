@@ -2,7 +2,9 @@
 
 Layout of a checkpoint directory::
 
-    config.json, model.safetensors      the encoder (its ``pooler`` = the SimCSE MLP head)
+    config.json, model.safetensors      the encoder (its ``pooler`` = the SimCSE MLP head, where it has one)
+    mlp_head.safetensors                 only for an encoder without a pooler layer trained with ``cls``: the
+                                         MLP head (``dense.weight``, ``dense.bias``; tanh(dense(h[CLS])))
     tokenizer.json, tokenizer_config.json, ...   the tokenizer (padding switched off)
     simcse.json                          SimCSE metadata (below)
     training_state.pt                    only in ``last/``: optimizer, scheduler, RNG, step (for --resume)
@@ -35,6 +37,7 @@ from typing import Any
 
 import torch
 
+from .encoder import HEAD_FILE
 from .model import SimCSEModel
 
 logger = logging.getLogger(__name__)
@@ -99,6 +102,9 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     model.encoder.save_pretrained(tmp)  # config.json + model.safetensors
+    if model.head is not None:
+        model.head.save(tmp)  # mlp_head.safetensors
+    meta = {**meta, "mlp_head": HEAD_FILE if model.head is not None else None}
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         backend.no_padding()  # the SDK pads each batch to its own longest sentence

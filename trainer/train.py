@@ -1,5 +1,8 @@
 """The training loop, top to bottom: data, model, optimizer, then one contrastive step at a time.
 
+Dev evaluation and the ``best/`` / ``last/`` checkpoints are :mod:`trainer.keeper`'s; the summary is
+:mod:`trainer.result`'s. Any ``AutoModel`` encoder trains (see :mod:`trainer.encoder`).
+
 Example:
     >>> from trainer.config import resolve
     >>> from trainer.train import train
@@ -15,11 +18,9 @@ import dataclasses
 import functools
 import logging
 import math
-import resource
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,31 +28,22 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import build_meta, find_resume_dir, load_training_state, read_meta, save_checkpoint
+from .checkpoint import find_resume_dir, load_training_state, read_meta
 from .config import TrainConfig
 from .data import BatchOrder, load_training_data, mask_tokens, resolve_data_file, tokenize
 from .errors import ConfigError, DataError, NonFiniteLossError
-from .evaluate import check_eval_available, dev_scores
+from .evaluate import check_eval_available
 from .gradcache import grad_cache_backward
+from .keeper import Keeper, OptimState
 from .loss import at_least_fp32, simcse_loss
-from .model import SimCSEModel, load_base, make_encode
-from .rng import rng_state, seed_everything, set_rng_state
+from .model import DROPOUT_ATTRS, SimCSEModel, load_base, make_encode
+from .result import TrainResult, finish, peak_memory
+from .rng import seed_everything, set_rng_state
 from .runlog import RunLog
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class TrainResult:
-    """What a finished run reports (also written as the log's ``end`` record)."""
-
-    run_dir: Path  # holds best/, last/ and log.jsonl
-    steps: int  # optimizer steps done in total
-    best_dev: dict[str, Any] | None  # dev scores of best/ (None without evaluation)
-    last_loss: float  # loss of the last step
-    wall_s: float  # seconds this process ran (this session, after a resume)
-    it_per_s: float  # training steps a second, evaluation and saving excluded
-    peak_memory_bytes: int  # torch.cuda.max_memory_allocated on CUDA, else the process's peak RSS
+__all__ = ["TrainResult", "lr_lambda", "train"]
 
 
 def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
@@ -65,10 +57,13 @@ def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     return f
 
 
-def _peak_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+def _warn_without_dropout(model: SimCSEModel, cfg: TrainConfig) -> None:
+    """Unsupervised SimCSE's positives differ only by dropout: with every dropout at 0 it learns nothing."""
+    config = model.encoder.config
+    values = [getattr(config, a) for a in DROPOUT_ATTRS if isinstance(getattr(config, a, None), float)]
+    if cfg.objective == "unsup" and values and not any(values):
+        logger.warning("every dropout probability of %s is 0: unsupervised SimCSE needs dropout noise for its "
+                       "positives; pass --dropout 0.1", type(model.encoder).__name__)
 
 
 def train(
@@ -147,6 +142,7 @@ def _train(
         seed=cfg.seed,
         mlp_init="base" if state is not None else cfg.mlp_init,
     )
+    _warn_without_dropout(model, cfg)
     model.to(device)
     distributed.broadcast_params(model)
     seed_everything(cfg.seed + dist.rank)  # different dropout masks on each process
@@ -199,45 +195,8 @@ def _train(
         autocast=autocast,
     )
 
-    def meta(at_step: int, dev: dict[str, Any]) -> dict[str, Any]:
-        return build_meta(
-            cfg_dict=cfg.to_dict(), data_path=str(data.path), data_sha256=data.sha256, step=at_step, dev=dev
-        )
-
-    def evaluate(at_step: int) -> dict[str, Any]:
-        """Dev scores on rank 0; a new best STS-B dev Spearman is saved to best/."""
-        nonlocal best
-        scores: dict[str, Any] = {}
-        if main:
-            scores = dev_scores(encode, cfg.data_dir)
-            is_best = best is None or scores["stsb"] > best["stsb"]
-            assert log is not None
-            log.write("eval", step=at_step, **scores, best=is_best)
-            if is_best:
-                best = {**scores, "step": at_step}
-                save_checkpoint(run_dir / "best", model, tokenizer, meta(at_step, scores))
-        distributed.barrier()
-        return scores
-
-    def save_last(at_step: int, last_dev: dict[str, Any]) -> None:
-        """The resumable state in last/ (RNG of every process gathered to rank 0)."""
-        rngs = distributed.gather_objects(rng_state())
-        if main:
-            training_state = {
-                "step": at_step,
-                "epoch": order.epoch_of(max(at_step - 1, 0)),
-                "batch_in_epoch": at_step % order.steps_per_epoch,
-                "best_dev": best,
-                "train_seconds": train_s,
-                "data_sha256": data.sha256,
-                "rng": rngs,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "mlm_head": model.mlm_head.state_dict() if model.mlm_head is not None else None,
-            }
-            save_checkpoint(run_dir / "last", model, tokenizer, meta(at_step, last_dev), training_state)
-        distributed.barrier()
+    keeper = Keeper(run_dir, cfg, data, order, model, tokenizer, encode, log,
+                    OptimState(optimizer, scheduler, scaler), best)
 
     # ---- 4. the loop ----
     # the contrastive loss of (local_bs, num_sent, hidden) embeddings, over the global batch
@@ -317,10 +276,10 @@ def _train(
         bar.update(1)
         bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", dev=last_dev.get("stsb", "-"))
         if cfg.eval_steps and (step % cfg.eval_steps == 0 or step == total_steps):
-            last_dev = evaluate(step)
+            last_dev = keeper.evaluate(step)
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", dev=f"{last_dev.get('stsb', 0):.2f}")
         if step == total_steps or (cfg.save_steps and step % cfg.save_steps == 0):
-            save_last(step, last_dev)
+            keeper.save_last(step, last_dev, train_s)
         if on_step is not None:
             on_step(step, model)
     bar.close()
@@ -330,32 +289,11 @@ def _train(
     result = TrainResult(
         run_dir=run_dir,
         steps=step,
-        best_dev=best,
+        best_dev=keeper.best,
         last_loss=loss_value,
         wall_s=time.perf_counter() - t_start,
         it_per_s=steps_run / train_s if train_s > 0 else 0.0,
-        peak_memory_bytes=_peak_memory(device),
+        peak_memory_bytes=peak_memory(device),
     )
-    if log is not None:
-        log.write(
-            "end",
-            step=step,
-            steps_this_session=steps_run,
-            wall_s=round(result.wall_s, 2),
-            train_s=round(train_s, 2),
-            it_per_s=round(result.it_per_s, 3),
-            peak_memory_bytes=result.peak_memory_bytes,
-            best_dev=best,
-            **where,
-        )
-        log.close()
-    kind = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "peak RSS"
-    logger.info(
-        "done: %d steps, %.1f s wall, %.2f it/s (training only), peak memory %.1f MiB (%s)",
-        step,
-        result.wall_s,
-        result.it_per_s,
-        result.peak_memory_bytes / 2**20,
-        kind,
-    )
+    finish(result, log, steps_run, train_s, where)
     return result

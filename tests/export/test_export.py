@@ -96,15 +96,28 @@ def test_not_a_model(tmp_path, capsys):
     assert "not a model checkpoint: no config.json" in capsys.readouterr().err
 
 
-def test_unsupported_architecture(tiny_bert_dir, tmp_path, capsys):
+def test_decoder_is_refused(tiny_bert_dir, tmp_path, capsys):
+    """A causal model (found by measuring: its first token does not see the rest) is not an encoder."""
+    from transformers import GPT2Config, GPT2Model
+
+    ckpt = tmp_path / "ckpt"
+    GPT2Model(GPT2Config(vocab_size=30522, n_embd=32, n_layer=2, n_head=4, n_positions=64)).save_pretrained(ckpt)
+    shutil.copy(tiny_bert_dir / "tokenizer.json", ckpt / "tokenizer.json")
+    assert export_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "o"), "--pooler", "avg"]) == 2
+    err = capsys.readouterr().err
+    assert "'gpt2'" in err and "attends causally" in err and "decoder-only embedding models" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_model_transformers_cannot_load(tiny_bert_dir, tmp_path, capsys):
     ckpt = tmp_path / "ckpt"
     shutil.copytree(tiny_bert_dir, ckpt)
     cfg = json.loads((ckpt / "config.json").read_text())
-    cfg["model_type"] = "gpt2"
+    cfg["model_type"] = "no-such-arch"
     (ckpt / "config.json").write_text(json.dumps(cfg))
     assert export_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "o"), "--pooler", "avg"]) == 2
     err = capsys.readouterr().err
-    assert "'gpt2'" in err and "bert" in err and "roberta" in err
+    assert "'no-such-arch'" in err and "Upgrade transformers" in err
 
 
 def test_existing_output_needs_force(tiny_bert_dir, tmp_path, capsys):

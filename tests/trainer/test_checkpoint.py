@@ -46,21 +46,41 @@ def test_dropout_override_and_fresh_mlp(tiny_bert_dir: Path) -> None:
     assert torch.equal(kept.encoder.pooler.dense.weight, base.pooler.dense.weight)
 
 
-def test_cls_needs_a_pooler_layer(tmp_path: Path, tiny_bert_dir: Path) -> None:
-    """An encoder without a pooler layer (DistilBERT) cannot train with ``cls``; other poolers work."""
+def test_cls_on_an_encoder_without_a_pooler_layer_gets_a_fresh_head(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    """DistilBERT has no pooler layer: ``cls`` trains a new MLP head, saved as mlp_head.safetensors and loaded back."""
     import shutil
 
-    from transformers import DistilBertConfig, DistilBertModel
+    from safetensors.torch import load_file
+    from transformers import AutoModel, DistilBertConfig, DistilBertModel
 
     config = DistilBertConfig(
         vocab_size=30522, dim=32, n_layers=1, n_heads=4, hidden_dim=64, max_position_embeddings=64
     )
-    DistilBertModel(config).save_pretrained(tmp_path)
+    base = tmp_path / "base"
+    DistilBertModel(config).save_pretrained(base)
     for f in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tiny_bert_dir / f, tmp_path / f)
-    with pytest.raises(ConfigError, match="pooler layer"):
-        load_base(str(tmp_path), pooler="cls")
-    model, _ = load_base(str(tmp_path), pooler="avg", dropout=0.0)
+        shutil.copy(tiny_bert_dir / f, base / f)
+    model, tok = load_base(str(base), pooler="cls", seed=1)
+    assert model.head is not None and model.inputs == ("input_ids", "attention_mask")  # no token_type_ids
+    w = model.head.dense.weight.detach()
+    assert float(w.std()) == pytest.approx(0.02, rel=0.2) and not model.head.dense.bias.detach().any()
+    batch = tokenize(tok, [("a small cat", "a big dog river")], max_len=32)  # carries token_type_ids
+    model.eval()
+    with torch.no_grad():
+        emb = model.embed(batch, pooler="cls")  # (2, 32)
+        first = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state[:, 0]
+        assert torch.allclose(emb, torch.tanh(model.head.dense(first)), atol=1e-6)
+
+    cfg = resolve("sup", {"base": str(base)})
+    meta = build_meta(cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=1, dev={})
+    save_checkpoint(tmp_path / "best", model, tok, meta)
+    assert read_meta(tmp_path / "best")["mlp_head"] == "mlp_head.safetensors"
+    assert torch.equal(load_file(tmp_path / "best" / "mlp_head.safetensors")["dense.weight"], w)
+    AutoModel.from_pretrained(tmp_path / "best")  # the encoder loads with plain transformers
+    kept, _ = load_base(str(tmp_path / "best"), pooler="cls", mlp_init="base")
+    assert kept.head is not None and torch.equal(kept.head.dense.weight, w)
+    model, _ = load_base(str(base), pooler="avg", dropout=0.0)
+    assert model.head is None
     assert model.encoder.config.dropout == 0.0 and model.encoder.config.attention_dropout == 0.0
 
 

@@ -1,0 +1,112 @@
+"""Keeping a run's checkpoints: dev evaluation with ``best/``, and the resumable ``last/``.
+
+:class:`Keeper` holds what a save needs (model, tokenizer, optimizer state, data hash, the resolved
+config) so the training loop calls one line per event: ``keeper.evaluate(step)`` scores STS-B dev on
+rank 0 and writes ``best/`` on a new best Spearman; ``keeper.save_last(step, dev, train_s)`` writes
+``last/`` with the optimizer, scheduler, scaler and every process's RNG state for ``--resume``.
+
+Example:
+    >>> keeper = Keeper(run_dir, cfg, data, order, model, tokenizer, encode, log, opt_state)  # doctest: +SKIP
+    >>> keeper.evaluate(125)["stsb"]                                                        # doctest: +SKIP
+    76.3
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import distributed
+from .checkpoint import build_meta, save_checkpoint
+from .config import TrainConfig
+from .data import BatchOrder, TrainData
+from .evaluate import Encode, dev_scores
+from .model import SimCSEModel
+from .rng import rng_state
+from .runlog import RunLog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OptimState:
+    """The optimisation objects whose state ``last/`` keeps."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+
+
+class Keeper:
+    """Writes ``best/`` and ``last/`` of one run (rank 0 writes; every process joins the barriers)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        cfg: TrainConfig,
+        data: TrainData,
+        order: BatchOrder,
+        model: SimCSEModel,
+        tokenizer: Any,
+        encode: Encode,
+        log: RunLog | None,
+        optim: OptimState,
+        best: dict[str, Any] | None = None,
+    ) -> None:
+        self.run_dir = run_dir  # holds best/, last/ and log.jsonl
+        self.cfg = cfg  # the resolved config, saved in every checkpoint
+        self.data = data
+        self.order = order
+        self.model = model
+        self.tokenizer = tokenizer
+        self.encode = encode  # embeds sentences with the inference pooler, for the dev scores
+        self.log = log  # None on processes other than rank 0
+        self.optim = optim
+        self.best = best  # dev scores (and step) of best/, None before the first evaluation
+
+    @property
+    def main(self) -> bool:
+        return self.log is not None
+
+    def meta(self, at_step: int, dev: dict[str, Any]) -> dict[str, Any]:
+        return build_meta(cfg_dict=self.cfg.to_dict(), data_path=str(self.data.path), data_sha256=self.data.sha256,
+                          step=at_step, dev=dev)
+
+    def evaluate(self, at_step: int) -> dict[str, Any]:
+        """Dev scores on rank 0; a new best STS-B dev Spearman is saved to best/."""
+        scores: dict[str, Any] = {}
+        if self.log is not None:
+            scores = dev_scores(self.encode, self.cfg.data_dir)
+            is_best = self.best is None or scores["stsb"] > self.best["stsb"]
+            self.log.write("eval", step=at_step, **scores, best=is_best)
+            if is_best:
+                self.best = {**scores, "step": at_step}
+                save_checkpoint(self.run_dir / "best", self.model, self.tokenizer, self.meta(at_step, scores))
+        distributed.barrier()
+        return scores
+
+    def save_last(self, at_step: int, last_dev: dict[str, Any], train_s: float) -> None:
+        """The resumable state in last/ (RNG of every process gathered to rank 0)."""
+        rngs = distributed.gather_objects(rng_state())
+        if self.log is not None:
+            head = self.model.mlm_head
+            training_state = {
+                "step": at_step,
+                "epoch": self.order.epoch_of(max(at_step - 1, 0)),
+                "batch_in_epoch": at_step % self.order.steps_per_epoch,
+                "best_dev": self.best,
+                "train_seconds": train_s,
+                "data_sha256": self.data.sha256,
+                "rng": rngs,
+                "optimizer": self.optim.optimizer.state_dict(),
+                "scheduler": self.optim.scheduler.state_dict(),
+                "scaler": self.optim.scaler.state_dict(),
+                "mlm_head": head.state_dict() if head is not None else None,
+            }
+            save_checkpoint(self.run_dir / "last", self.model, self.tokenizer, self.meta(at_step, last_dev),
+                            training_state)
+        distributed.barrier()
