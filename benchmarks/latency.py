@@ -13,12 +13,19 @@ machine description and a PNG plot (throughput vs STS-B test Spearman).
 sentence-transformers' ONNX int8 backend (``st-onnx-int8``) needs transformers < 4.58, so it runs
 in its own environment: build it once with ``bash benchmarks/st_onnx_env.sh`` (makes
 ``.st-onnx-env``); the CPU run includes it when that interpreter exists (or ``--st-onnx-python``).
+Likewise sentence-transformers' OpenVINO backend (``st-openvino``) and fastembed need
+``bash benchmarks/cpu_peers_env.sh`` (makes ``.cpu-peers-env``, or ``--peers-python``). With
+OpenVINO installed (extra ``openvino``) the CPU run adds OpenVINO by hand on the same graph, the
+SDK's OpenVINO variants and ``sdk-auto`` (the SDK's measured choice).
+
+    python benchmarks/latency.py --name xeon-amx    # writes latency-cpu-xeon-amx.json/.png
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -38,7 +45,7 @@ from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
 from simcse_sdk.runtime import default_threads  # noqa: E402
 
 from benchmarks.floor import flops, peak_gemm  # noqa: E402
-from benchmarks.systems import SYSTEMS, make_encoder  # noqa: E402
+from benchmarks.systems import PEER_ENV_SYSTEMS, SYSTEMS, fastembed_folder, make_encoder  # noqa: E402
 
 
 def inputs(data_dir: str | None) -> tuple[list[str], list[str], object]:
@@ -95,7 +102,7 @@ def library_versions() -> dict[str, str]:
     """Python and the installed versions of the libraries the systems use (without importing them)."""
     versions = {"python": platform.python_version()}
     for dist in ("numpy", "onnxruntime", "tokenizers", "torch", "transformers", "sentence-transformers", "optimum",
-                 "optimum-onnx"):
+                 "optimum-onnx", "optimum-intel", "openvino", "nncf", "fastembed"):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -113,6 +120,8 @@ def ensure_model(model_dir: Path, base: Path, data_dir: str | None, device: str)
     if (model_dir / "manifest.json").is_file():
         return
     cmd = [sys.executable, "-m", "export", "--ckpt", str(base), "--out", str(model_dir), "--int8", "--fp16"]
+    if device == "cpu" and importlib.util.find_spec("openvino") is not None:
+        cmd.append("--openvino")
     if data_dir:
         cmd += ["--data-dir", data_dir]
     print("exporting: " + " ".join(cmd[1:]), file=sys.stderr)
@@ -126,6 +135,16 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, object]:
         if not python or not Path(python).is_file():
             return {"system": system, "error": f"no interpreter at {python!r}: run `bash benchmarks/st_onnx_env.sh` "
                     "or pass --st-onnx-python"}
+    if system in PEER_ENV_SYSTEMS:
+        python = args.peers_python
+        if not python or not Path(python).is_file():
+            return {"system": system, "error": f"no interpreter at {python!r}: run `bash benchmarks/cpu_peers_env.sh` "
+                    "or pass --peers-python"}
+    if system == "fastembed" and not (fastembed_folder(Path(args.base), Path(args.model_dir)) / "onnx").is_dir():
+        from benchmarks.peers import export_last_hidden_state
+
+        export_last_hidden_state(  # with this environment's exporter (transformers 5 + torch)
+            Path(args.base), fastembed_folder(Path(args.base), Path(args.model_dir)))
     cmd = [python, __file__, "--worker", system, "--base", args.base, "--model-dir", args.model_dir,
            "--device", args.device, "--threads", str(args.threads), "--single-calls", str(args.single_calls),
            "--repeats", str(args.repeats), "--batch-sizes", *map(str, args.batch_sizes)]
@@ -136,7 +155,11 @@ def run_system(system: str, args: argparse.Namespace) -> dict[str, object]:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         return {"system": system, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-    return json.loads(lines[-1][7:])
+    result = json.loads(lines[-1][7:])
+    choice = [ln[7:] for ln in proc.stdout.splitlines() if ln.startswith("CHOICE ")]
+    if choice:
+        result["choice"] = choice[-1]  # sdk-auto: what it chose and the figures it chose by
+    return result
 
 
 def table(results: list[dict], floor: dict[str, float], batch_sizes: list[int], device: str) -> str:
@@ -149,12 +172,15 @@ def table(results: list[dict], floor: dict[str, float], batch_sizes: list[int], 
             continue
         best = max(v["median"] for v in r["throughput"].values())
         gflops = floor["flops_per_sentence"] * best / 1e9
-        peak = floor["int8_gops"] if r["system"].endswith("int8") else floor["fp32_gflops"]
+        int8 = r["system"].endswith("int8") or "int8'" in r.get("choice", "").split(":")[0]  # sdk-auto's choice
+        peak = floor["int8_gops"] if int8 else floor["fp32_gflops"]
+        bf16 = r["system"] in ("openvino", "openvino-throughput", "st-openvino", "sdk-ov-bf16") or (
+            r["system"] == "sdk-auto" and "(bf16" in r.get("choice", ""))  # no bf16 GEMM peak measured here
         cells = [r["system"], *(f"{r['single_ms'][q]:.2f}" for q in ("p50", "p95", "p99"))]
         cells += [f"{r['throughput'][str(b)]['median']:.0f} ({r['throughput'][str(b)]['min']:.0f}-"
                   f"{r['throughput'][str(b)]['max']:.0f})" for b in batch_sizes]
         cells += [f"{r['long_texts_per_s']:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['stsb_test']:.2f}",
-                  f"{gflops:.0f}", f"{peak / gflops:.2f}" if device == "cpu" else "n/a (CPU floor)"]
+                  f"{gflops:.0f}", "n/a (bf16)" if bf16 else f"{peak / gflops:.2f}" if device == "cpu" else "n/a (CPU floor)"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -196,6 +222,9 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for JSON and PNG")
     p.add_argument("--st-onnx-python", default=os.environ.get("SIMCSE_ST_ONNX_PYTHON", str(ROOT / ".st-onnx-env/bin/python")),
                    help="interpreter of the sentence-transformers ONNX environment (benchmarks/st_onnx_env.sh)")
+    p.add_argument("--peers-python", default=os.environ.get("SIMCSE_PEERS_PYTHON", str(ROOT / ".cpu-peers-env/bin/python")),
+                   help="interpreter of the st-openvino / fastembed environment (benchmarks/cpu_peers_env.sh)")
+    p.add_argument("--name", help="suffix of the result files, e.g. the machine: latency-cpu-NAME.json")
     p.add_argument("--baseline", help="an earlier JSON from this script: print deltas (same machine only)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -221,6 +250,13 @@ def main() -> int:
                "cuda": ["transformers", "sentence-transformers", "sdk-fp32", "sdk-fp16"]}
     if args.device == "cpu" and Path(args.st_onnx_python).is_file():
         default["cpu"].insert(2, "st-onnx-int8")
+    if args.device == "cpu" and Path(args.peers_python).is_file():
+        default["cpu"][2:2] = ["st-openvino", "fastembed"]
+    manifest = json.loads((Path(args.model_dir) / "manifest.json").read_text())
+    if args.device == "cpu" and importlib.util.find_spec("openvino") is not None and "ov-fp32" in manifest["variants"]:
+        default["cpu"][-2:-2] = ["openvino", "openvino-int8", "openvino-throughput"]
+        default["cpu"] += [f"sdk-{n}" for n in ("ov-fp32", "ov-bf16", "ov-int8") if n in manifest["variants"]]
+    default[args.device].append("sdk-auto")
     systems = args.systems or default[args.device]
 
     from tokenizers import Tokenizer
@@ -261,6 +297,15 @@ def main() -> int:
         print(f"{s} STS-B test by batch size: " + ", ".join(f"bs {b}: {v:.3f}" for b, v in scores.items()))
     if {"sdk-int8", "st-onnx-int8"} <= set(by):
         print(f"sdk-int8 vs sentence-transformers' ONNX int8 backend: {best('sdk-int8') / best('st-onnx-int8'):.2f}x")
+    peers = [s for s in by if not s.startswith("sdk-")]
+    if "sdk-auto" in by and peers:
+        top = max(peers, key=best)
+        auto = by["sdk-auto"]
+        ref = by.get("sdk-fp32", auto)
+        print(f"\nsdk-auto chose: {auto.get('choice', '?')}")
+        print(f"sdk-auto vs the best peer ({top}, {best(top):.0f} sent/s): {best('sdk-auto') / best(top):.2f}x (aim >= 1.15); "
+              f"single p50 {auto['single_ms']['p50']:.2f} ms (aim <= 1.3); STS-B test {auto['stsb_test']:.2f}, "
+              f"{auto['stsb_test'] - ref['stsb_test']:+.2f} vs sdk-fp32 (aim >= -0.1)")
     if baseline:
         old = {r["system"]: r for r in baseline["results"] if "error" not in r}
         for s in sorted(set(old) & set(by)):
@@ -268,7 +313,7 @@ def main() -> int:
             print(f"  {s}: {o:.0f} -> {best(s):.0f} sent/s ({best(s) / o:.2f}x)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"latency-{args.device}"
+    stem = f"latency-{args.device}" + (f"-{args.name}" if args.name else "")
     payload = {"machine": desc, "floor": floor, "args": {k: v for k, v in vars(args).items() if k != "worker"},
                "results": results}
     tmp = out / f".{stem}.json.tmp"

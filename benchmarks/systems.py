@@ -9,7 +9,18 @@ with a batch size; how it batches is part of what is measured:
 - ``sentence-transformers``: ``SentenceTransformer.encode`` (sorts by length internally);
 - ``ort-fixed32``: an onnxruntime fp32 session on this project's graph, fed fixed-length
   (32) padded batches in input order — the plain way to serve an ONNX export;
-- ``sdk-fp32`` / ``sdk-int8`` / ``sdk-fp16``: ``simcse_sdk.Encoder`` with that variant;
+- ``sdk-fp32`` / ``sdk-int8`` / ``sdk-fp16`` / ``sdk-ov-bf16``...: ``simcse_sdk.Encoder`` with that variant;
+- ``sdk-auto``: ``simcse_sdk.Encoder(variant="auto")``, measuring its choice at start (fresh cache);
+- ``openvino``: OpenVINO on this project's plain (standard-op) graph, ``model.ov.xml``, compiled as
+  sentence-transformers' OpenVINO backend (optimum-intel) compiles it: ``PERFORMANCE_HINT=LATENCY``,
+  the CPU's default precision (bf16 where it has AMX/AVX512-BF16), one synchronous request, batches
+  sorted by length and padded to their longest; ``openvino-int8``: the same on the NNCF int8 IR;
+- ``openvino-throughput``: the same graph tuned by hand: ``PERFORMANCE_HINT=THROUGHPUT`` (one stream
+  per core) and an ``AsyncInferQueue`` keeping every stream busy;
+- ``st-openvino``: sentence-transformers' own OpenVINO backend (``backend="openvino"``, its own export);
+- ``fastembed``: fastembed's ``TextEmbedding`` on the same model from a local folder (a plain ONNX export
+  with ``last_hidden_state`` output; fastembed mean-pools and normalises). ``st-openvino`` and
+  ``fastembed`` run in their own environment (``benchmarks/cpu_peers_env.sh``).
 - ``st-onnx-int8``: sentence-transformers' own ONNX backend with its own dynamic int8 export
   (``export_dynamic_quantized_onnx_model`` with the config for this CPU's instruction set). It
   needs an older transformers than this project, so it runs in a separate environment
@@ -26,7 +37,10 @@ import numpy as np
 
 Embed = Callable[[list[str], int], np.ndarray]
 
-SYSTEMS = ("transformers", "sentence-transformers", "st-onnx-int8", "ort-fixed32", "sdk-fp32", "sdk-int8", "sdk-fp16")
+SYSTEMS = ("transformers", "sentence-transformers", "st-onnx-int8", "st-openvino", "fastembed", "openvino",
+           "openvino-int8", "openvino-throughput", "ort-fixed32", "sdk-fp32", "sdk-int8", "sdk-fp16", "sdk-ov-fp32",
+           "sdk-ov-bf16", "sdk-ov-int8", "sdk-auto")
+PEER_ENV_SYSTEMS = ("st-openvino", "fastembed")  # run by the interpreter of benchmarks/cpu_peers_env.sh
 
 
 def make_encoder(system: str, base: Path, model_dir: Path, device: str, threads: int) -> Embed:
@@ -47,12 +61,40 @@ def make_encoder(system: str, base: Path, model_dir: Path, device: str, threads:
         return _st_onnx_int8(base, model_dir.parent / f"{model_dir.name}-st-onnx-{tag}", threads)
     if system == "ort-fixed32":
         return _ort_fixed(model_dir, threads, length=32)
+    if system in ("openvino", "openvino-int8", "openvino-throughput"):
+        from . import peers
+
+        xml = "model.ov-int8.xml" if system == "openvino-int8" else "model.ov.xml"
+        return peers.openvino(model_dir / xml, model_dir / "tokenizer.json", threads, system == "openvino-throughput")
+    if system == "st-openvino":
+        from . import peers
+
+        tag = hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:8]
+        return peers.st_openvino(base, model_dir.parent / f"{model_dir.name}-st-openvino-{tag}", threads)
+    if system == "fastembed":
+        from . import peers
+
+        return peers.fastembed(base, fastembed_folder(base, model_dir), threads)
+    if system == "sdk-auto":
+        import tempfile
+
+        from simcse_sdk import Encoder
+
+        enc = Encoder(model_dir, device=device, threads=threads, cache_dir=tempfile.mkdtemp(prefix="simcse-bench-"))
+        print("CHOICE " + enc.describe(), flush=True)
+        return lambda s, bs: enc.encode(s, batch_size=bs)
     if system.startswith("sdk-"):
         from simcse_sdk import Encoder
 
         enc = Encoder(model_dir, device=device, variant=system[4:], threads=threads)
         return lambda s, bs: enc.encode(s, batch_size=bs)
     raise ValueError(f"unknown system {system!r}; choose from {SYSTEMS}")
+
+
+def fastembed_folder(base: Path, model_dir: Path) -> Path:
+    """Where fastembed's local copy of ``base`` lives (exported once, by this project's environment)."""
+    tag = hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:8]
+    return model_dir.parent / f"{model_dir.name}-fastembed-{tag}"
 
 
 def _transformers(base: Path, device: str) -> Embed:

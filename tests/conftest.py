@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def autotune_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """variant='auto' caches its measured choice: the tests' choices go to a temporary folder, not the user's."""
+    path = tmp_path_factory.mktemp("simcse-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SIMCSE_CACHE_DIR", str(path))
+    yield path
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +111,38 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path
 
 @pytest.fixture(scope="session")
 def minilm_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, data_dir: Path) -> Path:
-    """The real all-MiniLM-L6-v2 exported with fp32, fp16 and int8, gated on STS-B dev."""
+    """The real all-MiniLM-L6-v2 exported with fp32, fp16 and int8 (and OpenVINO's), gated on STS-B dev."""
     from export.build import ExportOptions, build
 
     out = tmp_path_factory.mktemp("minilm_export") / "model"
-    outcome = build(ExportOptions(ckpt=str(minilm_dir), out=str(out), fp16=True, int8=True, data_dir=str(data_dir)))
+    openvino = importlib.util.find_spec("openvino") is not None  # the openvino extra: ov-fp32/ov-bf16/ov-int8 too
+    outcome = build(ExportOptions(ckpt=str(minilm_dir), out=str(out), fp16=True, int8=True, data_dir=str(data_dir),
+                                  openvino=openvino))
     assert outcome.out == out and not outcome.refused, outcome
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory):
+    """``tiny_encoder(arch)``: a 2-layer random model of ``arch`` (tests/tiny_encoders.py ARCHS), built once a session."""
+    from tests.tiny_encoders import build
+
+    built: dict[str, Path] = {}
+
+    def get(arch: str) -> Path:
+        if arch not in built:
+            built[arch] = build(arch, tmp_path_factory.mktemp(f"tiny_{arch}"))
+        return built[arch]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def arch_table(tmp_path_factory: pytest.TempPathFactory):
+    """Figures by architecture; at the end written to <basetemp>/architectures.json and printed (see with -s)."""
+    from tests.tiny_encoders import ArchTable
+
+    table = ArchTable(tmp_path_factory.getbasetemp() / "architectures.json")
+    yield table
+    if table.rows:
+        print(f"\n{table.write()}\n(written to {table.path})")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IntegrityError, ManifestError, ModelDirError
+from .manifest_schema import check_manifest_fields
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -42,6 +43,9 @@ class Variant:
     fused_ops: dict[str, int] = field(default_factory=dict)  # fused op type -> count in the graph
     quantization: dict[str, Any] = field(default_factory=dict)  # int8 recipe (per-channel, excluded nodes...)
     gate: dict[str, Any] = field(default_factory=dict)  # accuracy measured against torch at export time
+    runtime: str = "onnxruntime"  # what runs the file: onnxruntime (an ONNX graph) | openvino (an OpenVINO IR)
+    runtime_options: dict[str, Any] = field(default_factory=dict)  # e.g. OpenVINO's {"precision": "bf16"}
+    extra_files: dict[str, str] = field(default_factory=dict)  # other files it loads (IR weights) -> sha256
 
 
 @dataclass
@@ -90,13 +94,15 @@ class Manifest:
         if not isinstance(raw, dict):
             raise ManifestError(f"Manifest {where!r} must hold a JSON object; re-export the model.")
         version = raw.get("format_version")
-        if version != FORMAT_VERSION:
+        if type(version) is not int or version != FORMAT_VERSION:  # True and 1.0 equal 1, but are not a version
             raise ManifestError(
                 f"Manifest {where!r} has format_version {version!r}; this simcse-sdk reads "
                 f"format_version {FORMAT_VERSION}. Upgrade simcse-sdk or re-export the model with this version."
             )
+        check_manifest_fields(raw, where)
+        known = set(Variant.__dataclass_fields__)  # fields a newer exporter adds are ignored, as at the top level
         try:
-            variants = {name: Variant(**v) for name, v in raw["variants"].items()}
+            variants = {name: Variant(**{k: x for k, x in v.items() if k in known}) for name, v in raw["variants"].items()}
             fields = {k: raw[k] for k in ("pooling", "normalized", "max_seq_length", "embedding_dim")}
             optional = {k: raw[k] for k in ("inputs", "pad_token_id", "source", "versions", "export_cpu") if k in raw}
         except (KeyError, TypeError, AttributeError) as e:
@@ -129,13 +135,23 @@ class Manifest:
                 f"Variant {name!r} file {str(path)!r} is missing from the model directory; "
                 "copy the whole directory again or re-export the model."
             )
-        if verify:
-            digest = sha256_file(path)
-            if digest != variant.sha256:
-                raise IntegrityError(
-                    f"{str(path)!r} has sha256 {digest[:16]}..., the manifest expects {variant.sha256[:16]}...: "
-                    "the file was modified or truncated. Copy it again or re-export the model."
+        for extra in variant.extra_files:
+            if not isinstance(extra, str) or Path(extra).is_absolute() or ".." in Path(extra).parts:
+                raise ManifestError(f"Variant {name!r} lists extra file {extra!r}, which is not a file name inside "
+                                    "the model directory; re-export the model.")
+            if not (Path(model_dir) / extra).is_file():
+                raise ModelDirError(
+                    f"Variant {name!r} needs {str(Path(model_dir) / extra)!r}, which is missing from the model "
+                    "directory; copy the whole directory again or re-export the model."
                 )
+        if verify:
+            for file, expected in [(variant.file, variant.sha256), *variant.extra_files.items()]:
+                digest = sha256_file(Path(model_dir) / file)
+                if digest != expected:
+                    raise IntegrityError(
+                        f"{str(Path(model_dir) / file)!r} has sha256 {digest[:16]}..., the manifest expects "
+                        f"{expected[:16]}...: the file was modified or truncated. Copy it again or re-export the model."
+                    )
         return path
 
 

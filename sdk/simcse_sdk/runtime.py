@@ -20,10 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
-from .errors import DeviceError
+from .errors import DeviceError, InferenceError, IntegrityError
 
 logger = logging.getLogger(__name__)
+
+# onnxruntime's errors (plain Exception subclasses): those that mean "this file is no ONNX model", and all.
+_BROKEN_FILE = (_ort_state.InvalidProtobuf, _ort_state.InvalidGraph, _ort_state.InvalidArgument, _ort_state.NoSuchFile,
+                _ort_state.NoModel, _ort_state.Fail)
+_ORT_ERRORS = tuple(v for v in vars(_ort_state).values() if isinstance(v, type) and issubclass(v, Exception))
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -93,9 +99,22 @@ class Runtime:
         # On CPU keep Add + LayerNormalization as exported: onnxruntime's fused SkipLayerNormalization
         # CPU kernel is several times slower than the two ops (see export.optimize).
         disabled = [] if device == "cuda" else ["SkipLayerNormFusion"]
-        self.session = ort.InferenceSession(
-            str(Path(model_path)), sess_options=opts, providers=providers, disabled_optimizers=disabled
-        )
+        self.model_path = Path(model_path)
+        try:
+            self.session = ort.InferenceSession(
+                str(self.model_path), sess_options=opts, providers=providers, disabled_optimizers=disabled
+            )
+        except _BROKEN_FILE as e:
+            raise IntegrityError(
+                f"{str(self.model_path)!r} is not a loadable ONNX model ({e}): the file is truncated or corrupt. "
+                "Copy the model directory again or re-export the model; Encoder(..., verify=True) checks "
+                "each file's sha256 before loading it."
+            ) from e
+        except _ORT_ERRORS as e:
+            raise DeviceError(
+                f"onnxruntime {ort.__version__} cannot run {str(self.model_path)!r} on {device} ({e}): "
+                "try another variant or device, or re-export the model with this onnxruntime."
+            ) from e
         active = self.session.get_providers()
         if device == "cuda" and (not active or active[0] != CUDA):
             raise DeviceError(
@@ -105,10 +124,26 @@ class Runtime:
         self.providers = active
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_name = self.session.get_outputs()[0].name
+        self.output_shape = list(self.session.get_outputs()[0].shape)  # declared, e.g. ['batch', 384]
         logger.debug("session on %s with providers %s, inputs %s", device, active, self.input_names)
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Embeddings (batch, dim) float32 for one padded batch (batch, seq)."""
+        """Embeddings (batch, dim) float32 for one padded batch (batch, seq).
+
+        Raises:
+            InferenceError: onnxruntime failed on the batch (message: its reason and what to do).
+        """
+        try:
+            return self._run(input_ids, attention_mask)
+        except _ORT_ERRORS as e:
+            raise InferenceError(
+                f"onnxruntime failed on a batch of shape {input_ids.shape} with {str(self.model_path)!r} ({e}). "
+                "Out of memory: pass a smaller batch_size or max_tokens. An index out of range: the model "
+                "directory's manifest (max_seq_length, pad_token_id) or tokenizer does not match its graph; "
+                "re-export the model."
+            ) from e
+
+    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self.input_names:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
