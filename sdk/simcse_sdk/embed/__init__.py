@@ -1,0 +1,49 @@
+"""Bulk embedding: text, JSONL, CSV or Parquet files in, Parquet shards of (id, embedding) out.
+
+Runs in this process (``engine="local"``) or as a Ray Data job (``engine="ray"``), resumes where a
+killed run stopped, and writes each shard atomically. Needs the ``embed`` extra (pyarrow, tqdm);
+Ray needs the ``ray`` extra. Command line: ``simcse-embed MODEL_DIR INPUT... --out DIR``.
+
+Example:
+    >>> from simcse_sdk.embed import EmbedConfig, embed_corpus
+    >>> summary = embed_corpus("models/minilm", ["corpus.txt"], "embeddings/", EmbedConfig(shard_rows=10_000))   # doctest: +SKIP
+    >>> print(summary.text())                                                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import EmbedConfig
+from .errors import (
+    CorpusFileNotFoundError,
+    CorpusInputError,
+    EmbedConfigError,
+    ExtraMissingError,
+    OutputDirError,
+    ShardError,
+)
+
+__all__ = [
+    "EmbedConfig",
+    "embed_corpus",
+    "Summary",
+    "CorpusFileNotFoundError",
+    "CorpusInputError",
+    "EmbedConfigError",
+    "ExtraMissingError",
+    "OutputDirError",
+    "ShardError",
+]
+
+
+def __getattr__(name: str) -> Any:  # the job needs pyarrow: import it only when asked for
+    if name == "embed_corpus":
+        from .job import embed_corpus
+
+        return embed_corpus
+    if name == "Summary":
+        from .summary import Summary
+
+        return Summary
+    raise AttributeError(name)

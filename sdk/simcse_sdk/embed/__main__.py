@@ -1,0 +1,77 @@
+"""``simcse-embed MODEL_DIR INPUT... --out DIR`` (or ``python -m simcse_sdk.embed``): embed a corpus to Parquet.
+
+Examples:
+    simcse-embed models/minilm corpus/*.txt --out embeddings/
+    simcse-embed models/minilm data.csv --text-column sentence --id-column id --out embeddings/
+    simcse-embed models/minilm corpus/ --out /shared/embeddings --engine ray --address auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from ..errors import SimcseError
+from .config import BAD_ROW_MODES, ENGINES, FORMATS, EmbedConfig
+
+
+def parser() -> argparse.ArgumentParser:
+    d = EmbedConfig()
+    p = argparse.ArgumentParser(
+        prog="simcse-embed", description="Embed text files (txt, JSONL, CSV/TSV, Parquet) into Parquet shards "
+        "of (id, embedding). Rerun the same command to resume a killed job.")
+    p.add_argument("model_dir", help="exported model directory (python -m export ...)")
+    p.add_argument("inputs", nargs="+", help="input files, globs (quote them for '**') or folders")
+    p.add_argument("--out", required=True, help="output folder for part-*.parquet, _manifest.json, _bad_rows.jsonl")
+    p.add_argument("--engine", choices=ENGINES, default=d.engine, help="local: this process; ray: Ray Data")
+    p.add_argument("--text-column", default=d.text_column, help="JSONL/CSV/Parquet field with the text (default: text)")
+    p.add_argument("--id-column", default=None, help="field with each row's id (default: file:line)")
+    p.add_argument("--format", choices=FORMATS, default=None, help="input format (default: from the extension)")
+    p.add_argument("--shard-rows", type=int, default=d.shard_rows, help=f"rows per output shard (default {d.shard_rows})")
+    p.add_argument("--bad-rows", choices=BAD_ROW_MODES, default=d.bad_rows,
+                   help="empty/non-text rows: embed as empty text, or skip (both listed in _bad_rows.jsonl)")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
+    p.add_argument("--variant", default=d.variant, help="auto | fp32 | fp16 | int8")
+    p.add_argument("--device", default=d.device, help="local engine: auto | cpu | cuda")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per inference batch")
+    p.add_argument("--max-tokens", type=int, default=d.max_tokens, help="padded tokens per inference batch")
+    p.add_argument("--threads", type=int, default=None, help="local engine: onnxruntime threads (default: all cores)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", dest="overwrite", action="store_false", help="skip complete shards (default)")
+    mode.add_argument("--overwrite", dest="overwrite", action="store_true", help="delete earlier shards, start over")
+    p.set_defaults(overwrite=False)  # --resume's store_false would otherwise default to True
+    p.add_argument("--address", default=None, help="Ray: cluster address ('auto', 'ray://host:10001'); default a local Ray")
+    p.add_argument("--actors", type=int, default=None, help="Ray: encoder actors (default: what the cluster fits)")
+    p.add_argument("--cpus-per-actor", type=float, default=d.cpus_per_actor, help="Ray: CPUs per actor (= its threads)")
+    p.add_argument("--gpus-per-actor", type=float, default=d.gpus_per_actor, help="Ray: GPUs per actor (> 0: CUDA)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = EmbedConfig(
+        text_column=args.text_column, id_column=args.id_column, format=args.format, shard_rows=args.shard_rows,
+        bad_rows=args.bad_rows, normalize=args.normalize, variant=args.variant, device=args.device,
+        batch_size=args.batch_size, max_tokens=args.max_tokens, threads=args.threads, engine=args.engine,
+        overwrite=args.overwrite, progress=args.progress, ray_address=args.address, actors=args.actors,
+        cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,
+    )
+    try:
+        from .job import embed_corpus
+
+        summary = embed_corpus(args.model_dir, args.inputs, args.out, config)
+    except SimcseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary.to_dict()) if args.json else summary.text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

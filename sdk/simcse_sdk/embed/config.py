@@ -1,0 +1,77 @@
+"""The embedding job's settings: one dataclass, saved resolved in the output's ``_manifest.json``.
+
+Example:
+    >>> from simcse_sdk.embed.config import EmbedConfig
+    >>> EmbedConfig(text_column="sentence", shard_rows=5000).validated().shard_rows
+    5000
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from .errors import EmbedConfigError
+
+BAD_ROW_MODES = ("embed", "skip")
+ENGINES = ("local", "ray")
+FORMATS = ("text", "jsonl", "csv", "tsv", "parquet")
+
+# Settings that decide what the shards hold: a resumed job must have the same ones.
+IDENTITY_FIELDS = ("text_column", "id_column", "format", "shard_rows", "bad_rows", "normalize")
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How a corpus is read, embedded and written."""
+
+    text_column: str = "text"  # JSONL/CSV/Parquet field holding the text (text files: the whole line)
+    id_column: str | None = None  # field holding each row's id; None: "file:line" (Parquet: "file:row")
+    format: str | None = None  # text | jsonl | csv | tsv | parquet; None: from each file's extension
+    shard_rows: int = 10_000  # rows per output shard (the unit of work, of atomic writes and of resume)
+    bad_rows: str = "embed"  # empty/non-text rows: "embed" them as empty text, or "skip" (listed, not written)
+    normalize: bool = False  # L2-normalise embeddings (models normalised in-graph are unit length anyway)
+    variant: str = "auto"  # model variant: auto | fp32 | fp16 | int8 (auto resolved once, then pinned)
+    device: str = "auto"  # local engine: cpu | cuda | auto (Ray: cuda when gpus_per_actor > 0)
+    batch_size: int = 64  # sentences per inference batch
+    max_tokens: int = 8192  # padded tokens per inference batch
+    threads: int | None = None  # local engine: onnxruntime threads (None: the cores available)
+    engine: str = "local"  # local (this process) | ray (Ray Data, local or an existing cluster)
+    overwrite: bool = False  # delete this job's earlier shards and start over (default: resume)
+    progress: bool = True  # show a progress bar (tqdm when installed, else log lines)
+    ray_address: str | None = None  # Ray cluster to join ("auto", "ray://host:10001"); None: a local Ray
+    actors: int | None = None  # Ray: encoder actors (None: cluster CPUs // cpus_per_actor, or GPUs)
+    cpus_per_actor: float = 1.0  # Ray: CPUs reserved per actor; onnxruntime threads follow it
+    gpus_per_actor: float = 0.0  # Ray: GPUs per actor (> 0 runs the model on CUDA)
+
+    def validated(self) -> EmbedConfig:
+        """This config, checked; raises :class:`EmbedConfigError` naming the bad setting."""
+        if isinstance(self.shard_rows, bool) or not isinstance(self.shard_rows, int) or self.shard_rows < 1:
+            raise EmbedConfigError(f"shard_rows must be a positive integer, got {self.shard_rows!r}.")
+        if self.bad_rows not in BAD_ROW_MODES:
+            raise EmbedConfigError(f"bad_rows must be one of {BAD_ROW_MODES}, got {self.bad_rows!r}.")
+        if self.engine not in ENGINES:
+            raise EmbedConfigError(f"engine must be one of {ENGINES}, got {self.engine!r}.")
+        if self.format is not None and self.format not in FORMATS:
+            raise EmbedConfigError(f"format must be one of {FORMATS} (or None: by extension), got {self.format!r}.")
+        if not self.text_column:
+            raise EmbedConfigError("text_column is empty: name the field that holds the text, e.g. 'text'.")
+        if self.cpus_per_actor <= 0 or self.gpus_per_actor < 0:
+            raise EmbedConfigError(
+                f"cpus_per_actor must be > 0 and gpus_per_actor >= 0, got {self.cpus_per_actor}, {self.gpus_per_actor}."
+            )
+        if self.actors is not None and self.actors < 1:
+            raise EmbedConfigError(f"actors must be at least 1, got {self.actors}.")
+        return self
+
+    def with_(self, **changes: Any) -> EmbedConfig:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON-able data."""
+        return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide the shards' content."""
+        return {k: getattr(self, k) for k in IDENTITY_FIELDS}

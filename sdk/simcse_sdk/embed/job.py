@@ -1,0 +1,179 @@
+"""The embedding job: inputs -> plan -> engine -> verified shards, manifest and summary.
+
+Example:
+    >>> from simcse_sdk.embed import EmbedConfig, embed_corpus
+    >>> summary = embed_corpus("models/minilm", ["corpus/*.jsonl"], "embeddings/",
+    ...                        EmbedConfig(text_column="text", id_column="id"))   # doctest: +SKIP
+    >>> summary.rows, summary.bad_rows                                             # doctest: +SKIP
+    (1000000, 3)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..encoder import Encoder
+from . import manifest
+from .config import EmbedConfig
+from .errors import OutputDirError, ShardError
+from .inputs import resolve_inputs
+from .plan import ShardSpec, plan_shards
+from .shards import complete_shards, remove_temporaries, shard_info
+from .summary import Progress, Summary
+
+logger = logging.getLogger(__name__)
+
+
+def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]],
+                 out_dir: str | os.PathLike[str], config: EmbedConfig | None = None,
+                 ray_udf: type[Any] | None = None) -> Summary:
+    """Embed every row of ``inputs`` into Parquet shards in ``out_dir``; resumes an earlier run of the same job.
+
+    ``ray_udf``: with ``engine="ray"``, the actor class (default
+    :class:`~simcse_sdk.embed.ray_engine.ShardUDF`; a subclass can wrap each shard's work).
+    Raises the :mod:`simcse_sdk.embed.errors` classes for bad inputs, settings or output folders,
+    before any work where it can.
+    """
+    config = (config or EmbedConfig()).validated()
+    files = resolve_inputs(inputs, config.format)
+    shards = plan_shards(files, config)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with _locked(out):
+        saved = manifest.load(out)
+        if config.overwrite:
+            _clear(out)
+            saved = None
+        elif saved is None and complete_shards(out):
+            raise OutputDirError(f"{str(out)!r} holds part-*.parquet files but no {manifest.NAME}: they are not this "
+                                 "job's. Use another --out, or --overwrite to delete them.")
+        variant = saved["model"]["variant"] if saved and config.variant == "auto" else config.variant  # pinned
+        started_ray = False
+        encoder = None
+        try:
+            if config.engine == "ray":
+                from . import ray_engine
+
+                started_ray = ray_engine.connect(config)
+                variant = ray_engine.resolve_variant(model_dir, config.with_(variant=variant))
+            else:
+                encoder = Encoder(model_dir, device=config.device, variant=variant, threads=config.threads,
+                                  batch_size=config.batch_size, max_tokens=config.max_tokens)
+                variant = encoder.variant
+            model = manifest.model_description(model_dir, variant, config.normalize)
+            ident = manifest.identity(model, files, config)
+            if saved is not None:
+                manifest.check_resumable(saved, ident, out)
+            return _run(model_dir, out, config, shards, model, ident, files, encoder, ray_udf)
+        finally:
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+
+
+def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shards: list[ShardSpec],
+         model: dict[str, Any], ident: dict[str, Any], files: list[Any], encoder: Encoder | None,
+         ray_udf: type[Any] | None) -> Summary:
+    remove_temporaries(out)
+    done = complete_shards(out)
+    stray = sorted(set(done) - set(range(len(shards))))
+    if stray:
+        raise ShardError(f"{str(out)!r} holds shard {stray[0]}, beyond this job's {len(shards)} shards: "
+                         "the folder was changed by hand; pass --overwrite to start over.")
+    pending = [s for s in shards if s.index not in done]
+    planned = sum(s.rows for s in shards)
+    inputs = [dict(f.to_dict(), rows=sum(s.rows for s in shards if s.path == f.path)) for f in files]
+    record = {"status": "running", "model": model, "identity": ident, "config": config.to_dict(), "inputs": inputs,
+              "shards": len(shards), "planned_rows": planned, "versions": _versions(config.engine)}
+    manifest.save(out, record)
+    logger.info("%d shards planned, %d already complete, %d to embed", len(shards), len(done), len(pending))
+    progress = Progress(planned, sum(shards[i].rows for i in done), config.progress)
+    embedded = 0
+
+    def on_done(result: dict[str, Any]) -> None:
+        nonlocal embedded
+        embedded += int(result["rows"])
+        progress.update(shards[int(result["index"])].rows)
+
+    start = time.perf_counter()
+    try:
+        if config.engine == "ray":
+            from .ray_engine import ShardUDF, run_ray
+
+            run_ray(model_dir, pending, config, out, model, on_done, udf=ray_udf or ShardUDF)
+        else:
+            from .local import run_local
+
+            assert encoder is not None
+            run_local(encoder, pending, config, out, model, on_done)
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - start
+    rows, bad = _verify(out, shards, model)
+    summary = Summary(rows=rows, bad_rows=len(bad), shards=len(shards), shards_skipped=len(done),
+                      seconds=seconds, rows_embedded=embedded)
+    manifest.save_bad_rows(out, bad)
+    manifest.save(out, dict(record, status="complete", rows=rows, bad_rows=len(bad), summary=summary.to_dict()))
+    for row in bad[:10]:
+        logger.warning("bad row %s line %s: %s (%s)", row["file"], row["line"], row["reason"],
+                       "embedded as empty text" if config.bad_rows == "embed" else "skipped")
+    if bad:
+        logger.warning("%d bad rows in all; every one is listed in %s", len(bad), out / manifest.BAD_ROWS_NAME)
+    return summary
+
+
+def _verify(out: Path, shards: list[ShardSpec], model: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """Check every planned shard exists and was made by this model for this plan; (rows, bad rows)."""
+    files = complete_shards(out)
+    rows, bad = 0, []
+    for spec in shards:
+        if spec.index not in files:
+            raise ShardError(f"shard {spec.index} ({spec.path} from line {spec.first_line}) was not written; "
+                             "rerun the same command to finish the job.")
+        info = shard_info(files[spec.index])
+        if (info.get("index"), info.get("planned_rows"), info.get("variant")) != (spec.index, spec.rows, model["variant"]):
+            raise ShardError(f"{files[spec.index]} does not match the plan (index, rows or model differ): "
+                             "pass --overwrite to start over.")
+        rows += info["rows"]
+        bad += info["bad_rows"]
+    return rows, bad
+
+
+def _clear(out: Path) -> None:
+    for p in complete_shards(out).values():
+        p.unlink()
+    for name in (manifest.NAME, manifest.BAD_ROWS_NAME):
+        (out / name).unlink(missing_ok=True)
+    remove_temporaries(out)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder: one job per folder at a time."""
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputDirError(f"another embedding job is writing to {str(out)!r}: wait for it, or use another --out.") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _versions(engine: str) -> dict[str, str]:
+    names = ["simcse-sdk", "onnxruntime", "pyarrow"] + (["ray"] if engine == "ray" else [])
+    out = {}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out

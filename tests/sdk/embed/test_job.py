@@ -1,0 +1,151 @@
+"""The local job end to end on the tiny model: output = Encoder.encode by id, resume, manifest, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from simcse_sdk import Encoder
+from simcse_sdk.embed import EmbedConfig, OutputDirError, embed_corpus
+from simcse_sdk.embed import __main__ as cli
+from simcse_sdk.manifest import Manifest, sha256_file
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> tuple[Path, list[str]]:
+    texts = [f"sentence number {i} about {['cats', 'dogs', 'the weather', 'a long walk home'][i % 4]}"
+             for i in range(230)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return path, texts
+
+
+def test_output_equals_encode_by_id_and_manifest_describes_it(tmp_path: Path, tiny_model_dir: Path, corpus, by_id) -> None:
+    path, texts = corpus
+    out = tmp_path / "out"
+    summary = embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=50, variant="fp32", progress=False))
+    assert (summary.rows, summary.shards, summary.shards_skipped, summary.bad_rows) == (230, 5, 0, 0)
+    got = by_id(out)
+    want = Encoder(tiny_model_dir, variant="fp32").encode(texts)
+    assert sorted(got) == sorted(f"{path}:{i + 1}" for i in range(230))
+    np.testing.assert_allclose(np.stack([got[f"{path}:{i + 1}"] for i in range(230)]), want, atol=1e-5)
+
+    m = json.loads((out / "_manifest.json").read_text())
+    model = Manifest.load(tiny_model_dir)
+    assert m["status"] == "complete" and m["rows"] == 230 and m["shards"] == 5
+    assert m["model"]["variant"] == "fp32" and m["model"]["dim"] == model.embedding_dim
+    assert m["model"]["normalized"] is model.normalized
+    assert m["model"]["files"] == {"model.onnx": model.variants["fp32"].sha256,
+                                   "tokenizer.json": sha256_file(tiny_model_dir / "tokenizer.json"),
+                                   "manifest.json": sha256_file(tiny_model_dir / "manifest.json")}
+    assert m["inputs"] == [{"path": str(path), "format": "text", "bytes": path.stat().st_size,
+                            "mtime_ns": path.stat().st_mtime_ns, "rows": 230}]
+    assert m["config"]["shard_rows"] == 50
+    assert sorted(p.name for p in out.iterdir()) == ["_manifest.json"] + [f"part-{i:06d}.parquet" for i in range(5)]
+
+
+def test_rerun_skips_complete_shards_and_redoes_missing_ones(tmp_path: Path, tiny_model_dir: Path, corpus, by_id) -> None:
+    path, _ = corpus
+    out = tmp_path / "out"
+    cfg = EmbedConfig(shard_rows=50, progress=False)
+    embed_corpus(tiny_model_dir, [path], out, cfg)
+    first = by_id(out)
+    (out / "part-000002.parquet").unlink()
+    (out / ".part-000002.parquet.123.abcd.tmp").write_bytes(b"half a shard")  # what a kill leaves
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("part-*.parquet")}
+    summary = embed_corpus(tiny_model_dir, [path], out, cfg)
+    assert (summary.shards_skipped, summary.rows_embedded, summary.rows) == (4, 50, 230)
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("part-*.parquet")}
+    assert {k: after[k] for k in before} == before, "a complete shard was rewritten"
+    assert not list(out.glob(".*.tmp"))
+    again = by_id(out)
+    assert sorted(again) == sorted(first)
+    np.testing.assert_array_equal(np.stack([again[k] for k in first]), np.stack(list(first.values())))
+
+
+def test_changed_input_or_settings_refuse_to_mix_jobs(tmp_path: Path, tiny_model_dir: Path, corpus, by_id) -> None:
+    path, _ = corpus
+    out = tmp_path / "out"
+    embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=50, progress=False))
+    with pytest.raises(OutputDirError, match=r"settings \(shard_rows: 50 -> 60\).*--overwrite"):
+        embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=60, progress=False))
+    with path.open("a", encoding="utf-8") as f:
+        f.write("one more line\n")
+    with pytest.raises(OutputDirError, match=rf"inputs \({path}.*modified"):
+        embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=50, progress=False))
+    summary = embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=60, overwrite=True, progress=False))
+    assert (summary.rows, summary.shards, summary.shards_skipped) == (231, 4, 0)
+    assert len(by_id(out)) == 231 and not (out / "part-000004.parquet").exists()
+
+
+def test_foreign_part_files_are_not_taken_for_ours(tmp_path: Path, tiny_model_dir: Path, corpus) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(pa.table({"x": [1]}), out / "part-000000.parquet")
+    with pytest.raises(OutputDirError, match="no _manifest.json"):
+        embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(progress=False))
+
+
+def test_bad_rows_embedded_as_empty_text_or_skipped_and_listed(tmp_path: Path, tiny_model_dir: Path, by_id) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"id": "a", "text": "hello"}\n{"id": "b", "text": ""}\n{"id": "c", "text": 5}\n'
+                    '{"id": "d", "text": "bye"}\n', encoding="utf-8")
+    enc = Encoder(tiny_model_dir, variant="fp32")
+    out = tmp_path / "embed"
+    s = embed_corpus(tiny_model_dir, [path], out, EmbedConfig(id_column="id", variant="fp32", progress=False))
+    got = by_id(out)
+    assert (s.rows, s.bad_rows) == (4, 2) and sorted(got) == ["a", "b", "c", "d"]
+    np.testing.assert_allclose(got["c"], enc.encode([""])[0], atol=1e-5)
+    listed = [json.loads(line) for line in (out / "_bad_rows.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["line"], r["reason"]) for r in listed] == [
+        ("b", 2, "empty text"), ("c", 3, "int value, not text")]
+
+    out = tmp_path / "skip"
+    s = embed_corpus(tiny_model_dir, [path], out, EmbedConfig(id_column="id", bad_rows="skip", progress=False))
+    assert (s.rows, s.bad_rows) == (2, 2) and sorted(by_id(out)) == ["a", "d"]
+    assert len((out / "_bad_rows.jsonl").read_text().splitlines()) == 2
+    assert json.loads((out / "_manifest.json").read_text())["bad_rows"] == 2
+
+
+def test_normalize_gives_unit_rows(tmp_path: Path, tiny_model_dir: Path, corpus, by_id) -> None:
+    out = tmp_path / "out"
+    embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(normalize=True, progress=False))
+    emb = np.stack(list(by_id(out).values()))
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert json.loads((out / "_manifest.json").read_text())["model"]["normalized"] is True
+
+
+def test_cli_summary_and_errors(tmp_path: Path, tiny_model_dir: Path, corpus, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "--shard-rows", "100",
+                     "--no-progress", "--json", "-q"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["rows"], summary["shards"], summary["bad_rows"]) == (230, 3, 0)
+    assert cli.main([str(tiny_model_dir), str(tmp_path / "missing.txt"), "--out", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Input file") and "missing.txt" in err
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "--shard-rows", "0", "-q"]) == 1
+    assert "shard_rows must be a positive integer" in capsys.readouterr().err
+    assert os.path.exists(out / "_manifest.json")
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "--shard-rows", "100",
+                     "--no-progress", "--json", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["shards_skipped"] == 3  # the default is to resume
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "--shard-rows", "100",
+                     "--no-progress", "--json", "-q", "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["shards_skipped"] == 0
+
+
+def test_embedding_modules_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, simcse_sdk.embed.job, simcse_sdk.embed.__main__, simcse_sdk.ray, simcse_sdk.spark\n"
+            "from simcse_sdk.embed import embed_corpus\n"
+            "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,144 @@
+"""Reading the inputs: formats, shard boundaries, ids, bad rows and bad files. No model needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from simcse_sdk.embed.config import EmbedConfig
+from simcse_sdk.embed.errors import CorpusFileNotFoundError, CorpusInputError
+from simcse_sdk.embed.inputs import resolve_inputs
+from simcse_sdk.embed.plan import plan_shards, read_shard
+from simcse_sdk.errors import SimcseError
+
+
+def read_all(paths: list[Path | str], config: EmbedConfig) -> tuple[list[str], list[str], list[dict]]:
+    ids, texts, bad = [], [], []
+    shards = plan_shards(resolve_inputs(paths, config.format), config)
+    assert [s.index for s in shards] == list(range(len(shards)))
+    for spec in shards:
+        assert 1 <= spec.rows <= config.shard_rows
+        rows = read_shard(spec, config)
+        ids += rows.ids
+        texts += rows.texts
+        bad += rows.bad
+    return ids, texts, bad
+
+
+@pytest.mark.parametrize("shard_rows", [1, 2, 3, 100])
+def test_text_file_lines_become_rows_with_file_line_ids(tmp_path: Path, shard_rows: int) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes("first\r\nsecond é\n\nfourth\nfifth".encode())  # CRLF, UTF-8, a blank line, no final newline
+    ids, texts, bad = read_all([path], EmbedConfig(shard_rows=shard_rows))
+    assert ids == [f"{path}:{i}" for i in range(1, 6)]
+    assert texts == ["first", "second é", "", "fourth", "fifth"]
+    assert bad == [{"id": f"{path}:3", "file": str(path), "line": 3, "reason": "empty text"}]
+
+
+def test_skip_mode_leaves_bad_rows_out_but_lists_them(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text("one\n \ntwo\n", encoding="utf-8")
+    ids, texts, bad = read_all([path], EmbedConfig(shard_rows=2, bad_rows="skip"))
+    assert texts == ["one", "two"] and ids == [f"{path}:1", f"{path}:3"]
+    assert [b["line"] for b in bad] == [2]
+
+
+def test_jsonl_text_and_id_columns_and_bad_records(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    rows = [{"id": "x1", "text": "hello"}, {"id": "x2", "text": None}, {"id": 7, "text": 3}, "not json",
+            {"id": "x4"}, {"id": "x5", "text": "bye"}]
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    ids, texts, bad = read_all([path], EmbedConfig(shard_rows=4, id_column="id"))
+    assert ids == ["x1", "x2", "7", f"{path}:4", "x4", "x5"]
+    assert texts == ["hello", "", "", "", "", "bye"]
+    assert [(b["line"], b["reason"]) for b in bad] == [
+        (2, "missing or null"), (3, "int value, not text"), (4, "not JSON (Expecting value)"), (5, "missing or null")]
+
+
+def test_csv_with_quoted_newlines_keeps_physical_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('id,sentence\n1,"multi\nline, quoted"\n2,plain\n3,\n4,"last"\n', encoding="utf-8")
+    ids, texts, bad = read_all([path], EmbedConfig(shard_rows=1, text_column="sentence"))
+    assert texts == ["multi\nline, quoted", "plain", "", "last"]
+    assert ids == [f"{path}:{n}" for n in (2, 4, 5, 6)]
+    assert [b["line"] for b in bad] == [5]
+    ids, _, _ = read_all([path], EmbedConfig(shard_rows=3, text_column="sentence", id_column="id"))
+    assert ids == ["1", "2", "3", "4"]
+    tsv = tmp_path / "b.tsv"
+    tsv.write_text('"sen\ntence"\tid\nhello\t7\n', encoding="utf-8")  # the header itself spans two lines
+    ids, texts, _ = read_all([tsv], EmbedConfig(text_column="sen\ntence"))
+    assert (ids, texts) == ([f"{tsv}:3"], ["hello"])
+
+
+def test_parquet_row_ranges_across_row_groups(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    texts = [f"sentence {i}" for i in range(25)]
+    texts[11] = None
+    pq.write_table(pa.table({"text": texts, "key": [f"k{i}" for i in range(25)]}), path, row_group_size=7)
+    ids, got, bad = read_all([path], EmbedConfig(shard_rows=4, id_column="key"))
+    assert ids == [f"k{i}" for i in range(25)]
+    assert got == [t or "" for t in texts]
+    assert [(b["id"], b["line"]) for b in bad] == [("k11", 12)]
+    ids, _, _ = read_all([path], EmbedConfig(shard_rows=10))
+    assert ids[:2] == [f"{path}:1", f"{path}:2"]
+
+
+def test_globs_and_folders_in_a_stable_order_without_repeats(tmp_path: Path) -> None:
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    for name in ("d/b.txt", "d/a.txt", "d/sub/c.jsonl", "d/_skip.txt", "d/notes.md"):
+        (tmp_path / name).write_text('{"text": "t"}\n' if name.endswith("jsonl") else "t\n", encoding="utf-8")
+    files = resolve_inputs([tmp_path / "d", str(tmp_path / "d" / "*.txt")])
+    # the folder skips "_"-prefixed and unknown files; the explicit glob adds _skip.txt; a.txt, b.txt come once
+    assert [Path(f.path).relative_to(tmp_path).as_posix() for f in files] == [
+        "d/a.txt", "d/b.txt", "d/sub/c.jsonl", "d/_skip.txt"]
+    assert [f.format for f in files] == ["text", "text", "jsonl", "text"]
+
+
+def test_missing_file_and_empty_glob_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(CorpusFileNotFoundError, match="no-such.txt.*does not exist"):
+        resolve_inputs([tmp_path / "no-such.txt"])
+    with pytest.raises(FileNotFoundError, match=r"\*.jsonl.*matches no file"):
+        resolve_inputs([str(tmp_path / "*.jsonl")])
+
+
+def test_empty_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(CorpusInputError, match=r"empty.txt.*is empty.*remove it"):
+        resolve_inputs([tmp_path / "empty.txt"])
+    (tmp_path / "header.csv").write_text("text\n", encoding="utf-8")
+    with pytest.raises(CorpusInputError, match="header.csv.*holds no records"):
+        plan_shards(resolve_inputs([tmp_path / "header.csv"]), EmbedConfig())
+
+
+def test_csv_without_the_column_names_file_columns_and_flag(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("id,sentence\n1,hello\n", encoding="utf-8")
+    with pytest.raises(CorpusInputError, match=r"a.csv.*no column 'text'.*'id', 'sentence'.*--text-column") as e:
+        plan_shards(resolve_inputs([path]), EmbedConfig())
+    assert isinstance(e.value, SimcseError) and isinstance(e.value, ValueError)
+    with pytest.raises(CorpusInputError, match="no column 'key'"):
+        plan_shards(resolve_inputs([path]), EmbedConfig(text_column="sentence", id_column="key"))
+
+
+def test_undecodable_bytes_name_file_line_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("good line\ncaf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(CorpusInputError, match=r"latin1.txt' line 2 is not UTF-8 \(byte 0xe9.*iconv"):
+        plan_shards(resolve_inputs([path]), EmbedConfig())
+
+
+def test_unknown_extension_and_wrong_format(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.dat"
+    path.write_text("hello\n", encoding="utf-8")
+    with pytest.raises(CorpusInputError, match="corpus.dat.*--format"):
+        resolve_inputs([path])
+    assert resolve_inputs([path], "text")[0].format == "text"
+    with pytest.raises(CorpusInputError, match="corpus.dat' line 1 is not JSON"):
+        plan_shards(resolve_inputs([path], "jsonl"), EmbedConfig())
+    pq_path = tmp_path / "n.parquet"
+    pq.write_table(pa.table({"text": [1, 2]}), pq_path)
+    with pytest.raises(CorpusInputError, match="column 'text' is int64, not text"):
+        plan_shards(resolve_inputs([pq_path]), EmbedConfig())
