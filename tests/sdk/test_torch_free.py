@@ -7,6 +7,7 @@ import sys
 def test_import_does_not_load_torch_or_transformers():
     code = (
         "import sys, simcse_sdk, simcse_sdk.evaluation, simcse_sdk.evaluation.__main__\n"
+        "import simcse_sdk.server, simcse_sdk.server.__main__, simcse_sdk.embed, simcse_sdk.embed.__main__\n"
         "from simcse_sdk import Encoder, search, cosine_matrix\n"
         "bad = sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules)\n"
         "print(','.join(bad))\n"

@@ -1,0 +1,61 @@
+"""The server's Prometheus metrics (``GET /metrics``), on a registry of its own.
+
+Example:
+    >>> m = Metrics()
+    >>> m.requests.labels(route="/v1/embeddings", status="200").inc()
+    >>> b"simcse_requests_total" in m.render()
+    True
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+
+__all__ = ["Metrics", "CONTENT_TYPE"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+TOKEN_BUCKETS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+disable_created_metrics()  # no *_created series: they double the output and no dashboard reads them
+
+
+class Metrics:
+    """Every metric the server exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("simcse_requests", "HTTP requests by route and status", ["route", "status"],
+                                registry=r)
+        self.failures = Counter("simcse_request_failures", "Failed or dropped requests by reason", ["reason"],
+                                registry=r)
+        self.inputs = Counter("simcse_inputs", "Inputs embedded", registry=r)
+        self.tokens = Counter("simcse_prompt_tokens", "Real tokens embedded (special tokens included)", registry=r)
+        self.truncated = Counter("simcse_truncated_inputs", "Inputs cut to the model's max length", registry=r)
+        self.queue_inputs = Gauge("simcse_queue_inputs", "Inputs admitted and not yet answered", registry=r)
+        self.in_flight = Gauge("simcse_requests_in_flight", "Embedding requests being handled", registry=r)
+        self.batch_size = Histogram("simcse_batch_size", "Inputs per inference batch", buckets=SIZE_BUCKETS,
+                                    registry=r)
+        self.batch_tokens = Histogram("simcse_batch_padded_tokens", "Padded tokens per inference batch",
+                                      buckets=TOKEN_BUCKETS, registry=r)
+        self.request_seconds = Histogram("simcse_request_seconds", "Embedding request latency, end to end",
+                                         buckets=LATENCY_BUCKETS, registry=r)
+        self.queue_seconds = Histogram("simcse_queue_seconds", "Time a request waits for its round",
+                                       buckets=LATENCY_BUCKETS, registry=r)
+        self.inference_seconds = Histogram("simcse_inference_seconds", "Tokenise + embed time of one round",
+                                           buckets=LATENCY_BUCKETS, registry=r)
+        self.ready = Gauge("simcse_ready", "1 when the model is loaded and warm and the server is not draining",
+                           registry=r)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,181 @@
+"""OpenAI's embeddings API: request validation, error bodies and response bodies.
+
+A request's ``input`` is a string, a list of strings, a list of token ids, or a list of
+lists of token ids. Token ids are the model's own vocabulary and its full input, special
+tokens included, as ``Encoder.tokenizer.encode`` returns them.
+
+Example:
+    >>> req = parse_request({"input": ["a", "b"], "encoding_format": "float"}, max_inputs=8, vocab_size=100)
+    >>> req.texts, req.encoding_format
+    (['a', 'b'], 'float')
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+ENCODING_FORMATS = ("float", "base64")
+KNOWN_FIELDS = {"input", "model", "encoding_format", "dimensions", "user", "truncate"}
+
+
+class ApiError(Exception):
+    """An error answered with OpenAI's body: ``{"error": {"message", "type", "param", "code"}}``."""
+
+    TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+             405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
+             429: "rate_limit_error", 500: "server_error", 503: "service_unavailable"}
+
+    def __init__(self, status: int, message: str, code: str, param: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+        self.headers = headers or {}
+
+    def body(self) -> bytes:
+        return orjson.dumps({"error": {"message": self.message, "type": self.TYPES.get(self.status, "server_error"),
+                                       "param": self.param, "code": self.code}})
+
+
+@dataclass
+class EmbeddingRequest:
+    """A validated request: either ``texts`` or ``token_ids`` is set."""
+
+    texts: list[str] | None = None  # one string per input
+    token_ids: list[np.ndarray] | None = None  # one int64 array per input
+    encoding_format: str = "float"  # float | base64 (little-endian float32)
+    dimensions: int | None = None  # cut each vector to this size, then renormalise
+    truncate: bool | None = None  # per-request override of the server's truncation policy
+    model: str | None = None  # accepted, checked against the served name
+    extra: dict[str, Any] = field(default_factory=dict)  # user and unknown fields, accepted and ignored
+
+    @property
+    def count(self) -> int:
+        return len(self.texts if self.texts is not None else self.token_ids or [])
+
+
+def bad(message: str, param: str | None = "input", code: str = "invalid_input") -> ApiError:
+    return ApiError(400, message, code, param)
+
+
+def parse_json(body: bytes) -> Any:
+    """The decoded JSON body, or a 400 that says why it is not JSON."""
+    if not body.strip():
+        raise bad("The request body is empty: send a JSON object such as {\"input\": [\"some text\"]}.",
+                  param=None, code="invalid_json")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise bad(f"The request body is not valid JSON ({e}); send UTF-8 JSON without lone surrogates, "
+                  "such as {\"input\": [\"some text\"]}.", param=None, code="invalid_json") from None
+
+
+def parse_request(raw: Any, max_inputs: int, vocab_size: int) -> EmbeddingRequest:
+    """Validate a decoded body; raises :class:`ApiError` (400/413) naming the bad field and the fix."""
+    if not isinstance(raw, dict):
+        raise bad(f"The body must be a JSON object with an 'input' field, got a JSON {type(raw).__name__}.", None)
+    if "input" not in raw:
+        raise bad("Missing required field 'input': a string, a list of strings, or a list of token id lists.")
+    req = EmbeddingRequest(extra={k: v for k, v in raw.items() if k not in KNOWN_FIELDS or k == "user"})
+    _parse_input(raw["input"], req, max_inputs, vocab_size)
+    fmt = raw.get("encoding_format", "float")
+    if fmt is None:
+        fmt = "float"
+    if fmt not in ENCODING_FORMATS:
+        raise bad(f"encoding_format {fmt!r} is not supported: use 'float' or 'base64'.", "encoding_format")
+    req.encoding_format = fmt
+    dims = raw.get("dimensions")
+    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)):
+        raise bad(f"dimensions must be an integer, got {dims!r}.", "dimensions")
+    req.dimensions = dims
+    trunc = raw.get("truncate")
+    if trunc is not None and not isinstance(trunc, bool):
+        raise bad(f"truncate must be true or false, got {trunc!r}.", "truncate")
+    req.truncate = trunc
+    model = raw.get("model")
+    if model is not None and not isinstance(model, str):
+        raise bad(f"model must be a string, got {model!r}.", "model")
+    req.model = model
+    user = raw.get("user")
+    if user is not None and not isinstance(user, str):
+        raise bad(f"user must be a string, got {user!r}.", "user")
+    return req
+
+
+def _parse_input(value: Any, req: EmbeddingRequest, max_inputs: int, vocab_size: int) -> None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise bad(f"input must be a string or a list, got a JSON {type(value).__name__}.")
+    if not value:
+        raise bad("input is an empty list: send at least one text.", code="empty_input")
+    if _is_int(value[0]):  # one input as token ids
+        bad_item = next((i for i, x in enumerate(value) if not _is_int(x)), None)
+        if bad_item is not None:
+            raise bad(f"input is a list of token ids, but input[{bad_item}] is a JSON {_json_type(value[bad_item])}: "
+                      "send a list of strings, or a list of integer token ids, not a mix.")
+        value = [value]
+    if len(value) > max_inputs:
+        raise ApiError(413, f"input has {len(value)} items; this server takes at most {max_inputs} per request "
+                            "(--max-inputs): split it into several requests.", "too_many_inputs", "input")
+    first = value[0]
+    if isinstance(first, str):
+        for i, s in enumerate(value):
+            if not isinstance(s, str):
+                raise bad(f"input[{i}] is a JSON {_json_type(s)}, not a string: every item of a list of texts must "
+                          "be a string.")
+            if not s:
+                raise bad(f"input[{i}] is an empty string: remove it or send a placeholder text.", code="empty_input")
+        req.texts = value
+        return
+    if not isinstance(first, list):
+        raise bad(f"input[0] is a JSON {_json_type(first)}: items must be strings, or lists of token ids.")
+    ids: list[np.ndarray] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, list) or not item or not all(_is_int(t) for t in item):
+            raise bad(f"input[{i}] is not a non-empty list of integer token ids (got {_json_type(item)}): "
+                      "send all items as token id lists, or all as strings.")
+        arr = np.asarray(item, dtype=np.int64) if all(-(2**63) <= t < 2**63 for t in item) else None
+        if arr is None or arr.min() < 0 or arr.max() >= vocab_size:
+            bad_id = next(t for t in item if not 0 <= t < vocab_size)
+            raise bad(f"input[{i}] holds token id {bad_id}, outside this model's vocabulary (0..{vocab_size - 1}): "
+                      "token ids must come from this model's tokenizer.")
+        ids.append(arr)
+    req.token_ids = ids
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _json_type(x: Any) -> str:
+    return {str: "string", bool: "boolean", int: "number", float: "number", list: "array", dict: "object",
+            type(None): "null"}.get(type(x), type(x).__name__)
+
+
+def check_dimensions(dimensions: int | None, dim: int) -> None:
+    if dimensions is not None and not 1 <= dimensions <= dim:
+        raise bad(f"dimensions={dimensions} is out of range: this model's embeddings have {dim} dimensions; "
+                  f"ask for 1..{dim}.", "dimensions", "invalid_dimensions")
+
+
+def response_body(emb: np.ndarray, req: EmbeddingRequest, model: str, prompt_tokens: int) -> bytes:
+    """OpenAI's response for (n, dim) float32 embeddings, in input order."""
+    if req.dimensions is not None and req.dimensions < emb.shape[1]:
+        emb = emb[:, : req.dimensions]
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    emb = np.ascontiguousarray(emb, dtype="<f4")
+    if req.encoding_format == "base64":
+        rows: list[Any] = [base64.b64encode(row.tobytes()).decode("ascii") for row in emb]
+    else:
+        rows = list(emb)  # orjson writes float32 arrays natively
+    data = [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)]
+    return orjson.dumps(
+        {"object": "list", "data": data, "model": model,
+         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )

@@ -1,0 +1,145 @@
+"""The server's life cycle: loading and warming the model, readiness, in-flight requests, draining.
+
+Example:
+    >>> state = ServerState(ServerConfig(model_dir="models/minilm"))   # doctest: +SKIP
+    >>> state.start_loading()       # inside the running event loop      # doctest: +SKIP
+    >>> state.is_ready                                                   # doctest: +SKIP
+    False
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..encoder import Encoder
+from ..runtime import default_threads
+from .batching import RequestBatcher
+from .config import ServerConfig
+from .metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+WARMUP_TEXT = "A short sentence to warm up the model."
+
+
+class ServerState:
+    """Holds the encoder and batcher once loaded, and counts in-flight requests for draining."""
+
+    def __init__(self, config: ServerConfig, on_fatal: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.encoder: Encoder | None = None
+        self.batcher: RequestBatcher | None = None
+        self.vocab_size = 0
+        self.chosen_variant = config.variant
+        self.threads_per_worker = config.threads or 0
+        self.loaded = False
+        self.draining = False
+        self.load_error: str | None = None
+        self.in_flight = 0
+        self.created = time.time()
+        self.on_fatal = on_fatal  # called when the model cannot be loaded (the runner exits)
+        self._idle: asyncio.Event | None = None
+        self._load_task: asyncio.Task[None] | None = None
+
+    @property
+    def is_ready(self) -> bool:
+        return self.loaded and not self.draining
+
+    def start_loading(self) -> None:
+        """Load and warm the model on a thread; the server answers /health and /ready meanwhile."""
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._load_task = asyncio.get_running_loop().create_task(self._load())
+
+    async def _load(self) -> None:
+        cfg = self.config
+        started = time.perf_counter()
+        try:
+            encoders = await asyncio.get_running_loop().run_in_executor(None, self._build_encoders)
+        except Exception as e:  # noqa: BLE001 - reported through /health and the runner's exit
+            self.load_error = f"{type(e).__name__}: {e}"
+            logger.error("could not load %s: %s", cfg.model_dir, self.load_error)
+            if self.on_fatal is not None:
+                self.on_fatal(self.load_error)
+            return
+        self.encoder = encoders[0]
+        self.vocab_size = self.encoder.tokenizer.vocab_size
+        self.batcher = RequestBatcher(encoders, cfg.batch_size, cfg.max_batch_tokens, cfg.max_queue, self.metrics)
+        self.batcher.start()
+        self.loaded = True
+        self.metrics.ready.set(0 if self.draining else 1)
+        logger.info("ready: %r, %d workers x %d threads, loaded and warmed up in %.1f s", self.encoder, len(encoders),
+                    self.threads_per_worker, time.perf_counter() - started)
+
+    def _build_encoders(self) -> list[Encoder]:
+        """One Encoder per worker, each with its share of the threads, all warmed up."""
+        cfg = self.config
+        threads = cfg.threads or default_threads()
+        # One worker runs its rounds' batches side by side on all threads (parallel batches); several
+        # workers each run one round at a time on their share of the threads.
+        first = self._build_encoder(cfg.variant, threads, parallel=cfg.workers == 1)  # "auto" is measured once
+        workers = cfg.workers if first.device == "cpu" else 1
+        self.threads_per_worker = max(1, threads // workers)
+        if workers == 1:
+            return [first]
+        del first
+        return [self._build_encoder(self.chosen_variant, self.threads_per_worker, parallel=False)
+                for _ in range(workers)]
+
+    def _build_encoder(self, variant: str, threads: int, parallel: bool) -> Encoder:
+        cfg = self.config
+        encoder = Encoder(cfg.model_dir, device=cfg.device, variant=variant, threads=threads,
+                          batch_size=cfg.batch_size, max_tokens=cfg.max_batch_tokens, parallel_batches=parallel)
+        self.chosen_variant = encoder.variant
+        # Warm up the shapes a request can take: one input, a full batch, and the model's full length.
+        long_text = " ".join(["word"] * encoder.manifest.max_seq_length)
+        encoder.encode([WARMUP_TEXT])
+        encoder.encode([f"{WARMUP_TEXT} {i}" for i in range(2 * cfg.batch_size)] + [long_text])
+        return encoder
+
+    def begin_request(self) -> None:
+        self.in_flight += 1
+        if self._idle is not None:
+            self._idle.clear()
+
+    def end_request(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Refuse new requests (503) and wait for in-flight ones; True if all finished within ``timeout``."""
+        self.draining = True
+        self.metrics.ready.set(0)
+        logger.info("draining: %d requests in flight, waiting up to %.0f s", self.in_flight, timeout)
+        if self._idle is None:
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            logger.warning("drain timed out with %d requests still in flight", self.in_flight)
+            return False
+
+    async def close(self) -> None:
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+        if self.batcher is not None:
+            await self.batcher.stop()
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /info`` answers: model, variant, device, dimension, max length and every limit."""
+        enc = self.encoder
+        d: dict[str, Any] = {"model": self.config.served_name, "model_dir": self.config.model_dir,
+                             "ready": self.is_ready, "draining": self.draining, "limits": self.config.limits()}
+        if enc is not None:
+            d.update(variant=enc.variant, device=enc.device, dimensions=enc.dim,
+                     max_input_tokens=enc.manifest.max_seq_length, pooling=enc.manifest.pooling,
+                     workers=len(self.batcher.encoders) if self.batcher else 0,
+                     threads_per_worker=self.threads_per_worker, vocab_size=self.vocab_size)
+        return d

@@ -1,0 +1,98 @@
+"""The server as a process: the command line, SIGTERM drain, a failed load, and a clean install."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import venv
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2 as httpx
+import numpy as np
+import pytest
+from server_harness import REPO, subprocess_server
+from simcse_sdk import Encoder
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise KeyError(name)
+
+
+def test_help_explains_every_option():
+    out = subprocess.run([sys.executable, "-m", "simcse_sdk.server", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    for flag in ("--host", "--port", "--device", "--variant", "--threads", "--max-queue", "--max-inputs",
+                 "--max-body-bytes", "--no-truncate", "--api-key", "--cors-origin", "--drain-timeout"):
+        assert flag in out
+    assert "127.0.0.1" in out and "8080" in out
+
+
+def test_bad_model_dir_fails_before_listening(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "simcse_sdk.server", str(tmp_path / "nope")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "python -m export" in r.stderr
+
+
+def test_model_that_fails_to_load_exits_nonzero(tiny_model_dir, tmp_path):
+    broken = tmp_path / "model"
+    broken.mkdir()
+    for f in tiny_model_dir.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "model.onnx").write_bytes(b"not a model")
+    r = subprocess.run([sys.executable, "-m", "simcse_sdk.server", str(broken), "--port", "0", "--variant", "fp32"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "could not load" in r.stderr
+
+
+@pytest.mark.real
+def test_sigterm_drains_in_flight_requests(minilm_model_dir):
+    """Requests in flight when SIGTERM arrives all complete; new ones get 503; the process exits 0."""
+    long_texts = [" ".join(["interesting words about many things"] * 60) + f" {i}" for i in range(24)]
+    with subprocess_server(minilm_model_dir, "--threads", "2") as running:
+        url = running.url
+
+        def call(i: int) -> tuple[int, int]:
+            r = httpx.post(f"{url}/v1/embeddings", json={"input": long_texts, "encoding_format": "float"}, timeout=120)
+            return r.status_code, len(r.json()["data"])
+
+        with ThreadPoolExecutor(12) as pool:
+            futures = [pool.submit(call, i) for i in range(12)]
+            deadline = time.monotonic() + 30
+            while metric(url, "simcse_requests_in_flight") < 12 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            running.process.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            late = httpx.post(f"{url}/v1/embeddings", json={"input": ["too late"]}, timeout=30)
+            ready = httpx.get(f"{url}/ready", timeout=30)
+            results = [f.result() for f in futures]
+        assert running.process.wait(timeout=120) == 0
+    assert results == [(200, len(long_texts))] * 12  # none lost
+    assert late.status_code == 503 and late.headers["retry-after"] == "1"
+    assert "draining" in late.json()["error"]["message"]
+    assert ready.status_code == 503 and ready.json()["status"] == "draining"
+
+
+@pytest.mark.real
+def test_clean_install_with_only_the_serve_extra(tmp_path, minilm_model_dir):
+    """A fresh virtual environment with `pip install .[serve]` (no torch) starts the server and answers."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = str(env_dir / "bin" / "python")
+    r = subprocess.run([py, "-m", "pip", "install", "-q", f"{REPO}[serve]"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    where = subprocess.run([py, "-c", "import simcse_sdk, importlib.util as u; print(simcse_sdk.__file__); "
+                            "print(u.find_spec('torch') is None, u.find_spec('transformers') is None)"],
+                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
+    assert where[0].startswith(str(env_dir)) and where[1:] == ["True", "True"], where  # no torch, no transformers
+    with subprocess_server(minilm_model_dir, "--variant", "int8", python=py, cwd=tmp_path) as running:
+        r = httpx.post(f"{running.url}/v1/embeddings", json={"input": ["A man plays a guitar."],
+                                                             "encoding_format": "float"}, timeout=30)
+    assert r.status_code == 200
+    want = Encoder(minilm_model_dir, device="cpu", variant="int8").encode(["A man plays a guitar."], normalize=True)
+    np.testing.assert_allclose(r.json()["data"][0]["embedding"], want[0], atol=1e-5)
