@@ -22,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import autotune
+from . import autotune, selection
 from . import similarity as sim
 from .batching import Batch, plan_batches
 from .cpu import missing_int8_flags
-from .errors import InputError, ModelDirError, VariantError
+from .errors import InputError, ModelDirError
 from .manifest import MANIFEST_NAME, TOKENIZER_NAME, Manifest
+from .progress import Progress
 from .runtime import default_threads, resolve_device
-from .runtimes import Session, check_runtime, installed, open_session, runs_on
+from .runtimes import Session, check_runtime, open_session
 from .tokenizer import SentenceTokenizer
 from .validation import (
     check_encode_args,
@@ -137,57 +138,18 @@ class Encoder:
     def _choose(self, variant: str, runtime: str, threads: int | None, batch_size: int, max_tokens: int,
                 parallel_batches: bool, cache_dir: str | os.PathLike[str] | None) -> autotune.Choice:
         """The variant to run: the one asked for, else the fastest candidate on this machine (measured, cached)."""
-        if variant != "auto":
-            name = self._choose_variant(variant)
-            meant = self.manifest.variants[name].runtime
-            if runtime not in ("auto", meant):
-                raise VariantError(f"Variant {name!r} runs on {meant}, not {runtime}: pass runtime={meant!r} or "
-                                   f"'auto', or variant='auto' to pick among the {runtime} variants.")
-            return autotune.Choice(name, meant, "asked for")
-        if runtime == "openvino":
-            from .openvino_runtime import import_openvino
-
-            import_openvino()  # not installed: the error names the extra
-        names = [n for n, v in self.manifest.variants.items() if v.gate.get("passed", True) and runs_on(v, self.device)
-                 and runtime in ("auto", v.runtime) and installed(v.runtime)]
-        if not names:
-            hint = " (re-export with --openvino)" if runtime == "openvino" else ""
-            raise VariantError(f"No variant in {str(self.path)!r} runs on {self.device} with runtime {runtime!r}{hint}; "
-                               f"it has {sorted(self.manifest.variants)}.")
-        settings = {"batch_size": batch_size, "max_tokens": max_tokens, "parallel_batches": parallel_batches}
-        key = {"model": autotune.model_description(self.path, self.manifest, names),
-               "machine": autotune.machine_description(self.device, threads or default_threads(), settings)}
 
         def make_encode(name: str) -> autotune.Encode:
             return Encoder(self.path, self.device, name, threads, batch_size, max_tokens, verify=False,
                            parallel_batches=parallel_batches).encode
 
-        root = Path(cache_dir) if cache_dir is not None else autotune.default_cache_dir()
-        return autotune.choose(names, lambda n: self.manifest.variants[n].runtime, make_encode, key, root)
+        settings = {"batch_size": batch_size, "max_tokens": max_tokens, "parallel_batches": parallel_batches}
+        return selection.choose(self.path, self.manifest, self.device, variant, runtime, threads, settings,
+                                cache_dir, make_encode)
 
     def describe(self) -> str:
         """Which variant and runtime this Encoder runs, and why (asked for, or measured: with the figures)."""
         return f"{self.choice.describe()}; runs on {self.runtime.providers[0]}"
-
-    def _choose_variant(self, variant: str) -> str:
-        have = sorted(self.manifest.variants)
-        if variant not in self.manifest.variants:
-            raise VariantError(
-                f"Variant {variant!r} is not in {str(self.path)!r}; it has {have}. "
-                f"Pass one of those, or variant='auto', or re-export with --{variant}."
-            )
-        if self.manifest.variants[variant].gate.get("passed") is False:
-            logger.warning("variant %r failed the export accuracy gate: %s", variant,
-                           "; ".join(self.manifest.variants[variant].gate.get("failures", [])))
-        if not self._runs_on_device(variant):
-            raise VariantError(
-                f"Variant {variant!r} cannot run on {self.device} (it is built for "
-                f"{self.manifest.variants[variant].device}); {str(self.path)!r} has {have}."
-            )
-        return variant
-
-    def _runs_on_device(self, name: str) -> bool:
-        return runs_on(self.manifest.variants[name], self.device)
 
     @property
     def parallelism(self) -> int:
@@ -284,7 +246,7 @@ class Encoder:
             pad_multiple=16 if self.device == "cuda" else 1,  # few distinct shapes: CUDA sets up each once
             max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
         )
-        bar = _progress(len(items)) if progress else None
+        bar = Progress(len(items)) if progress else None
         self._run_batches(batches, out, bar, parallel, on_batch)
         if bar is not None:
             bar.close()
@@ -292,7 +254,7 @@ class Encoder:
         return sim.normalize(out) if normalize else out
 
     def _run_batches(
-        self, batches: Iterator[Batch], out: np.ndarray, bar: _progress | None, parallel: bool,
+        self, batches: Iterator[Batch], out: np.ndarray, bar: Progress | None, parallel: bool,
         on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
         """Fill ``out`` batch by batch. With ``parallel``, small batches run ``self._workers`` at a time on
@@ -366,27 +328,3 @@ def _identity(path: Path) -> tuple[int, int, int]:
     """(inode, size, mtime) of a file: changes when it is rewritten or replaced."""
     st = path.stat()
     return st.st_ino, st.st_size, st.st_mtime_ns
-
-
-class _progress:
-    """A tqdm bar when tqdm is installed, else periodic log lines."""
-
-    def __init__(self, total: int) -> None:
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            self._bar = None
-        else:
-            self._bar = tqdm(total=total, unit="sent", desc="encode")
-        self.total, self.done = total, 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(n)
-        else:
-            logger.info("encoded %d/%d", self.done, self.total)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()

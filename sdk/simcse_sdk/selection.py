@@ -1,0 +1,73 @@
+"""Which variant an :class:`~simcse_sdk.Encoder` runs: the one asked for, else the fastest here.
+
+An explicit ``variant=`` is checked against the model directory, the device and ``runtime=``;
+``variant="auto"`` times the candidates that passed the export gate, run on the device and whose
+runtime is installed, and caches the choice (see :mod:`simcse_sdk.autotune`).
+
+Example:
+    >>> choice = choose(path, manifest, "cpu", "auto", "auto", None, {}, None, make_encode)   # doctest: +SKIP
+    >>> choice.describe()                                                                  # doctest: +SKIP
+    "variant 'int8' (onnxruntime): fastest of 2 on this machine ..."
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import autotune
+from .errors import VariantError
+from .manifest import Manifest
+from .runtime import default_threads
+from .runtimes import installed, runs_on
+
+logger = logging.getLogger(__name__)
+
+
+def choose(path: Path, manifest: Manifest, device: str, variant: str, runtime: str, threads: int | None,
+           settings: dict[str, Any], cache_dir: str | os.PathLike[str] | None,
+           make_encode: Callable[[str], autotune.Encode]) -> autotune.Choice:
+    """The variant to run: the one asked for, else the fastest candidate on this machine (measured, cached)."""
+    if variant != "auto":
+        name = check_named(path, manifest, device, variant)
+        meant = manifest.variants[name].runtime
+        if runtime not in ("auto", meant):
+            raise VariantError(f"Variant {name!r} runs on {meant}, not {runtime}: pass runtime={meant!r} or "
+                               f"'auto', or variant='auto' to pick among the {runtime} variants.")
+        return autotune.Choice(name, meant, "asked for")
+    if runtime == "openvino":
+        from .openvino_runtime import import_openvino
+
+        import_openvino()  # not installed: the error names the extra
+    names = [n for n, v in manifest.variants.items() if v.gate.get("passed", True) and runs_on(v, device)
+             and runtime in ("auto", v.runtime) and installed(v.runtime)]
+    if not names:
+        hint = " (re-export with --openvino)" if runtime == "openvino" else ""
+        raise VariantError(f"No variant in {str(path)!r} runs on {device} with runtime {runtime!r}{hint}; "
+                           f"it has {sorted(manifest.variants)}.")
+    key = {"model": autotune.model_description(path, manifest, names),
+           "machine": autotune.machine_description(device, threads or default_threads(), settings)}
+    root = Path(cache_dir) if cache_dir is not None else autotune.default_cache_dir()
+    return autotune.choose(names, lambda n: manifest.variants[n].runtime, make_encode, key, root)
+
+
+def check_named(path: Path, manifest: Manifest, device: str, variant: str) -> str:
+    """``variant`` itself, once checked to be in the model directory and to run on ``device``."""
+    have = sorted(manifest.variants)
+    if variant not in manifest.variants:
+        raise VariantError(
+            f"Variant {variant!r} is not in {str(path)!r}; it has {have}. "
+            f"Pass one of those, or variant='auto', or re-export with --{variant}."
+        )
+    if manifest.variants[variant].gate.get("passed") is False:
+        logger.warning("variant %r failed the export accuracy gate: %s", variant,
+                       "; ".join(manifest.variants[variant].gate.get("failures", [])))
+    if not runs_on(manifest.variants[variant], device):
+        raise VariantError(
+            f"Variant {variant!r} cannot run on {device} (it is built for "
+            f"{manifest.variants[variant].device}); {str(path)!r} has {have}."
+        )
+    return variant
