@@ -31,12 +31,8 @@ def parser() -> argparse.ArgumentParser:
                    help="where inference runs (default %(default)s: CUDA when onnxruntime-gpu sees a GPU)")
     p.add_argument("--variant", default=d.variant, help="model variant: fp32, fp16, int8 or auto (default "
                    "%(default)s: int8 on CPU, fp16 on CUDA, as the model directory allows)")
-    p.add_argument("--threads", type=int, default=None, help="inference threads in all (default: the CPUs this "
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: the CPUs this "
                    "process may use, from its CPU affinity and cgroup quota)")
-    p.add_argument("--workers", type=int, default=d.workers, help="inference workers sharing those threads on CPU, "
-                   "each with its own session and rounds (default %(default)s: one worker whose rounds sort all waiting "
-                   "inputs by length and run their batches side by side; on 2 cores it served 1.2-1.4x the requests "
-                   "of 2 workers)")
     p.add_argument("--model-name", default=None, help="model name shown in /v1/models and responses (default: the "
                    "model directory's name); requests may name any model")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="most inputs in one inference batch "

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..similarity import normalize
 from .batching import Overloaded, TooLong
 from .config import ServerConfig
 from .metrics import CONTENT_TYPE
@@ -170,7 +171,7 @@ async def embeddings(request: Request, state: ServerState) -> Response:
         result = await _wait_unless_gone(request, job, batcher)
         if result is None:  # the client is gone: nobody to answer
             return Response(status_code=499)
-        emb = result.embeddings if not cfg.normalize else _normalize(result.embeddings)
+        emb = result.embeddings if not cfg.normalize or encoder.manifest.normalized else normalize(result.embeddings)
         body = response_body(emb, req, cfg.served_name, result.prompt_tokens)
         m.inputs.inc(req.count)
         m.tokens.inc(result.prompt_tokens)
@@ -212,12 +213,6 @@ async def _wait_unless_gone(request: Request, job: Any, batcher: Any) -> Any:
         raise ApiError(422, f"input[{e.index}] is longer than this model's {e.max_tokens} tokens and truncation is "
                             "off: shorten it, or send \"truncate\": true (or start the server with truncation on).",
                        "input_too_long", "input") from None
-
-
-def _normalize(emb: Any) -> Any:
-    import numpy as np
-
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
 async def models(request: Request, state: ServerState) -> Response:

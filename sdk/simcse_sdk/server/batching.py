@@ -1,19 +1,18 @@
 """Batching across requests: inputs of all waiting requests run together, without waiting on a timer.
 
-A request's inputs are admitted as pieces of at most ``batch_size`` inputs. Each inference
-worker (one :class:`Encoder` session on its own thread) takes every piece that is waiting, up
-to ``batch_size`` inputs: the pieces that queued while it was busy. It tokenises their texts in one call and embeds them with
-:meth:`Encoder.encode_ids`, which sorts the round's inputs by length and pads each batch only
-to its own longest input. Tokenising and inference run on the worker's thread, off the event
-loop. An idle worker starts on a new piece at once, so nothing waits on a timer; with several
-workers one round runs while another's results are being written to their clients, so the CPU
-is not left idle between rounds.
+A request's inputs are admitted as pieces of at most ``batch_size`` inputs. The worker takes
+every piece that queued while its last round ran (up to ``ROUND_BATCHES`` batches a thread),
+tokenises their texts in one call and embeds them with :meth:`Encoder.encode_ids`, which sorts
+the round's inputs by length, pads each batch only to its own longest input and runs the
+batches side by side on single-thread sessions. Tokenising and inference run on the worker's
+thread, off the event loop. An idle worker starts on a new piece at once: nothing waits on a
+timer.
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
 
 Example:
-    >>> batcher = RequestBatcher([encoder], batch_size=32, max_batch_tokens=8192, max_queue=4096)  # doctest: +SKIP
+    >>> batcher = RequestBatcher(encoder, batch_size=32, max_batch_tokens=8192, max_queue=4096)  # doctest: +SKIP
     >>> job = batcher.submit(texts=["hello"], token_ids=None, truncate=True)                       # doctest: +SKIP
     >>> (await job.future).embeddings.shape                                                       # doctest: +SKIP
     (1, 384)
@@ -98,40 +97,35 @@ class _Piece:
 
 
 class RequestBatcher:
-    """Admits requests and runs their inputs on ``len(encoders)`` workers, batching all that wait."""
+    """Admits requests and runs their inputs on one worker, batching all that wait."""
 
-    def __init__(self, encoders: list[Encoder], batch_size: int, max_batch_tokens: int, max_queue: int,
+    def __init__(self, encoder: Encoder, batch_size: int, max_batch_tokens: int, max_queue: int,
                  metrics: Metrics | None = None) -> None:
-        if not encoders:
-            raise ValueError("RequestBatcher needs at least one Encoder")
-        self.encoders = encoders
+        self.encoder = encoder
         self.batch_size, self.max_batch_tokens, self.max_queue = batch_size, max_batch_tokens, max_queue
         self.metrics = metrics
-        self.dim = encoders[0].dim
-        self.max_len = encoders[0].manifest.max_seq_length
+        self.dim = encoder.dim
+        self.max_len = encoder.manifest.max_seq_length
+        self.round_inputs = ROUND_BATCHES * batch_size * encoder.parallelism  # most inputs in one round
         self.queued = 0  # inputs admitted and not yet answered
         self._pieces: deque[_Piece] = deque()  # admitted, not started, in arrival order
         self._wake: asyncio.Event | None = None  # set when pieces arrive
-        self._idle = 0  # workers waiting for pieces
-        self._tasks: list[asyncio.Task[None]] = []
-        self._pools = [ThreadPoolExecutor(1, thread_name_prefix=f"simcse-infer-{i}") for i in range(len(encoders))]
+        self._task: asyncio.Task[None] | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="simcse-infer")
 
     def start(self) -> None:
-        """Start one worker task per encoder on the running event loop."""
+        """Start the worker task on the running event loop."""
         self._wake = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._worker(i), name=f"simcse-worker-{i}") for i in range(len(self.encoders))]
+        self._task = asyncio.get_running_loop().create_task(self._worker(), name="simcse-worker")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             try:
-                await task
+                await self._task
             except asyncio.CancelledError:
                 pass
-        for pool in self._pools:
-            pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True)
 
     def submit(self, texts: list[str] | None, token_ids: list[np.ndarray] | None, truncate: bool) -> Job:
         """Admit a request's inputs (raises :class:`Overloaded` at once when the queue is full)."""
@@ -158,33 +152,24 @@ class RequestBatcher:
             self.metrics.queue_inputs.set(n)
 
     def _take_round(self) -> list[_Piece]:
-        """The oldest waiting pieces: this worker's share of them when others are idle too (so that all
-        work at once), at least one batch and at most ``ROUND_BATCHES`` batches (a piece is never split)."""
-        waiting = sum(p.end - p.start for p in self._pieces)
-        share = -(-waiting // (self._idle + 1))
-        most = ROUND_BATCHES * self.batch_size * self.encoders[0].parallelism
-        cap = min(most, max(self.batch_size, share))
+        """The oldest waiting pieces, up to ``round_inputs`` inputs (a piece is never split)."""
         pieces: list[_Piece] = []
         size = 0
         while self._pieces:
             nxt = self._pieces[0]
-            if pieces and size + (nxt.end - nxt.start) > cap:
+            if pieces and size + (nxt.end - nxt.start) > self.round_inputs:
                 break
             pieces.append(self._pieces.popleft())
             size += nxt.end - nxt.start
         return pieces
 
-    async def _worker(self, i: int) -> None:
+    async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
         assert self._wake is not None
         while True:
             while not self._pieces:
                 self._wake.clear()
-                self._idle += 1
-                try:
-                    await self._wake.wait()
-                finally:
-                    self._idle -= 1
+                await self._wake.wait()
             pieces = [p for p in self._take_round() if not self._drop_if_skipped(p)]
             if not pieces:
                 continue
@@ -192,7 +177,7 @@ class RequestBatcher:
             for p in pieces:
                 p.job.started = p.job.started or started
             try:
-                outcomes = await loop.run_in_executor(self._pools[i], self._run_round, self.encoders[i], pieces)
+                outcomes = await loop.run_in_executor(self._pool, self._run_round, pieces)
             except Exception as e:  # noqa: BLE001 - every waiting request must hear of it
                 logger.exception("inference failed for a round of %d pieces", len(pieces))
                 outcomes = [e] * len(pieces)
@@ -228,10 +213,10 @@ class RequestBatcher:
                 queue_s = (job.started or job.admitted) - job.admitted
                 job.future.set_result(Result(job.out, job.tokens, job.truncated, queue_s, job.inference_s))
 
-    def _run_round(self, encoder: Encoder, pieces: list[_Piece]) -> list[tuple[np.ndarray, int, int] | BaseException]:
+    def _run_round(self, pieces: list[_Piece]) -> list[tuple[np.ndarray, int, int] | BaseException]:
         """On a worker thread: tokenise the round's texts in one call, embed everything, split per piece."""
         texts = [t for p in pieces if p.job.texts is not None for t in p.job.texts[p.start : p.end]]
-        tok_ids, tok_cut = encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])
+        tok_ids, tok_cut = self.encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])
         ids: list[np.ndarray] = []
         spans: list[tuple[int, int, int, int] | BaseException] = []  # (start, end, tokens, truncated)
         pos = 0
@@ -249,7 +234,7 @@ class RequestBatcher:
                 continue
             spans.append((len(ids), len(ids) + n, sum(len(t) for t in piece_ids), sum(cut)))
             ids.extend(piece_ids)
-        emb = encoder.encode_ids(ids, batch_size=self.batch_size, max_tokens=self.max_batch_tokens,
+        emb = self.encoder.encode_ids(ids, batch_size=self.batch_size, max_tokens=self.max_batch_tokens,
                                  on_batch=self._observe_batch)
         return [s if isinstance(s, BaseException) else (emb[s[0] : s[1]], s[2], s[3]) for s in spans]
 

@@ -24,8 +24,7 @@ class ServerConfig:
     port: int = 8080  # TCP port
     device: str = "auto"  # cpu | cuda | auto, as Encoder(device=)
     variant: str = "auto"  # fp32 | fp16 | int8 | auto, as Encoder(variant=)
-    threads: int | None = None  # inference threads in all; None: the CPUs this process may use (affinity, cgroup)
-    workers: int = 1  # CPU inference workers sharing the threads; 1: rounds run their batches side by side
+    threads: int | None = None  # inference threads; None: the CPUs this process may use (affinity, cgroup quota)
     model_name: str | None = None  # name served in /v1/models and responses; None: the model directory's name
     batch_size: int = 32  # most inputs in one inference batch
     max_batch_tokens: int = 8192  # most padded tokens (rows x longest row) in one inference batch
@@ -42,8 +41,7 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.api_key is None:
             self.api_key = os.environ.get(API_KEY_ENV) or None
-        for name in ("batch_size", "max_batch_tokens", "max_queue", "max_inputs", "max_body_bytes", "retry_after",
-                     "workers"):
+        for name in ("batch_size", "max_batch_tokens", "max_queue", "max_inputs", "max_body_bytes", "retry_after"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..similarity import normalize
+
 ENCODING_FORMATS = ("float", "base64")
 KNOWN_FIELDS = {"input", "model", "encoding_format", "dimensions", "user", "truncate"}
 
@@ -166,8 +168,7 @@ def check_dimensions(dimensions: int | None, dim: int) -> None:
 def response_body(emb: np.ndarray, req: EmbeddingRequest, model: str, prompt_tokens: int) -> bytes:
     """OpenAI's response for (n, dim) float32 embeddings, in input order."""
     if req.dimensions is not None and req.dimensions < emb.shape[1]:
-        emb = emb[:, : req.dimensions]
-        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb = normalize(emb[:, : req.dimensions])
     emb = np.ascontiguousarray(emb, dtype="<f4")
     if req.encoding_format == "base64":
         rows: list[Any] = [base64.b64encode(row.tobytes()).decode("ascii") for row in emb]

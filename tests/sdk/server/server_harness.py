@@ -115,9 +115,9 @@ class Gate:
         batcher = state.batcher
         original: Callable = batcher._run_round  # type: ignore[type-arg]
 
-        def held(encoder, pieces):  # type: ignore[no-untyped-def]
+        def held(pieces):  # type: ignore[no-untyped-def]
             self.entered.set()
             assert self.release.wait(30), "gate never released"
-            return original(encoder, pieces)
+            return original(pieces)
 
         batcher._run_round = held  # type: ignore[method-assign]

@@ -92,7 +92,7 @@ def test_api_key_from_environment(monkeypatch):
 
 
 def test_overload_is_429_with_retry_after_at_once(tiny_model_dir):
-    with thread_server(tiny_model_dir, max_queue=8, max_inputs=8, workers=1) as running:
+    with thread_server(tiny_model_dir, max_queue=8, max_inputs=8) as running:
         gate = Gate(running.state)
         holder = threading.Thread(target=lambda: running.client().post("/v1/embeddings", json={"input": ["x"] * 8}))
         holder.start()
@@ -118,8 +118,8 @@ def test_not_ready_is_503_with_retry_after(tiny_model_dir):
     config = ServerConfig(model_dir=str(tiny_model_dir), device="cpu")
     state = ServerState(config)
     loading = threading.Event()
-    build = state._build_encoders
-    state._build_encoders = lambda: (loading.wait(30), build())[1]  # type: ignore[method-assign]
+    build = state._build_encoder
+    state._build_encoder = lambda: (loading.wait(30), build())[1]  # type: ignore[method-assign]
     with thread_server(tiny_model_dir, state=state, ready=False) as running, running.client() as http:
         not_yet = http.post("/v1/embeddings", json={"input": ["a"]})
         ready = http.get("/ready")
@@ -136,7 +136,7 @@ def test_not_ready_is_503_with_retry_after(tiny_model_dir):
 
 
 def test_client_that_disconnects_is_not_computed(tiny_model_dir):
-    with thread_server(tiny_model_dir, workers=1) as running:
+    with thread_server(tiny_model_dir) as running:
         gate = Gate(running.state)
         holder = threading.Thread(target=lambda: running.client().post("/v1/embeddings", json={"input": ["hold"]}))
         holder.start()
@@ -162,10 +162,10 @@ def test_client_that_disconnects_is_not_computed(tiny_model_dir):
 
 
 def test_an_inference_failure_is_a_500_in_openai_shape(tiny_model_dir):
-    with thread_server(tiny_model_dir, workers=1) as running:
+    with thread_server(tiny_model_dir) as running:
         batcher = running.state.batcher
 
-        def broken(encoder, pieces):
+        def broken(pieces):
             raise RuntimeError("onnxruntime ran out of memory")
 
         batcher._run_round = broken
