@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +23,12 @@ from . import autotune, selection
 from . import similarity as sim
 from .batching import Batch, plan_batches
 from .cpu import missing_int8_flags
-from .errors import InputError, ModelDirError
+from .errors import InputError
 from .manifest import MANIFEST_NAME, TOKENIZER_NAME, Manifest
 from .progress import Progress
 from .runtime import default_threads, resolve_device
-from .runtimes import Session, check_runtime, open_session
+from .runtimes import Session, check_runtime
+from .sessions import PARALLEL_BATCH_TOKENS, VariantSessions
 from .tokenizer import SentenceTokenizer
 from .validation import (
     check_encode_args,
@@ -43,19 +41,7 @@ from .validation import (
 
 logger = logging.getLogger(__name__)
 
-# Batches of at most this many padded tokens run side by side with parallel_batches (short sentences);
-# bigger ones (long texts) use all threads on one batch, which was faster for 300-token texts.
-PARALLEL_MAX_TOKENS = 2048
-# Parallel batches are planned with at most this many padded tokens each (STS-B test, 2-core Xeon with AMX,
-# batch_size 64: onnxruntime int8 3,092 sent/s at 512 against 2,591 at 8,192; OpenVINO int8 3,155 / 2,930).
-PARALLEL_BATCH_TOKENS = 512
-# On CPU, onnxruntime runs a batch of at most this many padded tokens (one short sentence) on one thread, on the
-# parallel-batch session: int8, one STS-B sentence, 0.82 ms on 1 thread against 0.96 ms on 2 (2-core Xeon).
-# OpenVINO does not gain (2.36 ms on 1 thread against 2.08 on 2), so its small batches use all threads.
-SMALL_BATCH_TOKENS = 32
-
-# variant="auto" measures the candidates on this machine: see simcse_sdk.autotune.
-
+# Which session runs which batch: simcse_sdk.sessions. variant="auto" measures: simcse_sdk.autotune.
 
 _check_sentences = check_sentences  # the checks live in validation.py
 
@@ -69,7 +55,7 @@ class Encoder:
             without the CUDA provider raises :class:`~simcse_sdk.errors.DeviceError`; it never falls back.
         variant: ``"auto"``: the fastest, measured here, of the variants that passed the export gate and
             run on this device and runtime (see :mod:`simcse_sdk.autotune`; cached, so only the first
-            start measures, a few seconds); or a name from the manifest (``fp32``, ``int8``, ``ov-bf16``...).
+            start measures, about 2 s for six variants); or a name from the manifest (``fp32``, ``int8``, ``ov-bf16``...).
         threads: CPU threads for inference, 1..1024 (default ``None``: the cores available to this process).
         batch_size: default sentences per batch.
         max_tokens: default cap on padded tokens per batch (batch rows × longest row).
@@ -112,21 +98,23 @@ class Encoder:
         self.path = Path(path)
         self.manifest = Manifest.load(self.path)
         self.device = resolve_device(device)
-        self.choice = self._choose(variant, check_runtime(runtime), threads, batch_size, max_tokens, parallel_batches,
-                                   cache_dir)
-        self.variant = self.choice.variant
-        model_file = self.manifest.variant_path(self.path, self.variant, verify=verify)
         self.tokenizer = SentenceTokenizer(self.path / TOKENIZER_NAME, self.manifest.max_seq_length)
-        self.runtime = open_session(self.manifest.variants[self.variant], model_file, self.device, threads)
-        self._model_file = model_file
-        self._model_stat = _identity(model_file)  # the bulk session must load this very file
-        self._workers = (threads or default_threads()) if parallel_batches and self.device == "cpu" else 1
-        self._bulk: tuple[int, Session, ThreadPoolExecutor] | None = None  # (pid, session, pool)
-        self._bulk_lock = threading.Lock()
         self.batch_size = batch_size
         self.max_tokens = max_tokens
-        check_loaded(self.manifest, str(self.path / MANIFEST_NAME), str(model_file), self.runtime.output_shape,
-                     self.runtime.input_names, self.tokenizer.vocab_size)
+        self._threads = threads
+        self._workers = (threads or default_threads()) if parallel_batches and self.device == "cpu" else 1
+        self.choice, winner = self._choose(variant, check_runtime(runtime), cache_dir, parallel_batches)
+        self.variant = self.choice.variant
+        self._model_file = self.manifest.variant_path(self.path, self.variant, verify=verify)
+        if winner is not None:  # measured just now: keep the winner's open sessions
+            self._sessions: VariantSessions = winner._sessions
+        else:
+            self._sessions = VariantSessions(self.manifest.variants[self.variant], self._model_file, self.device,
+                                             threads, self._workers)
+            self._sessions.main  # noqa: B018  # open it now: a broken file fails here, not at the first encode
+        first = self._sessions.any_open()
+        check_loaded(self.manifest, str(self.path / MANIFEST_NAME), str(self._model_file), first.output_shape,
+                     first.input_names, self.tokenizer.vocab_size)
         if self.variant == "int8" and self.device == "cpu":
             missing = missing_int8_flags(list(self.manifest.export_cpu.get("int8_flags", [])))
             if missing:
@@ -135,21 +123,41 @@ class Encoder:
                     "export time; compare with variant='fp32'.", ", ".join(missing)
                 )
 
-    def _choose(self, variant: str, runtime: str, threads: int | None, batch_size: int, max_tokens: int,
-                parallel_batches: bool, cache_dir: str | os.PathLike[str] | None) -> autotune.Choice:
-        """The variant to run: the one asked for, else the fastest candidate on this machine (measured, cached)."""
+    def _choose(self, variant: str, runtime: str, cache_dir: str | os.PathLike[str] | None,
+                parallel_batches: bool) -> tuple[autotune.Choice, Encoder | None]:
+        """The variant to run: the one asked for, else the fastest candidate on this machine (measured, cached),
+        with the measured winner (an Encoder whose sessions are open) when measured now."""
+        settings = {"batch_size": self.batch_size, "max_tokens": self.max_tokens, "parallel_batches": parallel_batches}
+        choice, winner = selection.choose(self.path, self.manifest, self.device, variant, runtime, self._threads,
+                                          settings, cache_dir, self._candidate, self.tokenizer.encode)
+        return choice, (winner.owner if winner is not None else None)
 
-        def make_encode(name: str) -> autotune.Encode:
-            return Encoder(self.path, self.device, name, threads, batch_size, max_tokens, verify=False,
-                           parallel_batches=parallel_batches).encode
-
-        settings = {"batch_size": batch_size, "max_tokens": max_tokens, "parallel_batches": parallel_batches}
-        return selection.choose(self.path, self.manifest, self.device, variant, runtime, threads, settings,
-                                cache_dir, make_encode)
+    def _candidate(self, name: str) -> autotune.Candidate:
+        """Variant ``name`` as ``variant="auto"`` measures it: an Encoder sharing this one's tokenizer and
+        settings, with none of its sessions open yet."""
+        sib = object.__new__(Encoder)
+        sib.__dict__.update(self.__dict__)
+        v = self.manifest.variants[name]
+        sib.variant, sib.choice = name, autotune.Choice(name, v.runtime, "asked for")
+        sib._model_file = self.manifest.variant_path(self.path, name, verify=False)
+        sib._sessions = VariantSessions(v, sib._model_file, self.device, self._threads, self._workers)
+        opens = sib._sessions.short_input_openers()
+        files = [sib._model_file, *(self.path / f for f in v.extra_files)]
+        return autotune.Candidate(
+            name, v.runtime,
+            encode=lambda ids, bs: sib._encode_ids(ids, bs or sib.batch_size, False, sib.max_tokens, False),
+            open=opens[:1], open_rest=opens[1:], close=sib._sessions.close,
+            size_bytes=len(opens) * sum(f.stat().st_size for f in files), order=selection.gate_estimate(v), owner=sib,
+        )
 
     def describe(self) -> str:
         """Which variant and runtime this Encoder runs, and why (asked for, or measured: with the figures)."""
-        return f"{self.choice.describe()}; runs on {self.runtime.providers[0]}"
+        return f"{self.choice.describe()}; runs on {self._sessions.any_open().providers[0]}"
+
+    @property
+    def runtime(self) -> Session:
+        """The session on all threads (opened on first use)."""
+        return self._sessions.main
 
     @property
     def parallelism(self) -> int:
@@ -247,20 +255,6 @@ class Encoder:
             max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
         )
         bar = Progress(len(items)) if progress else None
-        self._run_batches(batches, out, bar, parallel, on_batch)
-        if bar is not None:
-            bar.close()
-        check_finite_output(out, str(self._model_file))  # fp16 overflow or damaged weights: an error, not NaN rows
-        return sim.normalize(out) if normalize else out
-
-    def _run_batches(
-        self, batches: Iterator[Batch], out: np.ndarray, bar: Progress | None, parallel: bool,
-        on_batch: Callable[[Batch], None] | None = None,
-    ) -> None:
-        """Fill ``out`` batch by batch. With ``parallel``, small batches run ``self._workers`` at a time on
-        single-thread sessions (few in flight); large ones, and all when not ``parallel``, on all threads."""
-        pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
-
         def store(batch: Batch, emb: np.ndarray) -> None:
             out[batch.indices] = emb
             if bar is not None:
@@ -268,38 +262,11 @@ class Encoder:
             if on_batch is not None:
                 on_batch(batch)
 
-        bulk: tuple[Session, ThreadPoolExecutor] | None = None
-        for batch in batches:
-            if parallel and batch.padded_tokens <= PARALLEL_MAX_TOKENS:
-                runtime, pool = bulk = bulk or self._bulk_session()
-                pending.append((batch, pool.submit(runtime.run, batch.input_ids, batch.attention_mask)))
-                if len(pending) >= 2 * self._workers:  # bounded: padded batches are not all held at once
-                    store(*_done(pending.popleft()))
-                continue
-            while pending:
-                store(*_done(pending.popleft()))
-            if self._workers > 1 and self.choice.runtime == "onnxruntime" and batch.padded_tokens <= SMALL_BATCH_TOKENS:
-                runtime, _ = bulk = bulk or self._bulk_session()  # one short sentence: one thread is faster
-                store(batch, runtime.run(batch.input_ids, batch.attention_mask))
-                continue
-            store(batch, self.runtime.run(batch.input_ids, batch.attention_mask))
-        while pending:
-            store(*_done(pending.popleft()))
-
-    def _bulk_session(self) -> tuple[Session, ThreadPoolExecutor]:
-        """The single-thread session and its worker pool, made on first use (again in a forked child)."""
-        with self._bulk_lock:
-            if self._bulk is None or self._bulk[0] != os.getpid():  # a forked child cannot use the parent's pool
-                if _identity(self._model_file) != self._model_stat:
-                    raise ModelDirError(
-                        f"{str(self._model_file)!r} changed since this Encoder was created (re-exported?): "
-                        "create a new Encoder so that every batch runs the same model."
-                    )
-                bulk = open_session(self.manifest.variants[self.variant], self._model_file, self.device, None,
-                                    bulk_workers=self._workers)
-                self._bulk = (os.getpid(), bulk,
-                              ThreadPoolExecutor(self._workers, thread_name_prefix="simcse-encode"))
-            return self._bulk[1], self._bulk[2]
+        self._sessions.run(batches, store, parallel)
+        if bar is not None:
+            bar.close()
+        check_finite_output(out, str(self._model_file))  # fp16 overflow or damaged weights: an error, not NaN rows
+        return sim.normalize(out) if normalize else out
 
     def similarity(self, a: Sequence[str], b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Cosine of ``a[i]`` with ``b[i]`` for each i: shape (N,)."""
@@ -320,11 +287,3 @@ class Encoder:
                 f"runtime={self.choice.runtime!r} ({self.choice.reason}), dim={self.dim})")
 
 
-def _done(item: tuple[Batch, Future[np.ndarray]]) -> tuple[Batch, np.ndarray]:
-    return item[0], item[1].result()
-
-
-def _identity(path: Path) -> tuple[int, int, int]:
-    """(inode, size, mtime) of a file: changes when it is rewritten or replaced."""
-    st = path.stat()
-    return st.st_ino, st.st_size, st.st_mtime_ns

@@ -5,8 +5,8 @@ An explicit ``variant=`` is checked against the model directory, the device and 
 runtime is installed, and caches the choice (see :mod:`simcse_sdk.autotune`).
 
 Example:
-    >>> choice = choose(path, manifest, "cpu", "auto", "auto", None, {}, None, make_encode)   # doctest: +SKIP
-    >>> choice.describe()                                                                  # doctest: +SKIP
+    >>> choice, _ = choose(path, manifest, "cpu", "auto", "auto", None, {}, None, make_candidate, tokenize)  # doctest: +SKIP
+    >>> choice.describe()                                                                          # doctest: +SKIP
     "variant 'int8' (onnxruntime): fastest of 2 on this machine ..."
 """
 
@@ -18,9 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import autotune
+import numpy as np
+
+from . import autotune, choice_cache
 from .errors import VariantError
-from .manifest import Manifest
+from .manifest import Manifest, Variant
 from .runtime import default_threads
 from .runtimes import installed, runs_on
 
@@ -29,15 +31,17 @@ logger = logging.getLogger(__name__)
 
 def choose(path: Path, manifest: Manifest, device: str, variant: str, runtime: str, threads: int | None,
            settings: dict[str, Any], cache_dir: str | os.PathLike[str] | None,
-           make_encode: Callable[[str], autotune.Encode]) -> autotune.Choice:
-    """The variant to run: the one asked for, else the fastest candidate on this machine (measured, cached)."""
+           make_candidate: Callable[[str], autotune.Candidate],
+           tokenize: Callable[[list[str]], list[np.ndarray]]) -> tuple[autotune.Choice, autotune.Candidate | None]:
+    """The variant to run: the one asked for, else the fastest candidate on this machine (measured, cached);
+    with the winning candidate, its sessions open, when measured now."""
     if variant != "auto":
         name = check_named(path, manifest, device, variant)
         meant = manifest.variants[name].runtime
         if runtime not in ("auto", meant):
             raise VariantError(f"Variant {name!r} runs on {meant}, not {runtime}: pass runtime={meant!r} or "
                                f"'auto', or variant='auto' to pick among the {runtime} variants.")
-        return autotune.Choice(name, meant, "asked for")
+        return autotune.Choice(name, meant, "asked for"), None
     if runtime == "openvino":
         from .openvino_runtime import import_openvino
 
@@ -48,10 +52,29 @@ def choose(path: Path, manifest: Manifest, device: str, variant: str, runtime: s
         hint = " (re-export with --openvino)" if runtime == "openvino" else ""
         raise VariantError(f"No variant in {str(path)!r} runs on {device} with runtime {runtime!r}{hint}; "
                            f"it has {sorted(manifest.variants)}.")
-    key = {"model": autotune.model_description(path, manifest, names),
-           "machine": autotune.machine_description(device, threads or default_threads(), settings)}
-    root = Path(cache_dir) if cache_dir is not None else autotune.default_cache_dir()
-    return autotune.choose(names, lambda n: manifest.variants[n].runtime, make_encode, key, root)
+    key = {"model": choice_cache.model_description(path, manifest, names),
+           "machine": choice_cache.machine_description(device, threads or default_threads(), settings)}
+    if len(names) == 1:
+        return autotune.Choice(names[0], manifest.variants[names[0]].runtime, "only candidate"), None
+    path = choice_cache.cache_path(Path(cache_dir) if cache_dir is not None else choice_cache.default_cache_dir(), key)
+    cached = choice_cache.load(path, key, names)
+    if cached is not None:  # no candidate is built, so no file is opened
+        logger.info("variant=auto: %s (cached choice, %s)", cached.variant, cached.cache_file)
+        return cached, None
+    return autotune.choose([make_candidate(n) for n in names], tokenize, key, path)
+
+
+def gate_estimate(variant: Variant) -> float:
+    """The workload's time in ms from the latencies the export gate measured (on the export machine), or inf.
+
+    Used only to order the measurement (likely-fast candidates first set the bar sooner), never to choose.
+    """
+    latency = variant.gate.get("latency_ms") or {}
+    try:
+        return (autotune.BULK_SENTENCES / 32 * float(latency["batch_32"])
+                + autotune.SINGLE_CALLS * float(latency["one_sentence"]))
+    except (KeyError, TypeError, ValueError):
+        return float("inf")
 
 
 def check_named(path: Path, manifest: Manifest, device: str, variant: str) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 
 import numpy as np
 import pytest
-from simcse_sdk import Encoder, autotune
+from simcse_sdk import Encoder, autotune, choice_cache
 from simcse_sdk.errors import DeviceError, VariantError
 from simcse_sdk.runtime import Runtime
 
@@ -35,15 +36,15 @@ def slow_down(monkeypatch, file_name: str, seconds: float = 0.004) -> None:
 
 
 def count_measurements(monkeypatch) -> list[str]:
-    """Record each candidate measured (by the order of calls; the encode function is the candidate's)."""
+    """Record each candidate measured (every one that opens is probed first)."""
     calls: list[str] = []
-    real = autotune.Measurement.of
+    real = autotune.probe
 
-    def of(encode, budget_s=autotune.BUDGET_S):
-        calls.append(encode.__self__.variant)
-        return real(encode, budget_s)
+    def probe(c, ids):
+        calls.append(c.name)
+        return real(c, ids)
 
-    monkeypatch.setattr(autotune.Measurement, "of", staticmethod(of))
+    monkeypatch.setattr(autotune, "probe", probe)
     return calls
 
 
@@ -53,7 +54,11 @@ def test_auto_picks_the_faster_variant(monkeypatch, model_dir, tmp_path, slow, f
     enc = Encoder(model_dir, device="cpu", cache_dir=tmp_path / "cache")
     assert enc.variant == fast and enc.choice.reason == "measured"
     assert set(enc.choice.measurements) == {"fp32", "int8"}
-    assert enc.choice.measurements[fast].workload_s < min(m.workload_s for m in enc.choice.measurements.values()) + 1e-12
+    slow_one = ({"fp32", "int8"} - {fast}).pop()
+    m_fast, m_slow = enc.choice.measurements[fast], enc.choice.measurements[slow_one]
+    assert m_fast.workload_s is not None and m_fast.left_out == ""
+    assert m_slow.left_out or m_slow.workload_s > m_fast.workload_s  # 4 ms a batch: left out after the probe
+    assert enc.choice.seconds is not None and enc.choice.seconds > 0
     assert fast in enc.describe() and "measured now" in enc.describe() and "(measured)" in repr(enc)
 
 
@@ -90,7 +95,7 @@ def test_cache_dir_from_the_environment(monkeypatch, model_dir, tmp_path):
     assert len(list((tmp_path / "env-cache" / "autotune").glob("*.json"))) == 1
     monkeypatch.delenv("SIMCSE_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert autotune.default_cache_dir() == tmp_path / "xdg" / "simcse-sdk"
+    assert choice_cache.default_cache_dir() == tmp_path / "xdg" / "simcse-sdk"
 
 
 def test_changed_model_file_measures_again(monkeypatch, model_dir, tmp_path):
@@ -111,8 +116,8 @@ def test_new_library_version_measures_again(monkeypatch, model_dir, tmp_path):
     cache = tmp_path / "cache"
     Encoder(model_dir, device="cpu", cache_dir=cache)
     calls = count_measurements(monkeypatch)
-    real = autotune.library_version
-    monkeypatch.setattr(autotune, "library_version", lambda r: "99.0" if r == "onnxruntime" else real(r))
+    real = choice_cache.library_version
+    monkeypatch.setattr(choice_cache, "library_version", lambda r: "99.0" if r == "onnxruntime" else real(r))
     Encoder(model_dir, device="cpu", cache_dir=cache)
     assert sorted(calls) == ["fp32", "int8"]
 
@@ -145,10 +150,15 @@ def test_openvino_runtime_without_the_package_names_the_extra(monkeypatch, model
 
 
 def test_measured_choice_embeds_like_the_explicit_variant(model_dir, tmp_path):
-    auto = Encoder(model_dir, device="cpu", cache_dir=tmp_path / "cache")
-    explicit = Encoder(model_dir, device="cpu", variant=auto.variant)
+    auto = Encoder(model_dir, device="cpu", threads=2, cache_dir=tmp_path / "cache")
+    assert auto.choice.reason == "measured" and auto._sessions.has_bulk  # the winner keeps what it was measured on
+    explicit = Encoder(model_dir, device="cpu", variant=auto.variant, threads=2)
     sentences = ["one sentence", "and another, a little longer than the first"]
     np.testing.assert_allclose(auto.encode(sentences), explicit.encode(sentences), rtol=1e-5, atol=1e-6)
+    long = [" ".join(["a long text that needs the session on all threads"] * 8)]  # > 32 tokens: the main session
+    np.testing.assert_allclose(auto.encode(long), explicit.encode(long), rtol=1e-5, atol=1e-6)
+    many = sentences * 100  # several batches side by side
+    np.testing.assert_allclose(auto.encode(many), explicit.encode(many), rtol=1e-5, atol=1e-6)
 
 
 def test_a_candidate_that_fails_here_is_left_out(monkeypatch, model_dir, tmp_path, caplog):
@@ -163,3 +173,106 @@ def test_a_candidate_that_fails_here_is_left_out(monkeypatch, model_dir, tmp_pat
     enc = Encoder(model_dir, device="cpu", cache_dir=tmp_path / "cache")
     assert enc.variant == "fp32" and set(enc.choice.measurements) == {"fp32"}
     assert "int8 does not run here" in caplog.text
+
+
+# The race itself, on fake candidates whose speed is set by sleeping: what is measured, what stops early, what is freed.
+
+
+class Fake:
+    """A candidate that takes ``call_s`` per call plus ``per_sentence_s`` per sentence, and records what it ran."""
+
+    def __init__(self, name, call_s, per_sentence_s, fail_open=False, size=1):
+        self.name, self.call_s, self.per_sentence_s, self.fail_open, self.size = (
+            name, call_s, per_sentence_s, fail_open, size)
+        self.calls: list[int] = []  # sentences per call
+        self.is_open = False
+        self.closed = threading.Event()
+
+    def encode(self, ids, batch_size):
+        assert self.is_open, "measured before it was opened"
+        self.calls.append(len(ids))
+        time.sleep(self.call_s + self.per_sentence_s * len(ids))
+        return np.zeros((len(ids), 4), np.float32)
+
+    def open(self):
+        if self.fail_open:
+            raise RuntimeError("no kernel for this CPU")
+        self.is_open = True
+
+    def close(self):
+        self.is_open = False
+        self.closed.set()
+
+    def candidate(self, fakes=(), open_counts=None):
+        def opener():
+            self.open()
+            if open_counts is not None:
+                open_counts.append(sum(f.is_open for f in fakes))
+
+        return autotune.Candidate(self.name, "onnxruntime", self.encode, [opener], [], self.close, self.size, owner=self)
+
+
+def race(fakes, **kwargs):
+    open_counts: list[int] = []  # candidates open after each opening
+    tokenize = lambda texts: [np.arange(len(t.split()) + 2) for t in texts]  # noqa: E731
+    candidates = [f.candidate(fakes, open_counts) for f in fakes]
+    choice, winner = autotune.choose(candidates, tokenize, {"k": 1}, None, **kwargs)
+    return choice, winner.owner, max(open_counts)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_fastest_wins_whatever_the_order_and_slow_ones_stop_after_the_probe(reverse):
+    fakes = [Fake("fast", 0.0003, 0.00003), Fake("close", 0.0004, 0.00004), Fake("slow", 0.0003, 0.0004)]
+    choice, winner, _ = race(fakes[::-1] if reverse else fakes)
+    assert winner.name == choice.variant == "fast" and choice.reason == "measured"
+    slow = choice.measurements["slow"]
+    assert "probe" in slow.left_out and slow.workload_s is None
+    assert max(fakes[2].calls) == autotune.PROBE_SENTENCES  # never ran the bulk workload
+    assert choice.measurements["close"].workload_s or choice.measurements["close"].left_out
+    assert "slow left out (probe" in choice.describe()
+
+
+def test_latency_counts_as_much_as_throughput():
+    # "bulky" moves 2x the sentences a second in bulk and passes the probe, but each single call costs 1.5 ms
+    bulky, quick = Fake("bulky", 0.0015, 0.00001), Fake("quick", 0.0002, 0.00005)
+    choice, winner, _ = race([bulky, quick])
+    assert winner.name == "quick"
+    b, q = choice.measurements["bulky"], choice.measurements["quick"]
+    assert not b.left_out and b.sentences_per_s > q.sentences_per_s and b.workload_s > q.workload_s
+
+
+def test_the_losers_are_freed_and_the_winner_keeps_its_sessions():
+    fakes = [Fake("a", 0.0003, 0.00003), Fake("b", 0.0003, 0.0004), Fake("c", 0.0006, 0.0001)]
+    _, winner, _ = race(fakes)
+    for f in fakes:
+        if f is not winner:
+            assert f.closed.wait(5), f"{f.name} was not freed"
+    assert winner.is_open and not winner.closed.is_set()
+
+
+def test_at_most_load_bytes_of_candidates_are_open_at_once(monkeypatch):
+    fakes = [Fake(f"v{i}", 0.0003, 0.00003 * (i + 1), size=100) for i in range(4)]
+    _, _, most = race(fakes)
+    assert most == 4  # all fit in LOAD_BYTES: opened together
+    monkeypatch.setattr(autotune, "LOAD_BYTES", 150)  # one at a time, plus the best so far
+    fakes = [Fake(f"v{i}", 0.0003, 0.00003 * (i + 1), size=100) for i in range(4)]
+    _, winner, most = race(fakes)
+    assert most <= 2 and winner.name == "v0"
+
+
+def test_a_candidate_that_cannot_open_is_left_out_with_a_warning(caplog):
+    choice, winner, _ = race([Fake("broken", 0.0001, 0.00001, fail_open=True), Fake("ok", 0.0003, 0.00003)])
+    assert winner.name == "ok" and "broken" not in choice.measurements
+    assert "broken does not run here (RuntimeError: no kernel for this CPU)" in caplog.text
+    with pytest.raises(RuntimeError, match="no kernel"):
+        race([Fake("x", 0, 0, fail_open=True), Fake("y", 0, 0, fail_open=True)])
+
+
+def test_a_workload_well_over_the_best_stops_after_its_first_bulk_call():
+    f = Fake("slow", 0.0003, 0.0002)
+    f.is_open = True
+    bulk = [np.arange(10)] * autotune.BULK_SENTENCES
+    m = autotune.Measurement(probe_per_s=1.0)
+    autotune.run_workload(f.candidate(), bulk, [np.arange(5)] * 4, m, bound=0.001)
+    assert m.workload_s is None and "bulk call alone" in m.left_out and m.sentences_per_s > 0
+    assert f.calls.count(autotune.BULK_SENTENCES) == 2  # the warm-up and one timed call, no single-sentence timing

@@ -66,9 +66,9 @@ def test_parallel_batches_match_one_batch_at_a_time(tiny_model_dir, variant):
     parallel = Encoder(tiny_model_dir, device="cpu", variant=variant, threads=2)
     serial = Encoder(tiny_model_dir, device="cpu", variant=variant, threads=2, parallel_batches=False)
     a = parallel.encode(many, batch_size=4, progress=True)
-    assert parallel._bulk is not None  # several batches ran on the single-thread workers
+    assert parallel._sessions.has_bulk  # several batches ran on the single-thread workers
     np.testing.assert_allclose(a, serial.encode(many, batch_size=4), atol=1e-5)
-    assert serial._bulk is None
+    assert not serial._sessions.has_bulk
 
 
 def test_parallel_batches_refuse_a_model_file_replaced_after_loading(tiny_model_dir, tmp_path):
