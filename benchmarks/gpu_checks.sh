@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks in one script: providers, a short AMP SimCSE run, fp16 vs fp32 ONNX on CUDA,
+# The GPU checks in one script: providers, a short AMP SimCSE run, fp16 vs fp32 ONNX on CUDA, per-shape setup
+# cost (benchmarks/cuda_shapes.py), what variant="auto" picks,
 # and the latency benchmark on CUDA. Usage:
 #   bash benchmarks/gpu_checks.sh BASE_MODEL_DIR DATA_DIR OUT_DIR
 set -uo pipefail
@@ -43,3 +44,12 @@ PY
 echo "== 3. latency benchmark on CUDA"
 python3 benchmarks/latency.py --device cuda --model-dir "$OUT/onnx" --base "$BASE" --data-dir "$DATA" --quick \
   --batch-sizes 32 128 --out "$OUT" 2>&1 | tail -14
+
+echo "== 4. fp16 vs fp32: first call of each new shape against the steady state, with and without cuDNN attention"
+python3 benchmarks/cuda_shapes.py --model-dir "$OUT/onnx" --variants fp32 fp16 --device cuda 2>&1 | grep -v '^{'
+ORT_ENABLE_CUDNN_FLASH_ATTENTION=0 python3 benchmarks/cuda_shapes.py --model-dir "$OUT/onnx" --variants fp16 \
+  --device cuda 2>&1 | grep -v '^{'
+
+echo "== 5. variant=auto on CUDA: what it measures and picks"
+python3 -c "import logging, sys, tempfile; logging.basicConfig(level=logging.INFO); from simcse_sdk import Encoder; \
+e = Encoder(sys.argv[1], device='cuda', cache_dir=tempfile.mkdtemp()); print(e.describe())" "$OUT/onnx"

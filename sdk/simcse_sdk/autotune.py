@@ -12,7 +12,8 @@ the lengths, and OpenVINO pays for each change of shape.
 Measuring stays short (about 2 s for six variants of all-MiniLM-L6-v2 on 2 cores):
 
 1. *Open*: the session each candidate's probe runs on is opened, two at a time (opening is
-   mostly single-threaded), at most :data:`LOAD_BYTES` of model files at once.
+   mostly single-threaded), at most :data:`LOAD_BYTES` of model files at once, and at most a
+   quarter of the memory still available (MemAvailable, or the cgroup's limit if lower).
 2. *Probe*: each candidate embeds :data:`PROBE_SENTENCES` sentences in small batches; one more
    than :data:`PROBE_FACTOR` times slower than the fastest probe is left out.
 3. *Workload*: the others open what else the workload runs on (OpenVINO's latency session)
@@ -55,7 +56,8 @@ PROBE_SENTENCES = 16  # the probe: this many sentences ...
 PROBE_BATCH = 8  # ... in batches of this many (two side by side where the Encoder runs batches in parallel)
 PROBE_FACTOR = 2.0  # a probe this many times slower than the fastest one: left out
 MARGIN = 1.1  # a partial workload this much slower than the best complete one: stops there
-LOAD_BYTES = 1 << 30  # model bytes opened at once (OpenVINO variants count twice: two compiled copies)
+LOAD_BYTES = 1 << 30  # model bytes opened at once, at most (OpenVINO variants count twice: two compiled copies) ...
+MEMORY_SHARE = 0.25  # ... and at most this share of the memory this process may still use (cgroup limit included)
 LOADERS = 2  # sessions opened at once
 
 Encode = Callable[[list[np.ndarray], "int | None"], np.ndarray]  # (token ids, batch size or None) -> embeddings
@@ -246,16 +248,36 @@ def _single(encode: Encode, ids: np.ndarray) -> float:
 
 
 def _groups(candidates: list[Candidate]) -> list[list[Candidate]]:
-    """Consecutive candidates whose files together stay under :data:`LOAD_BYTES` (at least one a group)."""
+    """Consecutive candidates whose files together stay under the memory budget (at least one a group)."""
+    budget = min(LOAD_BYTES, int(MEMORY_SHARE * available_memory()))
     groups: list[list[Candidate]] = []
     size = 0
     for c in candidates:
-        if not groups or size + c.size_bytes > LOAD_BYTES:
+        if not groups or size + c.size_bytes > budget:
             groups.append([])
             size = 0
         groups[-1].append(c)
         size += c.size_bytes
     return groups
+
+
+def available_memory(root: str = "/sys/fs/cgroup") -> int:
+    """Bytes this process may still allocate: the kernel's MemAvailable, capped by a cgroup v2 limit (Linux);
+    elsewhere a large number (no cap)."""
+    avail = 1 << 62
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = (Path(root) / "memory.max").read_text().strip()
+        if limit != "max":
+            avail = min(avail, int(limit) - int((Path(root) / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return max(avail, 0)
 
 
 def _open_all(group: list[Candidate], which: str) -> list[Exception | None]:

@@ -40,6 +40,12 @@ PARALLEL_BATCH_TOKENS = 512
 # parallel-batch session: int8, one STS-B sentence, 0.82 ms on 1 thread against 0.96 ms on 2 (2-core Xeon).
 # OpenVINO does not gain (2.36 ms on 1 thread against 2.08 on 2), so its small batches use all threads.
 SMALL_BATCH_TOKENS = 32
+# Inputs of one batch but at least this many items are split into one batch per worker, run side by side
+# (2-core Xeon, 2 workers, median call): onnxruntime int8, short sentences, 2 items 2.61 -> 1.58 ms, 4 items
+# 4.16 -> 2.31, 8 items 6.24 -> 3.90, 32 items 17.5 -> 13.3; two 121-token texts 9.0 -> 6.0; fp32 1.07-1.34x.
+# OpenVINO's latency session runs 2-4 short sentences faster on all threads (ov-int8, 4 items 2.45 against
+# 2.60 ms split; ov-bf16 2.85 / 3.16) and gains from 8 (ov-bf16 4.98 -> 4.37 ms, ov-int8 32 items 10.2 -> 9.7).
+SPLIT_MIN_ITEMS = {"onnxruntime": 2, "openvino": 8}
 
 
 class VariantSessions:
@@ -90,6 +96,18 @@ class VariantSessions:
         if self._main is None and self.has_bulk:
             return self.bulk()[0]
         return self.main
+
+    def split(self, n: int, batch_size: int) -> tuple[bool, int]:
+        """Whether ``n`` inputs run as parallel batches on the bulk session, and the batch size to plan them with:
+        more than ``batch_size`` make several batches anyway; fewer, from :data:`SPLIT_MIN_ITEMS` on, are cut
+        into one batch per worker."""
+        if self.workers == 1 or n < 2:
+            return False, batch_size
+        if n > batch_size:
+            return True, batch_size
+        if n < SPLIT_MIN_ITEMS.get(self.variant.runtime, n + 1):
+            return False, batch_size
+        return True, -(-n // self.workers)
 
     def run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool) -> None:
         """Run each batch and ``store`` its embeddings (batch, dim). With ``parallel``, small batches run ``workers``

@@ -115,9 +115,10 @@ def check_token_ids(token_ids: object, vocab_size: int, max_len: int, name: str 
             raise InvalidArgumentError(
                 f"{where} is empty: each input needs at least one id (tokenizer.encode(['']) gives [CLS] [SEP])."
             )
-        if arr.dtype.kind not in "iu":
+        if arr.dtype.kind not in "iu" or (not isinstance(seq, np.ndarray) and any(
+                isinstance(v, (bool, np.bool_)) for v in seq)):  # numpy turns [101, True] into ints: True is no id
             for j, v in enumerate(arr.tolist() if isinstance(seq, np.ndarray) else seq):  # the values as given
-                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
                     raise InputError(f"{where}[{j}] is {type(v).__name__} ({v!r:.40}), not an int token id.")
             # all Python ints, yet not one int64 array: some id is beyond 64 bits, so out of range below
             arr = np.asarray([int(v) for v in seq], dtype=object)

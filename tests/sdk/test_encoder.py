@@ -168,3 +168,18 @@ def test_int8_warns_on_a_cpu_weaker_than_the_export_cpu(tiny_model_dir, tmp_path
     with caplog.at_level("WARNING", logger="simcse_sdk.encoder"):
         Encoder(tiny_model_dir, device="cpu", variant="int8")
     assert "lacks" not in caplog.text
+
+
+@pytest.mark.parametrize("n", [2, 3, 7])
+def test_an_input_of_one_batch_is_split_over_the_threads_with_the_same_result(tiny_model_dir, n):
+    few = SENTENCES[:n] if len(SENTENCES) >= n else (SENTENCES * n)[:n]
+    parallel = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    serial = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2, parallel_batches=False)
+    seen: list[int] = []
+    out = parallel.encode_ids(parallel.tokenizer.encode(few), on_batch=lambda b: seen.append(len(b.indices)))
+    assert parallel._sessions.has_bulk and len(seen) == 2 and sum(seen) == n  # one batch a thread
+    np.testing.assert_allclose(out, serial.encode(few), atol=1e-5)
+    one = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=1)
+    seen.clear()
+    one.encode_ids(one.tokenizer.encode(few), on_batch=lambda b: seen.append(len(b.indices)))
+    assert seen == [n]  # one thread: one batch

@@ -184,6 +184,9 @@ def test_bad_path_type():
 @pytest.mark.parametrize(("ids", "error", "message"), [
     ([[101, 2.5, 102]], InputError, r"token_ids\[0\]\[1\] is float \(2\.5\), not an int"),
     ([np.array([101.0, 102.0])], InputError, r"token_ids\[0\]\[0\] is float"),
+    ([[101, True, 102]], InputError, r"token_ids\[0\]\[1\] is bool \(True\), not an int"),
+    ([(101, np.True_, 102)], InputError, r"token_ids\[0\]\[1\] is bool_? \((np\.)?True_?\), not an int"),
+    ([np.array([True, False])], InputError, r"token_ids\[0\]\[0\] is bool"),
     ([[101, 102], [101, -1, 102]], InvalidArgumentError, r"token_ids\[1\]\[1\] = -1 is not a token id.*range\(0, 30522\)"),
     ([[101, 30522]], InvalidArgumentError, r"token_ids\[0\]\[1\] = 30522 is not a token id"),
     ([[101, 2**70]], InvalidArgumentError, r"token_ids\[0\]\[1\] = 1180591620717411303424 is not a token id"),
