@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from . import choice_cache
+from . import choice_cache, runtime
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ def _single(encode: Encode, ids: np.ndarray) -> float:
 
 def _groups(candidates: list[Candidate]) -> list[list[Candidate]]:
     """Consecutive candidates whose files together stay under the memory budget (at least one a group)."""
-    budget = min(LOAD_BYTES, int(MEMORY_SHARE * available_memory()))
+    budget = min(LOAD_BYTES, int(MEMORY_SHARE * runtime.available_memory()))
     groups: list[list[Candidate]] = []
     size = 0
     for c in candidates:
@@ -259,25 +259,6 @@ def _groups(candidates: list[Candidate]) -> list[list[Candidate]]:
         groups[-1].append(c)
         size += c.size_bytes
     return groups
-
-
-def available_memory(root: str = "/sys/fs/cgroup") -> int:
-    """Bytes this process may still allocate: the kernel's MemAvailable, capped by a cgroup v2 limit (Linux);
-    elsewhere a large number (no cap)."""
-    avail = 1 << 62
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                avail = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        limit = (Path(root) / "memory.max").read_text().strip()
-        if limit != "max":
-            avail = min(avail, int(limit) - int((Path(root) / "memory.current").read_text()))
-    except (OSError, ValueError):
-        pass
-    return max(avail, 0)
 
 
 def _open_all(group: list[Candidate], which: str) -> list[Exception | None]:

@@ -68,6 +68,25 @@ def default_threads() -> int:
     return max(1, cpus)
 
 
+def available_memory(root: str = "/sys/fs/cgroup") -> int:
+    """Bytes this process may still allocate: the kernel's MemAvailable, capped by a cgroup v2 limit (Linux);
+    elsewhere a large number (no cap)."""
+    avail = 1 << 62
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = (Path(root) / "memory.max").read_text().strip()
+        if limit != "max":
+            avail = min(avail, int(limit) - int((Path(root) / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    return max(avail, 0)
+
+
 def cgroup_cpu_quota(root: str | os.PathLike[str] = "/sys/fs/cgroup") -> float | None:
     """CPUs granted by the cgroup quota (``cpu.max`` in v2, ``cpu.cfs_quota_us`` in v1), None if unlimited."""
     base = Path(root)

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 from simcse_sdk import Encoder, autotune, choice_cache
+from simcse_sdk import runtime as sdk_runtime
 from simcse_sdk.errors import DeviceError, VariantError
 from simcse_sdk.runtime import Runtime
 
@@ -259,7 +260,7 @@ def test_at_most_load_bytes_of_candidates_are_open_at_once(monkeypatch):
     _, winner, most = race(fakes)
     assert most <= 2 and winner.name == "v0"
     monkeypatch.setattr(autotune, "LOAD_BYTES", 1 << 30)
-    monkeypatch.setattr(autotune, "available_memory", lambda: 4 * 250)  # a small container: a quarter is 250 bytes
+    monkeypatch.setattr(autotune.runtime, "available_memory", lambda: 4 * 250)  # a small container: a quarter is 250 bytes
     fakes = [Fake(f"v{i}", 0.0003, 0.00003 * (i + 1), size=100) for i in range(4)]
     _, winner, most = race(fakes)
     assert most <= 3 and winner.name == "v0"
@@ -268,9 +269,9 @@ def test_at_most_load_bytes_of_candidates_are_open_at_once(monkeypatch):
 def test_available_memory_reads_the_cgroup_limit(tmp_path):
     (tmp_path / "memory.max").write_text("1000000\n")
     (tmp_path / "memory.current").write_text("400000\n")
-    assert autotune.available_memory(str(tmp_path)) <= 600000
+    assert sdk_runtime.available_memory(str(tmp_path)) <= 600000
     (tmp_path / "memory.max").write_text("max\n")
-    assert autotune.available_memory(str(tmp_path)) > 600000
+    assert sdk_runtime.available_memory(str(tmp_path)) > 600000
 
 
 def test_a_candidate_that_cannot_open_is_left_out_with_a_warning(caplog):
