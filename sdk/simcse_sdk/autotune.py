@@ -190,7 +190,8 @@ def choose(
                 best = c
             else:
                 losers.append(c)
-    threading.Thread(target=_close_all, args=(losers,), name="simcse-autotune-free", daemon=True).start()
+    # not a daemon: the interpreter waits for it at exit (a session freed during shutdown crashes the process)
+    threading.Thread(target=_close_all, args=(losers,), name="simcse-autotune-free", daemon=False).start()
     if best is None:
         assert failed is not None, "no candidates to measure"
         raise failed  # every candidate failed: the last error says why

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ logger = logging.getLogger(__name__)
 
 EXTRA_HINT = "pip install 'simcse-sdk[openvino]'"
 PRECISIONS = ("f32", "bf16")
+
+# The process's first infer runs alone: two threads making their first call at once deadlocked (OpenVINO
+# 2026.4: both in the bindings' one-time numpy set-up, one waiting for the GIL, the other, holding it, for
+# that set-up; seen with the Encoder's two parallel batches as the first calls of a process).
+_FIRST_CALL = threading.Lock()
+_first_call_done = False
 
 
 def import_openvino() -> Any:
@@ -121,7 +128,17 @@ class OpenVINORuntime:
         feeds = {k: v for k, v in feeds.items() if k in self.input_names}
         request = self._requests.get()  # blocks while every request is busy
         try:
+            if not _first_call_done:
+                return self._first_run(request, feeds)
             out = request.infer(feeds)  # releases the GIL while OpenVINO runs
             return np.array(out.to_tuple()[0], dtype=np.float32)  # copy: the request reuses its buffer
         finally:
             self._requests.put(request)
+
+    @staticmethod
+    def _first_run(request: Any, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        global _first_call_done
+        with _FIRST_CALL:
+            out = request.infer(feeds)
+            _first_call_done = True
+            return np.array(out.to_tuple()[0], dtype=np.float32)

@@ -119,3 +119,27 @@ def test_running_an_openvino_variant_does_not_load_torch(ov_model_dir):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_first_infer_of_a_process_runs_under_the_lock(ov_model_dir, monkeypatch):
+    # OpenVINO 2026.4 deadlocked when a process's first two infers ran at once on two threads (both in the
+    # bindings' one-time numpy set-up), as the Encoder's parallel batches and variant="auto"'s probe do.
+    from simcse_sdk import openvino_runtime
+
+    class Recording:
+        def __init__(self):
+            self.entered = 0
+
+        def __enter__(self):
+            self.entered += 1
+
+        def __exit__(self, *exc):
+            return False
+
+    lock = Recording()
+    monkeypatch.setattr(openvino_runtime, "_FIRST_CALL", lock)
+    monkeypatch.setattr(openvino_runtime, "_first_call_done", False)
+    enc = Encoder(ov_model_dir, device="cpu", variant="ov-fp32")
+    enc.encode(["one"])
+    enc.encode(["two", "three"] * 40)
+    assert lock.entered == 1 and openvino_runtime._first_call_done

@@ -290,3 +290,19 @@ def test_a_workload_well_over_the_best_stops_after_its_first_bulk_call():
     autotune.run_workload(f.candidate(), bulk, [np.arange(5)] * 4, m, bound=0.001)
     assert m.workload_s is None and "bulk call alone" in m.left_out and m.sentences_per_s > 0
     assert f.calls.count(autotune.BULK_SENTENCES) == 2  # the warm-up and one timed call, no single-sentence timing
+
+
+def test_the_losers_are_freed_on_a_thread_the_interpreter_waits_for(monkeypatch):
+    # a daemon thread freeing sessions while the interpreter shuts down crashed processes that exit right away
+    started = []
+    real = threading.Thread
+
+    def thread(*args, **kwargs):
+        t = real(*args, **kwargs)
+        started.append(t)
+        return t
+
+    monkeypatch.setattr(autotune.threading, "Thread", thread)
+    race([Fake("a", 0.0003, 0.00003), Fake("b", 0.0003, 0.0004)])
+    (freer,) = [t for t in started if t.name == "simcse-autotune-free"]
+    assert not freer.daemon
