@@ -9,7 +9,7 @@ sentences plus :data:`SINGLE_CALLS` one-sentence calls, weighing throughput and 
 equally. The sentences are real text of 6-22 tokens, as STS-B's; what is fastest depends on
 the lengths, and OpenVINO pays for each change of shape.
 
-Measuring stays short (about 2 s for six variants of all-MiniLM-L6-v2 on 2 cores):
+Measuring stays short (2.0-2.2 s for six variants of all-MiniLM-L6-v2 on 2 cores):
 
 1. *Open*: the session each candidate's probe runs on is opened, two at a time (opening is
    mostly single-threaded), at most :data:`LOAD_BYTES` of model files at once, and at most a
