@@ -18,6 +18,7 @@ Or by hand, with the callable class and the actor-pool arguments for this Ray ve
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from typing import Any
 
@@ -25,6 +26,8 @@ import numpy as np
 
 from .embed.errors import ExtraMissingError
 from .encoder import Encoder
+
+logger = logging.getLogger(__name__)
 
 
 def _ray() -> Any:
@@ -103,6 +106,9 @@ class EncoderUDF:
         output_column: the column to add: ``fixed_size_list<float32>[dim]`` for pyarrow batches,
             a (rows, dim) float32 array for numpy batches, one array per row for pandas.
         variant, normalize, batch_size, max_tokens: as for :class:`~simcse_sdk.Encoder` and ``encode``.
+            With ``variant="auto"`` each actor measures on its own, and actors measuring at once on a busy
+            node can choose differently: pass the variant :func:`resolve_variant` gives (``embed_dataset``
+            does), so that every row comes from the same graph.
         device: ``cpu`` or ``cuda``; default ``cuda`` when Ray gave this actor a GPU, else ``cpu``.
         threads: onnxruntime threads; default the CPUs Ray gave this actor.
 
@@ -139,14 +145,39 @@ class EncoderUDF:
         return out
 
 
+def resolve_variant(model_dir: str | os.PathLike[str], cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0,
+                    **udf_kwargs: Any) -> str:
+    """The variant an :class:`EncoderUDF` actor with these resources and arguments runs: ``variant="auto"``
+    measured once, in one Ray task with an actor's resources (and cached, see :mod:`simcse_sdk.autotune`);
+    a named variant as it is.
+
+    Example:
+        >>> resolve_variant("models/minilm", cpus_per_actor=2)   # doctest: +SKIP
+        'int8'
+    """
+    if udf_kwargs.get("variant", "auto") != "auto":
+        return str(udf_kwargs["variant"])
+    ray = _ray()
+
+    def probe(path: str, kwargs: dict[str, Any]) -> str:
+        return EncoderUDF(path, **kwargs).encoder.variant
+
+    task = ray.remote(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor)(probe)
+    return str(ray.get(task.remote(str(model_dir), udf_kwargs)))
+
+
 def embed_dataset(ds: Any, model_dir: str | os.PathLike[str], text_column: str = "text",
                   output_column: str = "embedding", actors: int | None = None, cpus_per_actor: float = 1.0,
                   gpus_per_actor: float = 0.0, batch_size: int = 512, **udf_kwargs: Any) -> Any:
     """``ds`` with ``output_column`` added by a pool of :class:`EncoderUDF` actors (a lazy Dataset).
 
     ``actors`` defaults to what fits the cluster; ``batch_size`` rows go to one ``encode`` call.
+    ``variant="auto"`` (the default) is resolved once, before the actors start (:func:`resolve_variant`),
+    so that all of them run the same variant.
     """
     n = actors or default_actors(cpus_per_actor, gpus_per_actor)
+    udf_kwargs["variant"] = resolve_variant(model_dir, cpus_per_actor, gpus_per_actor, **udf_kwargs)
+    logger.info("embed_dataset: every actor runs variant %r of %s", udf_kwargs["variant"], model_dir)
     return ds.map_batches(
         EncoderUDF, batch_size=batch_size, batch_format="pyarrow",
         fn_constructor_kwargs={"model_dir": str(model_dir), "text_column": text_column,

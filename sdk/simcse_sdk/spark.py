@@ -20,22 +20,36 @@ The same with pyspark's own API, when you want its other options:
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .encoder import Encoder
 from .errors import InputError
+from .manifest import MANIFEST_NAME
+
+logger = logging.getLogger(__name__)
 
 
 def make_predict_fn(model_dir: str | os.PathLike[str], normalize: bool = False, variant: str = "auto",
                     device: str = "cpu", threads: int | None = None) -> Callable[[], Callable[[np.ndarray], np.ndarray]]:
     """A picklable ``make_predict_fn`` for ``predict_batch_udf``: loads the Encoder, returns ``predict``.
 
-    ``predict`` takes a 1-d array of texts and returns (rows, dim) float32.
+    ``predict`` takes a 1-d array of texts and returns (rows, dim) float32. ``variant="auto"`` is measured
+    once, here on the driver, when it can read the model directory, and every worker runs that variant;
+    workers measuring on their own could choose differently and mix two graphs in one column.
     """
+    if variant == "auto":
+        if (Path(model_dir) / MANIFEST_NAME).is_file():
+            variant = Encoder(model_dir, device=device, threads=threads).variant
+            logger.info("embedding with variant %r of %s on every worker (measured here)", variant, model_dir)
+        else:
+            logger.warning("%s is not readable here, so each Spark worker measures variant='auto' on its own and "
+                           "workers may choose differently: pass variant= to pin one.", model_dir)
     return functools.partial(_load, os.fspath(model_dir), normalize, variant, device, threads)
 
 

@@ -33,3 +33,17 @@ def test_predict_batch_udf_matches_encode(tiny_model_dir: Path, monkeypatch: pyt
     want = Encoder(tiny_model_dir, variant="fp32").encode(texts)
     assert sorted(got) == list(range(40))
     np.testing.assert_allclose(np.stack([got[i] for i in range(40)]), want, atol=1e-5)
+
+
+def test_auto_is_measured_once_on_the_driver_so_every_worker_runs_one_variant(tiny_model_dir: Path, tmp_path,
+                                                                                caplog) -> None:
+    from simcse_sdk.spark import make_predict_fn  # no pyspark needed to build the function
+
+    fn = make_predict_fn(tiny_model_dir)
+    variant = fn.args[2]
+    assert variant in Encoder(tiny_model_dir).manifest.variants and variant != "auto"
+    predict = fn()  # what a worker runs
+    np.testing.assert_allclose(predict(np.array(["a", "b c"], dtype=object)),
+                               Encoder(tiny_model_dir, variant=variant).encode(["a", "b c"]), atol=1e-6)
+    unseen = make_predict_fn(tmp_path / "only-on-the-executors")
+    assert unseen.args[2] == "auto" and "pass variant= to pin one" in caplog.text

@@ -39,9 +39,9 @@ def test_ray_output_equals_encode_by_id(local_ray: None, tmp_path: Path, minilm_
     assert (summary.rows, summary.shards, summary.shards_skipped) == (1200, 4, 0)
     got = by_id(out)
     assert sorted(got) == sorted(f"s{i}" for i in range(1200))
-    want = Encoder(minilm_model_dir).encode(texts)
-    np.testing.assert_allclose(np.stack([got[f"s{i}"] for i in range(1200)]), want, atol=1e-5)
     m = json.loads((out / "_manifest.json").read_text())
+    want = Encoder(minilm_model_dir, variant=m["model"]["variant"]).encode(texts)  # the variant the job pinned
+    np.testing.assert_allclose(np.stack([got[f"s{i}"] for i in range(1200)]), want, atol=1e-5)
     assert m["status"] == "complete" and m["config"]["engine"] == "ray" and "ray" in m["versions"]
 
 
@@ -66,16 +66,20 @@ def test_actor_that_dies_mid_job_is_restarted_and_every_row_appears_once(
     assert (summary.rows, summary.shards, summary.shards_skipped) == (1200, 8, 0)
     got = by_id(out)  # no duplicate ids
     assert sorted(got) == sorted(f"s{i}" for i in range(1200))
-    want = Encoder(minilm_model_dir).encode(texts)
+    variant = json.loads((out / "_manifest.json").read_text())["model"]["variant"]  # the one the job pinned
+    want = Encoder(minilm_model_dir, variant=variant).encode(texts)
     np.testing.assert_allclose(np.stack([got[f"s{i}"] for i in range(1200)]), want, atol=1e-5)
 
 
 def test_embed_dataset_for_users_pipelines(local_ray: None, minilm_model_dir: Path, corpus) -> None:
-    from simcse_sdk.ray import embed_dataset
+    from simcse_sdk.ray import embed_dataset, resolve_variant
 
     texts = corpus[1][:300]
     ds = ray.data.from_items([{"text": t, "k": i} for i, t in enumerate(texts)])
     rows = embed_dataset(ds, minilm_model_dir, actors=2, batch_size=64).take_all()
     got = {r["k"]: np.asarray(r["embedding"], dtype=np.float32) for r in rows}
     assert sorted(got) == list(range(300))
-    np.testing.assert_allclose(np.stack([got[i] for i in range(300)]), Encoder(minilm_model_dir).encode(texts), atol=1e-5)
+    # variant="auto" was measured once for both actors (then cached): every row is from that one variant
+    variant = resolve_variant(minilm_model_dir)
+    want = Encoder(minilm_model_dir, variant=variant).encode(texts)
+    np.testing.assert_allclose(np.stack([got[i] for i in range(300)]), want, atol=1e-5)
