@@ -12,17 +12,21 @@ the lengths, and OpenVINO pays for each change of shape.
 Measuring stays short (2.0-2.2 s for six variants of all-MiniLM-L6-v2 on 2 cores):
 
 1. *Open*: the session each candidate's probe runs on is opened, two at a time (opening is
-   mostly single-threaded), at most :data:`LOAD_BYTES` of model files at once, and at most a
-   quarter of the memory still available (MemAvailable, or the cgroup's limit if lower).
+   mostly single-threaded), in groups of at most :data:`LOAD_BYTES` of model files and at most a
+   quarter of the memory still available (MemAvailable, or the cgroup's limit if lower), plus the
+   best candidate so far.
 2. *Probe*: each candidate embeds :data:`PROBE_SENTENCES` sentences in small batches; one more
-   than :data:`PROBE_FACTOR` times slower than the fastest probe is left out.
+   than :data:`PROBE_FACTOR` times slower than the fastest probe is left out (brought back if
+   the candidate that set the bar then fails its workload).
 3. *Workload*: the others open what else the workload runs on (OpenVINO's latency session)
    and run it, fastest probe first. One whose bulk call alone, or whose estimate after a few
    single calls, is :data:`MARGIN` slower than the best complete workload stops there; a
-   close one is timed again. The losers' sessions are freed on a background thread.
+   close one is timed again. The losers of the last group are freed on a background thread (those
+   of earlier groups before the next group opens).
 
-The order of measuring (the export gate's latencies, recorded on the export machine) only
-decides how soon the fast ones set the bar; never what is chosen. The choice is cached (see
+The order of measuring (the export gate's latencies, recorded on the export machine) decides how
+soon the fast ones set the bar, not what is chosen (up to timing noise; when the candidates do not
+fit in one group, a candidate is compared with the groups measured before it). The choice is cached (see
 :mod:`simcse_sdk.choice_cache`), so a second start measures nothing.
 
 Example:
@@ -162,34 +166,38 @@ def choose(
                 logger.debug("probed %s in %.3f s", c.name, time.perf_counter() - t)
             except Exception as e:  # e.g. a runtime that cannot run this graph here: not a candidate
                 failed = _leave_out(c, e, losers)
-        fastest_probe = max((m.probe_per_s for m in measured.values()), default=0.0)
-        ready = []
-        for c in sorted((c for c in group if c.name in measured), key=lambda c: -measured[c.name].probe_per_s):
-            m = measured[c.name]
-            if m.probe_per_s * PROBE_FACTOR < fastest_probe:
-                m.left_out = f"probe {fastest_probe / m.probe_per_s:.1f}x slower than the fastest"
-                losers.append(c)
-            else:
-                ready.append(c)
-        for c, error in zip(ready, _open_all(ready, "open_rest"), strict=True):
-            m = measured[c.name]
-            bound = measured[best.name].workload_s if best is not None else None
-            try:
-                if error is not None:
-                    raise error
-                t = time.perf_counter()
-                run_workload(c, bulk, singles, m, bound)
-                logger.debug("timed %s in %.3f s: %s", c.name, time.perf_counter() - t, m)
-            except Exception as e:
-                del measured[c.name]
-                failed = _leave_out(c, e, losers)
-                continue
-            if m.workload_s is not None and (best is None or m.workload_s < (measured[best.name].workload_s or 0)):
-                if best is not None:
-                    losers.append(best)
-                best = c
-            else:
-                losers.append(c)
+        pending = sorted((c for c in group if c.name in measured), key=lambda c: -measured[c.name].probe_per_s)
+        while pending:  # again when a candidate that set the probe bar failed its workload: the bar drops
+            fastest_probe = max(m.probe_per_s for m in measured.values())
+            ready = [c for c in pending if measured[c.name].probe_per_s * PROBE_FACTOR >= fastest_probe]
+            pending = [c for c in pending if c not in ready]
+            failures = 0
+            for c, error in zip(ready, _open_all(ready, "open_rest"), strict=True):
+                m = measured[c.name]
+                bound = measured[best.name].workload_s if best is not None else None
+                try:
+                    if error is not None:
+                        raise error
+                    t = time.perf_counter()
+                    run_workload(c, bulk, singles, m, bound)
+                    logger.debug("timed %s in %.3f s: %s", c.name, time.perf_counter() - t, m)
+                except Exception as e:
+                    del measured[c.name]
+                    failed = _leave_out(c, e, losers)
+                    failures += 1
+                    continue
+                if m.workload_s is not None and (best is None or m.workload_s < (measured[best.name].workload_s or 0)):
+                    if best is not None:
+                        losers.append(best)
+                    best = c
+                else:
+                    losers.append(c)
+            if not failures or not ready:  # the bar stands: the rest are left out against a candidate that ran
+                for c in pending:
+                    m = measured[c.name]
+                    m.left_out = f"probe {fastest_probe / m.probe_per_s:.1f}x slower than the fastest"
+                    losers.append(c)
+                pending = []
     # not a daemon: the interpreter waits for it at exit (a session freed during shutdown crashes the process)
     threading.Thread(target=_close_all, args=(losers,), name="simcse-autotune-free", daemon=False).start()
     if best is None:

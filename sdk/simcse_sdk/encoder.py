@@ -59,7 +59,8 @@ class Encoder:
         threads: CPU threads for inference, 1..1024 (default ``None``: the cores available to this process).
         batch_size: default sentences per batch.
         max_tokens: default cap on padded tokens per batch (batch rows × longest row).
-        verify: check each model file's sha256 against the manifest before loading it.
+        verify: check the chosen variant's files' sha256 against the manifest (``variant="auto"`` loads
+            its candidates to time them, then checks the winner's files before it is used).
         parallel_batches: on CPU with ``threads > 1``, inputs of more than one batch run ``threads``
             small batches (up to ``PARALLEL_MAX_TOKENS`` padded tokens) at once, one thread each, on a
             second session made on first use: about 15 % more sentences/s for short sentences, whose
@@ -153,7 +154,7 @@ class Encoder:
 
     def describe(self) -> str:
         """Which variant and runtime this Encoder runs, and why (asked for, or measured: with the figures)."""
-        return f"{self.choice.describe()}; runs on {self._sessions.any_open().providers[0]}"
+        return f"{self.choice.describe()}; runs on {self._sessions.providers()[0]}"
 
     @property
     def runtime(self) -> Session:

@@ -139,6 +139,6 @@ class OpenVINORuntime:
     def _first_run(request: Any, feeds: dict[str, np.ndarray]) -> np.ndarray:
         global _first_call_done
         with _FIRST_CALL:
-            out = request.infer(feeds)
+            out = np.array(request.infer(feeds).to_tuple()[0], dtype=np.float32)  # the output's conversion too
             _first_call_done = True
-            return np.array(out.to_tuple()[0], dtype=np.float32)
+            return out

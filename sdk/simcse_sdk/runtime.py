@@ -69,8 +69,9 @@ def default_threads() -> int:
 
 
 def available_memory(root: str = "/sys/fs/cgroup") -> int:
-    """Bytes this process may still allocate: the kernel's MemAvailable, capped by a cgroup v2 limit (Linux);
-    elsewhere a large number (no cap)."""
+    """Bytes this process may still allocate: the kernel's MemAvailable, capped by the cgroup's memory limit
+    (v2 ``memory.max`` of this process's cgroup or the root, v1 ``memory.limit_in_bytes``; Linux); elsewhere
+    a large number (no cap)."""
     avail = 1 << 62
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -78,12 +79,26 @@ def available_memory(root: str = "/sys/fs/cgroup") -> int:
                 avail = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        limit = (Path(root) / "memory.max").read_text().strip()
-        if limit != "max":
-            avail = min(avail, int(limit) - int((Path(root) / "memory.current").read_text()))
-    except (OSError, ValueError):
+    base = Path(root)
+    v2, v1 = [base], [base / "memory"]
+    try:  # "0::/path" (v2) or "N:memory:/path" (v1) names this process's cgroup under the root
+        for ln in Path("/proc/self/cgroup").read_text().splitlines():
+            parts = ln.split(":", 2)
+            if len(parts) == 3 and parts[2].strip("/"):
+                if parts[0] == "0" and parts[1] == "":
+                    v2.insert(0, base / parts[2].strip("/"))
+                elif "memory" in parts[1].split(","):
+                    v1.insert(0, base / "memory" / parts[2].strip("/"))
+    except OSError:
         pass
+    for d, limit_file, usage_file in [*((d, "memory.max", "memory.current") for d in v2),
+                                      *((d, "memory.limit_in_bytes", "memory.usage_in_bytes") for d in v1)]:
+        try:
+            limit = (d / limit_file).read_text().strip()
+            if limit != "max" and int(limit) < 1 << 60:  # v1 writes a huge number for "no limit"
+                avail = min(avail, int(limit) - int((d / usage_file).read_text()))
+        except (OSError, ValueError):
+            continue
     return max(avail, 0)
 
 

@@ -61,12 +61,20 @@ class VariantSessions:
         self._main: Session | None = None
         self._bulk: tuple[int, Session, ThreadPoolExecutor] | None = None  # (pid, session, pool)
         self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
+
+    @property
+    def _guard(self) -> threading.Lock:
+        """The lock for opening sessions; a new one in a forked child (a parent thread may have held it at the fork)."""
+        if self._lock_pid != os.getpid():
+            self._lock, self._lock_pid = threading.Lock(), os.getpid()
+        return self._lock
 
     @property
     def main(self) -> Session:
         """The session on all threads (opened on first use)."""
         if self._main is None:
-            with self._lock:
+            with self._guard:
                 if self._main is None:
                     self._check_unchanged()
                     self._main = open_session(self.variant, self.model_file, self.device, self.threads)
@@ -76,7 +84,7 @@ class VariantSessions:
         """The session for ``workers`` batches at once and its pool (opened on first use, again in a forked child)."""
         bulk = self._bulk
         if bulk is None or bulk[0] != os.getpid():  # a forked child cannot use the parent's pool
-            with self._lock:
+            with self._guard:
                 if self._bulk is None or self._bulk[0] != os.getpid():
                     self._check_unchanged()
                     session = open_session(self.variant, self.model_file, self.device, None,
@@ -96,6 +104,14 @@ class VariantSessions:
         if self._main is None and self.has_bulk:
             return self.bulk()[0]
         return self.main
+
+    def providers(self) -> list[str]:
+        """What an open session runs on (the parent's, in a forked child), opening none if one is open."""
+        if self._main is not None:
+            return self._main.providers
+        if self._bulk is not None:
+            return self._bulk[1].providers
+        return self.main.providers
 
     def split(self, n: int, batch_size: int) -> tuple[bool, int]:
         """Whether ``n`` inputs run as parallel batches on the bulk session, and the batch size to plan them with:
@@ -144,7 +160,7 @@ class VariantSessions:
 
     def close(self) -> None:
         """Let go of the sessions and stop the worker pool (a candidate that lost the measurement)."""
-        with self._lock:
+        with self._guard:
             if self._bulk is not None and self._bulk[0] == os.getpid():
                 self._bulk[2].shutdown(wait=True)
             self._bulk, self._main = None, None
