@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .embed.errors import ExtraMissingError
 from .encoder import Encoder
+from .errors import MissingExtraError
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def _ray() -> Any:
         import ray
         import ray.data  # noqa: F401
     except ImportError as e:
-        raise ExtraMissingError("Ray Data is not installed: pip install 'simcse-sdk[ray]' (ray[data]).") from e
+        raise MissingExtraError("Ray Data is not installed: pip install 'simcse-sdk[ray]' (ray[data]).") from e
     return ray
 
 

@@ -17,11 +17,6 @@ SENTENCES = [
 ] * 3
 
 
-@pytest.fixture(scope="module")
-def encoder(tiny_model_dir):
-    return Encoder(tiny_model_dir, device="cpu", variant="fp32")
-
-
 def test_shape_dtype_and_input_order(encoder):
     out = encoder.encode(SENTENCES, batch_size=4)
     assert out.shape == (len(SENTENCES), encoder.dim) and out.dtype == np.float32

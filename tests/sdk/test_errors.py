@@ -1,7 +1,6 @@
 """Every bad input gets a clear error naming the problem and the fix."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -16,18 +15,6 @@ from simcse_sdk import (
     VariantError,
 )
 from simcse_sdk.runtime import cuda_available
-
-
-@pytest.fixture
-def model_copy(tiny_model_dir, tmp_path):
-    dst = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_model_dir):
-    return Encoder(tiny_model_dir, device="cpu", variant="fp32")
 
 
 def test_missing_path(tmp_path):

@@ -6,7 +6,6 @@ The ``test_table_*`` tests print ``type: message`` so that ``pytest -s -k table`
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -25,18 +24,6 @@ from simcse_sdk import (
     search,
 )
 from simcse_sdk.manifest import Manifest
-
-
-@pytest.fixture
-def model_copy(tiny_model_dir, tmp_path):
-    dst = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, dst)
-    return dst
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_model_dir):
-    return Encoder(tiny_model_dir, device="cpu", variant="fp32")
 
 
 def _edit_manifest(model_dir, **changes):

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from ..errors import SimcseError
+from ..errors import MissingExtraError, SimcseError
 
 
 class CorpusFileNotFoundError(SimcseError, FileNotFoundError):
@@ -34,17 +34,16 @@ class ShardError(SimcseError, RuntimeError):
     """A written shard does not match the job's plan (rows, index): the folder was changed by hand."""
 
 
-class ExtraMissingError(SimcseError, ImportError):
-    """An optional dependency is not installed; the message names the extra that brings it."""
+ExtraMissingError = MissingExtraError  # the SDK's one class for a missing extra, under the name this package had
 
 
 def require(module: str, extra: str, what: str) -> None:
-    """Raise :class:`ExtraMissingError` naming ``extra`` when ``module`` cannot be imported."""
+    """Raise :class:`~simcse_sdk.errors.MissingExtraError` naming ``extra`` when ``module`` cannot be imported."""
     import importlib
 
     try:
         importlib.import_module(module)
     except ImportError as e:
-        raise ExtraMissingError(
+        raise MissingExtraError(
             f"{what} needs {module}, which is not installed: pip install 'simcse-sdk[{extra}]'"
         ) from e
