@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from simcse_sdk.accuracy import DEFAULT_MAX_STS_DROP, DEFAULT_MIN_COS
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +51,10 @@ BUILTIN_PROBES = [
 class Thresholds:
     """What each variant must reach to be published."""
 
-    min_cos: dict[str, float] = field(default_factory=lambda: {"fp32": 0.99999, "fp16": 0.999, "int8": 0.95,
-                                                               "ov-fp32": 0.99999, "ov-bf16": 0.999, "ov-int8": 0.95})
+    # smallest allowed cosine to torch over the probe set; the SDK checks it again on the serving CPU
+    min_cos: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_COS))
     # largest allowed STS-B dev Spearman loss in points, variant vs torch
-    max_sts_drop: dict[str, float] = field(default_factory=lambda: {"fp32": 0.05, "fp16": 0.1, "int8": 0.5,
-                                                                    "ov-fp32": 0.05, "ov-bf16": 0.1, "ov-int8": 0.5})
+    max_sts_drop: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MAX_STS_DROP))
 
 
 @dataclass
@@ -72,6 +72,8 @@ class GateResult:
     checked_on: str  # the device the variant ran on for the check
     latency_ms: dict[str, float] = field(default_factory=dict)  # CPU median latency, 1 sentence / batch of 32
     failures: list[str] = field(default_factory=list)
+    threshold_min_cos: float | None = None  # the limits applied; the SDK applies min_cos again where it serves
+    threshold_max_sts_drop: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -163,6 +165,8 @@ def check_variant(
         stsb_dev_delta=delta,
         checked_on=checked_on,
         latency_ms=_latency(encode) if checked_on == "cpu" else {},
+        threshold_min_cos=thresholds.min_cos.get(name),
+        threshold_max_sts_drop=thresholds.max_sts_drop.get(name),
     )
     floor = thresholds.min_cos.get(name)
     if floor is not None and result.min_cos < floor:

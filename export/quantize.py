@@ -10,6 +10,19 @@ activations with one scale per tensor per batch, so an embedding depends slightl
 else is in its batch (STS-B test 81.58-81.87 across batch sizes 1-128 with ``per-channel``).
 Compare them all with ``benchmarks/int8_recipes.py``.
 
+Weights are 7-bit (``weight_bits=7``: integers in [-63, 63]) in every recipe but ``static-smooth-w8``.
+onnxruntime's u8 x s8 kernel on x86 CPUs without VNNI (AVX2 only: AMD Zen 1-3, Intel before Ice Lake)
+multiplies with ``vpmaddubsw``, which adds two u8 x s8 products into a saturating int16: 255 x 127 x 2
+overflows it, 255 x 63 x 2 does not. With 8-bit weights the same int8 file therefore computes other
+numbers on an AVX2-only CPU than on the VNNI/AMX CPU that exported and gated it (random-weight
+DeBERTa-v2: min cosine 0.849 there; all-MiniLM-L6-v2, 400 STS-B dev sentences under an emulated
+Haswell: min 0.9903, mean 0.9945 against 0.9940 / 0.9965 here). With 7-bit weights no sum can saturate,
+so the file computes the same on every x86 CPU kind (the emulated Haswell matched this machine to
+4 decimals: min 0.9920, mean 0.9957), at the cost of one bit of weight resolution (the gate's STS-B
+dev delta on all-MiniLM-L6-v2: +0.01 with 7 bits, -0.04 with 8). onnxruntime's own ``reduce_range``
+option is the same idea for its quantisers. ``benchmarks/int8_cpu_kinds.py`` measures a model
+directory on this CPU and on an emulated AVX2-only one.
+
 Example:
     >>> quantize("model.onnx", "model.int8.onnx", RECIPES["per-channel"])   # doctest: +SKIP
 """
@@ -42,6 +55,7 @@ class Int8Recipe:
     quantize_attention: bool  # turn fused Attention into QAttention (else only MatMuls are quantised)
     static: bool = False  # fixed activation scales calibrated on sentences, instead of one per batch
     smooth_alpha: float | None = None  # static only: SmoothQuant migration strength for LayerNorm-fed MatMuls
+    weight_bits: int = 7  # 7: no int16 saturation on AVX2-only CPUs (see the module docstring); 8: VNNI/AMX CPUs only
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -59,6 +73,9 @@ RECIPES = {
                    quantize_attention=True, static=True, smooth_alpha=0.5),
         Int8Recipe("static", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False,
                    quantize_attention=True, static=True),
+        # 8-bit weights: one more bit of resolution, but wrong sums on CPUs without VNNI (see the docstring).
+        Int8Recipe("static-smooth-w8", per_channel=True, signed_weights=True, keep_ffn_output_fp32=False,
+                   quantize_attention=True, static=True, smooth_alpha=0.5, weight_bits=8),
     )
 }
 DEFAULT_RECIPE = "static-smooth"
@@ -118,6 +135,7 @@ def quantize(
         weight_type=QuantType.QInt8 if recipe.signed_weights else QuantType.QUInt8,
         op_types_to_quantize=op_types,
         nodes_to_exclude=exclude,
+        reduce_range=recipe.weight_bits == 7,  # onnxruntime's 7-bit weights
         # Avoids "Unable to find data type for weight_name" on fused graphs.
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
@@ -133,5 +151,5 @@ def _quantize_static(
 
     if not calibration:
         raise ValueError(f"int8 recipe {recipe.name!r} needs calibration sentences: pass --calibration FILE")
-    done = quantize_static_smooth(src, dst, calibration, alpha=recipe.smooth_alpha)
+    done = quantize_static_smooth(src, dst, calibration, alpha=recipe.smooth_alpha, weight_bits=recipe.weight_bits)
     return {**recipe.to_dict(), "excluded_nodes": [], **done}

@@ -13,7 +13,7 @@ residual) and row k of the weight is multiplied by ``s_k`` before it is quantise
 shared zero point make per-channel division widen the range instead.
 
 Graph, per quantised MatMul: ``[Mul 1/s] -> QuantizeLinear(t, z) -> MatMulIntegerToFloat`` (weights
-int8, one symmetric scale per output column); per fused ``Attention``: the same in front of
+int8 holding 7-bit values by default, one symmetric scale per output column); per fused ``Attention``: the same in front of
 ``QAttention``. Where onnxruntime did not fuse attention (MPNet, DeBERTa-v2, ModernBERT), there is no
 ``Attention`` node: the Q/K/V projections are plain MatMuls with constant weights and are quantised as
 such (attention's own activation products stay float32). On all-MiniLM-L6-v2 (STS-B test, fp32 82.03) the exported graph scored 82.02 at every batch size
@@ -123,17 +123,23 @@ def activation_qparams(lo: np.ndarray, hi: np.ndarray) -> tuple[float, int]:
     return scale, int(np.clip(round(-low / scale), 0, 255))
 
 
-def quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int8 symmetric weights (K, N) and one scale per output column (N,)."""
-    scale = (np.abs(weight).max(axis=0) / 127.0).clip(1e-12)  # (N,)
-    return np.clip(np.round(weight / scale), -127, 127).astype(np.int8), scale.astype(np.float32)
+def quantize_weight(weight: np.ndarray, bits: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric ``bits``-bit weights (K, N) stored as int8, and one scale per output column (N,).
+
+    7 bits (levels -63..63) keep onnxruntime's AVX2 u8 x s8 kernel from saturating (see :mod:`export.quantize`).
+    """
+    if bits not in (7, 8):
+        raise ValueError(f"weight bits must be 7 or 8, got {bits!r}")
+    levels = float(2 ** (bits - 1) - 1)
+    scale = (np.abs(weight).max(axis=0) / levels).clip(1e-12)  # (N,)
+    return np.clip(np.round(weight / scale), -levels, levels).astype(np.int8), scale.astype(np.float32)
 
 
 def quantize_static_smooth(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], batches: list[dict[str, np.ndarray]],
-    alpha: float | None = 0.5,
+    alpha: float | None = 0.5, weight_bits: int = 7,
 ) -> dict[str, object]:
-    """Write the static int8 graph of ``src`` to ``dst``; ``alpha=None`` turns smoothing off."""
+    """Write the static int8 graph of ``src`` to ``dst``; ``alpha=None`` turns smoothing off; ``weight_bits`` 7 or 8."""
     if not batches:
         raise ValueError("static int8 needs calibration batches (input_ids, attention_mask); got none")
     model = onnx.load(str(src))
@@ -145,7 +151,7 @@ def quantize_static_smooth(
         x, (lo, hi) = t.node.input[0], ranges[t.node.input[0]]
         s = smoothing_factors(lo, hi, t.weight, alpha) if t.smooth and alpha is not None else np.ones(len(lo))
         a_scale, a_zero = activation_qparams(lo / s, hi / s)
-        w_q, w_scale = quantize_weight(t.weight * s[:, None].astype(np.float32))  # (K, N), (N,)
+        w_q, w_scale = quantize_weight(t.weight * s[:, None].astype(np.float32), weight_bits)  # (K, N), (N,)
         p = f"sq{i}_{t.node.name or t.node.output[0]}"
         new_inits += [
             numpy_helper.from_array(w_q, p + "_w"), numpy_helper.from_array(w_scale, p + "_w_scale"),

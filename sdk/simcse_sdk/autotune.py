@@ -17,7 +17,9 @@ Measuring stays short (2.0-2.2 s for six variants of all-MiniLM-L6-v2 on 2 cores
    best candidate so far.
 2. *Probe*: each candidate embeds :data:`PROBE_SENTENCES` sentences in small batches; one more
    than :data:`PROBE_FACTOR` times slower than the fastest probe is left out (brought back if
-   the candidate that set the bar then fails its workload).
+   the candidate that set the bar then fails its workload). Each is also compared with the fp32
+   reference on this machine (:mod:`simcse_sdk.accuracy`): one below its export gate's minimum
+   cosine is left out, however fast.
 3. *Workload*: the others open what else the workload runs on (OpenVINO's latency session)
    and run it, fastest probe first. One whose bulk call alone, or whose estimate after a few
    single calls, is :data:`MARGIN` slower than the best complete workload stops there; a
@@ -50,7 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from . import choice_cache, runtime
+from . import accuracy, choice_cache, runtime
+from .errors import VariantError
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,7 @@ class Candidate:
     size_bytes: int  # of its model files, as loaded (bounds how many are open at once)
     order: float = math.inf  # the export gate's latency estimate: measured in this order, fastest first
     owner: Any = None  # handed back for the winner (the Encoder whose sessions are now open)
+    min_cos: float | None = None  # its export gate's minimum cosine, checked here against the reference; None: not checked
 
 
 @dataclass
@@ -107,6 +111,7 @@ class Measurement:
     single_ms: float | None = None  # median one-sentence call
     workload_s: float | None = None  # estimated time of the whole workload: the score, lower is better
     left_out: str = ""  # why it stopped early, "" when fully measured
+    left_out_kind: str = ""  # "slower" (probe or partial workload) | "accuracy" (below its gate here) | ""
 
 
 @dataclass
@@ -119,8 +124,13 @@ class Choice:
     measurements: dict[str, Measurement] = field(default_factory=dict)  # candidate -> its speed
     cache_file: str | None = None
     seconds: float | None = None  # how long measuring took (opening the candidates included)
+    accuracy: dict[str, accuracy.AccuracyCheck] = field(default_factory=dict)  # candidate -> checked here vs fp32
 
     def describe(self) -> str:
+        checked = ("; accuracy here: " + "; ".join(a.describe() for a in self.accuracy.values())) if self.accuracy else ""
+        return self._speed() + checked
+
+    def _speed(self) -> str:
         text = f"variant {self.variant!r} ({self.runtime}): "
         if self.reason in ("asked for", "only candidate"):
             return text + ("asked for" if self.reason == "asked for" else "the only candidate here")
@@ -144,16 +154,22 @@ def choose(
     tokenize: Callable[[list[str]], list[np.ndarray]],
     key_data: dict[str, Any],
     path: Path | None,
+    reference: Candidate | None = None,
 ) -> tuple[Choice, Candidate]:
-    """Measure ``candidates`` (at least one) and cache the choice in ``path``: the fastest, and the winning candidate
-    with its sessions open; the others are closed (the last of them on a background thread)."""
+    """Measure ``candidates`` (at least one) and cache the choice in ``path``: the fastest of those as accurate here
+    as their gate asked (against ``reference``, which may be one of them), and the winning candidate with its
+    sessions open; the others are closed (the last of them on a background thread)."""
     start = time.perf_counter()
     bulk, singles = workload(tokenize)
+    groups = _groups(sorted(candidates, key=lambda c: c.order))
+    check_ids = tokenize(accuracy.SENTENCES)
+    ref = accuracy.reference_embeddings(reference, check_ids, keep_open=any(c is reference for c in groups[0]))
+    checks: dict[str, accuracy.AccuracyCheck] = {}
     measured: dict[str, Measurement] = {}
     best: Candidate | None = None
     failed: Exception | None = None
     losers: list[Candidate] = []  # freed after measuring, off the caller's time (freeing a session takes ~30 ms)
-    for group in _groups(sorted(candidates, key=lambda c: c.order)):
+    for group in groups:
         _close_all(losers)  # the previous group's: at most LOAD_BYTES are open at once
         losers = []
         for c, error in zip(group, _open_all(group, "open"), strict=True):
@@ -162,13 +178,23 @@ def choose(
                 continue
             try:
                 t = time.perf_counter()
-                measured[c.name] = Measurement(probe(c, bulk[:PROBE_SENTENCES]))
+                measured[c.name] = m = Measurement(probe(c, bulk[:PROBE_SENTENCES]))
                 logger.debug("probed %s in %.3f s", c.name, time.perf_counter() - t)
+                if ref is not None and c.min_cos is not None:
+                    checks[c.name] = check = accuracy.compare(c.name, c.encode(check_ids, accuracy.BATCH), ref, c.min_cos)
+                    if not check.passed:
+                        m.left_out = f"accuracy here: min cos {check.min_cos:.4f} to {accuracy.REFERENCE} < {check.threshold:g}"
+                        m.left_out_kind = "accuracy"
+                        logger.warning("variant=auto: leaving out %s, less accurate here than its export gate "
+                                       "required: %s", c.name, check.describe())
+                        losers.append(c)
             except Exception as e:  # e.g. a runtime that cannot run this graph here: not a candidate
+                measured.pop(c.name, None)
                 failed = _leave_out(c, e, losers)
-        pending = sorted((c for c in group if c.name in measured), key=lambda c: -measured[c.name].probe_per_s)
+        pending = sorted((c for c in group if c.name in measured and not measured[c.name].left_out),
+                         key=lambda c: -measured[c.name].probe_per_s)
         while pending:  # again when a candidate that set the probe bar failed its workload: the bar drops
-            fastest_probe = max(m.probe_per_s for m in measured.values())
+            fastest_probe = max(m.probe_per_s for m in measured.values() if m.left_out_kind != "accuracy")
             ready = [c for c in pending if measured[c.name].probe_per_s * PROBE_FACTOR >= fastest_probe]
             pending = [c for c in pending if c not in ready]
             failures = 0
@@ -196,15 +222,20 @@ def choose(
                 for c in pending:
                     m = measured[c.name]
                     m.left_out = f"probe {fastest_probe / m.probe_per_s:.1f}x slower than the fastest"
+                    m.left_out_kind = "slower"
                     losers.append(c)
                 pending = []
     # not a daemon: the interpreter waits for it at exit (a session freed during shutdown crashes the process)
     threading.Thread(target=_close_all, args=(losers,), name="simcse-autotune-free", daemon=False).start()
     if best is None:
+        if checks and not any(a.passed for a in checks.values()) and failed is None:
+            raise VariantError("variant='auto': no candidate is as accurate on this machine as its export gate "
+                               "required: " + "; ".join(a.describe() for a in checks.values())
+                               + f". Pass variant={accuracy.REFERENCE!r} (the reference), or re-export on this CPU.")
         assert failed is not None, "no candidates to measure"
         raise failed  # every candidate failed: the last error says why
     seconds = round(time.perf_counter() - start, 2)
-    choice = Choice(best.name, best.runtime, "measured", measured, str(path) if path else None, seconds)
+    choice = Choice(best.name, best.runtime, "measured", measured, str(path) if path else None, seconds, checks)
     if path is not None:
         choice_cache.save(path, key_data, choice)
     logger.info("variant=auto: %s", choice.describe())
@@ -233,6 +264,7 @@ def run_workload(c: Candidate, bulk: list[np.ndarray], singles: list[np.ndarray]
     rates = [_rate(encode, bulk)]
     if bound is not None and len(bulk) / rates[0] > MARGIN * bound:
         m.sentences_per_s, m.left_out = round(rates[0], 1), "its bulk call alone is slower than the best workload"
+        m.left_out_kind = "slower"
         return
     times = [_single(encode, singles[i % len(singles)]) for i in range(8)]
     estimate = len(bulk) / max(rates) + SINGLE_CALLS * float(np.median(times))

@@ -1,4 +1,5 @@
-"""Where ``variant="auto"`` keeps its measured choice: one JSON file per model and machine, in the user's cache.
+"""Where ``variant="auto"`` keeps its measured choice, and an explicit variant its accuracy check: one JSON file
+per model and machine, in the user's cache.
 
 The cache folder is the ``cache_dir=`` argument, else ``$SIMCSE_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/simcse-sdk``, else ``~/.cache/simcse-sdk`` (on Linux), never the model
@@ -27,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import accuracy
 from .cpu import _cpuinfo
 from .manifest import Manifest, write_text_atomic
 from .runtimes import RUNTIMES, library_version
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "SIMCSE_CACHE_DIR"
-CACHE_FORMAT = 2  # bump when the cache file's meaning changes (2: screened candidates, measuring time)
+CACHE_FORMAT = 3  # bump when the cache file's meaning changes (2: screened candidates, measuring time; 3: accuracy)
 
 
 def default_cache_dir() -> Path:
@@ -101,9 +103,10 @@ def model_description(model_dir: Path, manifest: Manifest, candidates: Sequence[
     return out
 
 
-def cache_path(root: Path, key_data: dict[str, Any]) -> Path:
+def cache_path(root: Path, key_data: dict[str, Any], folder: str = "autotune") -> Path:
+    """``root/folder/<digest of the key>.json``: "autotune" for choices, "accuracy" for explicit variants' checks."""
     digest = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()
-    return root / "autotune" / f"{digest[:40]}.json"
+    return root / folder / f"{digest[:40]}.json"
 
 
 def load(path: Path, key_data: dict[str, Any], candidates: Sequence[str]) -> Choice | None:
@@ -111,11 +114,12 @@ def load(path: Path, key_data: dict[str, Any], candidates: Sequence[str]) -> Cho
     from .autotune import Choice, Measurement
 
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if raw.get("format") != CACHE_FORMAT or raw.get("key") != key_data or raw["variant"] not in candidates:
+        raw = _read(path, key_data)
+        if raw is None or raw["variant"] not in candidates:
             return None
         measurements = {n: Measurement(**m) for n, m in raw["measurements"].items()}
-        return Choice(raw["variant"], raw["runtime"], "cached", measurements, str(path), raw.get("seconds"))
+        checks = {n: accuracy.from_dict(a) for n, a in raw["accuracy"].items()}
+        return Choice(raw["variant"], raw["runtime"], "cached", measurements, str(path), raw.get("seconds"), checks)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as e:  # unreadable or from another version: measure again
@@ -123,10 +127,39 @@ def load(path: Path, key_data: dict[str, Any], candidates: Sequence[str]) -> Cho
         return None
 
 
+def load_check(path: Path, key_data: dict[str, Any]) -> accuracy.AccuracyCheck | None:
+    """An explicit variant's cached accuracy check for this key, or None."""
+    try:
+        raw = _read(path, key_data)
+        return None if raw is None else accuracy.from_dict(raw["check"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        logger.info("ignoring accuracy cache %s (%s)", path, e)
+        return None
+
+
+def _read(path: Path, key_data: dict[str, Any]) -> dict[str, Any] | None:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or raw.get("format") != CACHE_FORMAT or raw.get("key") != key_data:
+        return None
+    return raw
+
+
 def save(path: Path, key_data: dict[str, Any], choice: Choice) -> None:
     """Write the choice through a temporary file; a read-only home only logs a warning."""
-    payload = {"format": CACHE_FORMAT, "key": key_data, "variant": choice.variant, "runtime": choice.runtime,
-               "measurements": {n: asdict(m) for n, m in choice.measurements.items()}, "seconds": choice.seconds,
+    _write(path, key_data, {"variant": choice.variant, "runtime": choice.runtime,
+                            "measurements": {n: asdict(m) for n, m in choice.measurements.items()},
+                            "seconds": choice.seconds, "accuracy": {n: a.to_dict() for n, a in choice.accuracy.items()}})
+
+
+def save_check(path: Path, key_data: dict[str, Any], check: accuracy.AccuracyCheck) -> None:
+    """Write an explicit variant's accuracy check, as :func:`save` does."""
+    _write(path, key_data, {"check": check.to_dict()})
+
+
+def _write(path: Path, key_data: dict[str, Any], fields: dict[str, Any]) -> None:
+    payload = {"format": CACHE_FORMAT, "key": key_data, **fields,
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import autotune, selection
+from . import accuracy, autotune, selection
 from . import similarity as sim
 from .batching import Batch, plan_batches
 from .cpu import missing_int8_flags
@@ -117,6 +117,13 @@ class Encoder:
         first = self._sessions.any_open()
         check_loaded(self.manifest, str(self.path / MANIFEST_NAME), str(self._model_file), first.output_shape,
                      first.input_names, self.tokenizer.vocab_size)
+        if winner is None and self.choice.reason != "cached":  # asked for, or the only candidate: checked, warned
+            check = selection.check_here(self.path, self.manifest, self.device, self.variant, threads, cache_dir,
+                                         lambda ids, bs: self._encode_ids(ids, bs or self.batch_size, False,
+                                                                          self.max_tokens, False),
+                                         self._candidate, self.tokenizer.encode)
+            if check is not None:
+                self.choice.accuracy[self.variant] = check
         if self.variant == "int8" and self.device == "cpu":
             missing = missing_int8_flags(list(self.manifest.export_cpu.get("int8_flags", [])))
             if missing:
@@ -150,6 +157,7 @@ class Encoder:
             encode=lambda ids, bs: sib._encode_ids(ids, bs or sib.batch_size, False, sib.max_tokens, False),
             open=opens[:1], open_rest=opens[1:], close=sib._sessions.close,
             size_bytes=len(opens) * sum(f.stat().st_size for f in files), order=selection.gate_estimate(v), owner=sib,
+            min_cos=accuracy.threshold(name, v) if accuracy.needs_check(name) else None,
         )
 
     def describe(self) -> str:

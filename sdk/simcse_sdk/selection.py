@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import autotune, choice_cache
+from . import accuracy, autotune, choice_cache
 from .errors import VariantError
 from .manifest import Manifest, Variant
 from .runtime import default_threads
@@ -52,16 +52,57 @@ def choose(path: Path, manifest: Manifest, device: str, variant: str, runtime: s
         hint = " (re-export with --openvino)" if runtime == "openvino" else ""
         raise VariantError(f"No variant in {str(path)!r} runs on {device} with runtime {runtime!r}{hint}; "
                            f"it has {sorted(manifest.variants)}.")
-    key = {"model": choice_cache.model_description(path, manifest, names),
-           "machine": choice_cache.machine_description(device, threads or default_threads(), settings)}
     if len(names) == 1:
         return autotune.Choice(names[0], manifest.variants[names[0]].runtime, "only candidate"), None
-    path = choice_cache.cache_path(Path(cache_dir) if cache_dir is not None else choice_cache.default_cache_dir(), key)
+    ref = _reference(manifest, device)
+    key = {"model": choice_cache.model_description(path, manifest, names + ([ref] if ref and ref not in names else [])),
+           "machine": choice_cache.machine_description(device, threads or default_threads(), settings)}
+    path = choice_cache.cache_path(_cache_root(cache_dir), key)
     cached = choice_cache.load(path, key, names)
     if cached is not None:  # no candidate is built, so no file is opened
         logger.info("variant=auto: %s (cached choice, %s)", cached.variant, cached.cache_file)
         return cached, None
-    return autotune.choose([make_candidate(n) for n in names], tokenize, key, path)
+    candidates = [make_candidate(n) for n in names]
+    reference = next((c for c in candidates if c.name == ref), None) or (make_candidate(ref) if ref else None)
+    return autotune.choose(candidates, tokenize, key, path, reference)
+
+
+def check_here(path: Path, manifest: Manifest, device: str, name: str, threads: int | None,
+               cache_dir: str | os.PathLike[str] | None, encode: autotune.Encode,
+               make_candidate: Callable[[str], autotune.Candidate],
+               tokenize: Callable[[list[str]], list[np.ndarray]]) -> accuracy.AccuracyCheck | None:
+    """Variant ``name`` (its ``encode``) against the reference on this machine, once per model and machine
+    (cached); None where there is nothing to check (it is the reference, or the reference does not run here)."""
+    ref = _reference(manifest, device)
+    if ref is None or not accuracy.needs_check(name):
+        return None
+    key = {"model": choice_cache.model_description(path, manifest, [name, ref]),
+           "machine": choice_cache.machine_description(device, threads or default_threads(), {})}
+    cache = choice_cache.cache_path(_cache_root(cache_dir), key, "accuracy")
+    check = choice_cache.load_check(cache, key)
+    if check is None:
+        ids = tokenize(accuracy.SENTENCES)
+        reference = accuracy.reference_embeddings(make_candidate(ref), ids, keep_open=False)
+        if reference is None:
+            return None
+        emb = encode(ids, accuracy.BATCH)
+        check = accuracy.compare(name, emb, reference, accuracy.threshold(name, manifest.variants[name]))
+        choice_cache.save_check(cache, key, check)
+    if not check.passed:
+        logger.warning("variant %r is less accurate on this machine than its export gate required (%s); "
+                       "variant='auto' would leave it out: pass variant=%r, or re-export on this kind of CPU.",
+                       name, check.describe(), ref)
+    return check
+
+
+def _reference(manifest: Manifest, device: str) -> str | None:
+    """The variant the others are checked against here, if the model directory has it and it runs on ``device``."""
+    v = manifest.variants.get(accuracy.REFERENCE)
+    return accuracy.REFERENCE if v is not None and runs_on(v, device) and installed(v.runtime) else None
+
+
+def _cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else choice_cache.default_cache_dir()
 
 
 def gate_estimate(variant: Variant) -> float:

@@ -58,7 +58,10 @@ def test_auto_picks_the_faster_variant(monkeypatch, model_dir, tmp_path, slow, f
     slow_one = ({"fp32", "int8"} - {fast}).pop()
     m_fast, m_slow = enc.choice.measurements[fast], enc.choice.measurements[slow_one]
     assert m_fast.workload_s is not None and m_fast.left_out == ""
-    assert "probe" in m_slow.left_out and m_slow.workload_s is None  # 4 ms a batch: left out after the probe
+    # 4 ms a batch slower: left out for speed (after the probe or part of the workload, as this CPU's timings
+    # fall), or measured in full and slower
+    assert (m_slow.left_out_kind == "slower" and m_slow.workload_s is None) or m_slow.workload_s > m_fast.workload_s
+    assert set(enc.choice.accuracy) == {"int8"} and enc.choice.accuracy["int8"].passed  # checked against fp32 here
     assert enc.choice.seconds is not None and enc.choice.seconds > 0
     assert fast in enc.describe() and "measured now" in enc.describe() and "(measured)" in repr(enc)
 
@@ -68,7 +71,8 @@ def test_explicit_variant_always_wins(monkeypatch, model_dir, tmp_path):
     calls = count_measurements(monkeypatch)
     enc = Encoder(model_dir, device="cpu", variant="int8", cache_dir=tmp_path / "cache")
     assert enc.variant == "int8" and enc.choice.reason == "asked for" and calls == []
-    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "cache" / "autotune").exists()  # nothing timed; only its accuracy here is checked
+    assert [f.parent.name for f in (tmp_path / "cache").rglob("*.json")] == ["accuracy"]
     with pytest.raises(VariantError, match="runs on onnxruntime, not openvino"):
         Encoder(model_dir, device="cpu", variant="int8", runtime="openvino")
 
@@ -176,16 +180,65 @@ def test_a_candidate_that_fails_here_is_left_out(monkeypatch, model_dir, tmp_pat
     assert "int8 does not run here" in caplog.text
 
 
+def negate_int8(monkeypatch) -> None:
+    """int8 computes something else on this CPU than at export (as 8-bit weights do on an AVX2-only CPU)."""
+    real = Runtime.run
+
+    def run(self, input_ids, attention_mask):
+        out = real(self, input_ids, attention_mask)
+        return -out if self.model_path.name == "model.int8.onnx" else out
+
+    monkeypatch.setattr(Runtime, "run", run)
+
+
+def test_auto_never_picks_a_variant_below_its_gate_on_this_cpu(monkeypatch, model_dir, tmp_path, caplog):
+    negate_int8(monkeypatch)
+    slow_down(monkeypatch, "model.onnx")  # int8 is the faster one: only its accuracy here leaves it out
+    cache = tmp_path / "cache"
+    enc = Encoder(model_dir, device="cpu", cache_dir=cache)
+    assert enc.variant == "fp32"
+    m, check = enc.choice.measurements["int8"], enc.choice.accuracy["int8"]
+    assert m.left_out_kind == "accuracy" and m.workload_s is None and not check.passed
+    assert check.min_cos < check.threshold == json.loads((model_dir / "manifest.json").read_text())[
+        "variants"]["int8"]["gate"]["threshold_min_cos"]
+    assert "int8 left out (accuracy here" in enc.describe() and "BELOW the export gate's threshold" in enc.describe()
+    assert "leaving out int8, less accurate here" in caplog.text
+    calls = count_measurements(monkeypatch)
+    again = Encoder(model_dir, device="cpu", cache_dir=cache)  # cached with the choice, shown again
+    assert calls == [] and again.choice.reason == "cached" and not again.choice.accuracy["int8"].passed
+    assert "BELOW" in again.describe()
+
+
+def test_an_explicit_variant_below_its_gate_here_runs_with_a_warning(monkeypatch, model_dir, tmp_path, caplog):
+    negate_int8(monkeypatch)
+    cache = tmp_path / "cache"
+    enc = Encoder(model_dir, device="cpu", variant="int8", cache_dir=cache)
+    assert enc.variant == "int8" and not enc.choice.accuracy["int8"].passed
+    assert "less accurate on this machine than its export gate required" in caplog.text
+    assert "variant='fp32'" in caplog.text and "BELOW" in enc.describe()
+    opened = []
+    real_init = Runtime.__init__
+
+    def init(self, model_path, *args, **kwargs):
+        opened.append(os.path.basename(model_path))
+        real_init(self, model_path, *args, **kwargs)
+
+    monkeypatch.setattr(Runtime, "__init__", init)
+    again = Encoder(model_dir, device="cpu", variant="int8", cache_dir=cache)  # checked once per model and machine
+    assert "model.onnx" not in opened and not again.choice.accuracy["int8"].passed
+
+
 # The race itself, on fake candidates whose speed is set by sleeping: what is measured, what stops early, what is freed.
 
 
 class Fake:
     """A candidate that takes ``call_s`` per call plus ``per_sentence_s`` per sentence, and records what it ran."""
 
-    def __init__(self, name, call_s, per_sentence_s, fail_open=False, size=1, fail_bulk=False):
+    def __init__(self, name, call_s, per_sentence_s, fail_open=False, size=1, fail_bulk=False, wrong=False,
+                 min_cos=None):
         self.name, self.call_s, self.per_sentence_s, self.fail_open, self.size = (
             name, call_s, per_sentence_s, fail_open, size)
-        self.fail_bulk = fail_bulk
+        self.fail_bulk, self.wrong, self.min_cos = fail_bulk, wrong, min_cos
         self.calls: list[int] = []  # sentences per call
         self.is_open = False
         self.closed = threading.Event()
@@ -196,7 +249,8 @@ class Fake:
         if self.fail_bulk and len(ids) == autotune.BULK_SENTENCES:
             raise RuntimeError("this shape fails here")
         time.sleep(self.call_s + self.per_sentence_s * len(ids))
-        return np.zeros((len(ids), 4), np.float32)
+        emb = np.array([[len(i), 1.0, 2.0, 0.5] for i in ids], np.float32)  # (n, 4), the same for every right one
+        return -emb if self.wrong else emb
 
     def open(self):
         if self.fail_open:
@@ -213,15 +267,43 @@ class Fake:
             if open_counts is not None:
                 open_counts.append(sum(f.is_open for f in fakes))
 
-        return autotune.Candidate(self.name, "onnxruntime", self.encode, [opener], [], self.close, self.size, owner=self)
+        return autotune.Candidate(self.name, "onnxruntime", self.encode, [opener], [], self.close, self.size, owner=self,
+                                  min_cos=self.min_cos)
 
 
-def race(fakes, **kwargs):
+def race(fakes, reference=None, **kwargs):
     open_counts: list[int] = []  # candidates open after each opening
     tokenize = lambda texts: [np.arange(len(t.split()) + 2) for t in texts]  # noqa: E731
     candidates = [f.candidate(fakes, open_counts) for f in fakes]
-    choice, winner = autotune.choose(candidates, tokenize, {"k": 1}, None, **kwargs)
+    ref = next((c for c in candidates if c.name == reference), None) if isinstance(reference, str) else reference
+    choice, winner = autotune.choose(candidates, tokenize, {"k": 1}, None, ref, **kwargs)
     return choice, winner.owner, max(open_counts)
+
+
+def test_a_candidate_wrong_here_is_left_out_however_fast_and_sets_no_bar():
+    # "wrong" has the fastest probe by far; were it the probe bar, "right" (over 2x slower) would be left out too
+    wrong = Fake("wrong", 0.0001, 0.00001, wrong=True, min_cos=0.95)
+    right = Fake("right", 0.0003, 0.0001, min_cos=0.95)
+    ref = Fake("ref", 0.0003, 0.0002)
+    choice, winner, _ = race([wrong, right, ref], reference="ref")
+    assert winner.name == "right" and choice.measurements["right"].workload_s is not None
+    assert choice.measurements["wrong"].left_out_kind == "accuracy"
+    assert max(wrong.calls) < autotune.BULK_SENTENCES  # never timed on the workload
+    assert choice.accuracy["right"].passed and choice.accuracy["right"].min_cos > 0.9999
+    assert not choice.accuracy["wrong"].passed and "ref" not in choice.accuracy  # the reference is not checked
+
+
+def test_a_reference_that_is_no_candidate_is_closed_after_use():
+    ref = Fake("ref", 0.0001, 0.00001)
+    choice, winner, _ = race([Fake("a", 0.0001, 0.00001, min_cos=0.95)], reference=ref.candidate())
+    assert winner.name == "a" and choice.accuracy["a"].passed and ref.closed.is_set()
+
+
+def test_no_candidate_accurate_here_is_an_error_naming_the_reference():
+    ref = Fake("ref", 0, 0)
+    wrong = [Fake(n, 0.0001, 0.00001, wrong=True, min_cos=0.95) for n in ("a", "b")]
+    with pytest.raises(VariantError, match=r"no candidate is as accurate.*variant='fp32'"):
+        race(wrong, reference=ref.candidate())
 
 
 @pytest.mark.parametrize("reverse", [False, True])
