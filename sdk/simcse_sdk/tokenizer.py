@@ -46,6 +46,20 @@ class SentenceTokenizer:
         """Number of token ids the model knows (ids are in ``range(vocab_size)``)."""
         return int(self._tok.get_vocab_size(with_added_tokens=True))
 
+    def special_tokens(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The ids this tokenizer puts before and after every text: BERT ``((101,), (102,))`` ([CLS], [SEP]),
+        RoBERTa ``((0,), (2,))``; ``((), ())`` for one that adds none (or in a way that cannot be split)."""
+        full = self._tok.encode("hello world", add_special_tokens=True).ids
+        plain = self._tok.encode("hello world", add_special_tokens=False).ids
+        for i in range(len(full) - len(plain) + 1):
+            if plain and full[i : i + len(plain)] == plain:
+                return tuple(full[:i]), tuple(full[i + len(plain) :])
+        return (), ()
+
+    def id_names(self, ids: tuple[int, ...] | list[int]) -> list[str]:
+        """The vocabulary entries of ``ids`` (``[CLS]``, ``</s>``...), for messages."""
+        return [self._tok.id_to_token(i) or f"#{i}" for i in ids]
+
     def encode(self, sentences: list[str]) -> list[np.ndarray]:
         """Token ids of each sentence (int64 arrays of varying length), special tokens included."""
         return self.encode_with_truncation(sentences)[0]

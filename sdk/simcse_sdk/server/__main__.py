@@ -1,6 +1,6 @@
 """``simcse-serve MODEL_DIR`` / ``python -m simcse_sdk.server MODEL_DIR``: the embeddings server.
 
-    simcse-serve models/minilm                         # http://127.0.0.1:8080, int8 on CPU
+    simcse-serve models/minilm                         # http://127.0.0.1:8080, the fastest accurate variant
     curl -s 127.0.0.1:8080/v1/embeddings -H 'Content-Type: application/json' \\
          -d '{"input": ["A man plays a guitar."], "model": "minilm"}'
 """
@@ -29,8 +29,10 @@ def parser() -> argparse.ArgumentParser:
                    "logs it)")
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"],
                    help="where inference runs (default %(default)s: CUDA when onnxruntime-gpu sees a GPU)")
-    p.add_argument("--variant", default=d.variant, help="model variant: fp32, fp16, int8 or auto (default "
-                   "%(default)s: int8 on CPU, fp16 on CUDA, as the model directory allows)")
+    p.add_argument("--variant", default=d.variant, help="model variant: a name from the model directory's manifest "
+                   "(fp32, fp16, int8, ov-fp32, ov-bf16, ov-int8) or auto (default %(default)s: the fastest variant "
+                   "here that passed the export gate and is as accurate on this CPU, measured at the first start "
+                   "and cached)")
     p.add_argument("--threads", type=int, default=None, help="inference threads (default: the CPUs this "
                    "process may use, from its CPU affinity and cgroup quota)")
     p.add_argument("--model-name", default=None, help="model name shown in /v1/models and responses (default: the "
@@ -55,6 +57,14 @@ def parser() -> argparse.ArgumentParser:
                    help="allow browser requests from ORIGIN (repeatable; '*' for any); CORS is off by default")
     p.add_argument("--drain-timeout", type=float, default=d.drain_timeout, help="on SIGTERM, seconds to let "
                    "in-flight requests finish while new ones get 503 (default %(default)s)")
+    p.add_argument("--token-ids", default=d.token_ids, choices=["auto", "model", "openai"],
+                   help="how to read token id lists in 'input' (default %(default)s: this model's ids when a list is "
+                   "framed by its special tokens, as its tokenizer gives them ([CLS] ... [SEP]), else OpenAI's ids, "
+                   "as LangChain and other tiktoken clients send, decoded and embedded as text; model: only this "
+                   "model's ids; openai: always OpenAI's)")
+    p.add_argument("--openai-encoding", default=d.openai_encoding, choices=["cl100k_base", "o200k_base"],
+                   help="OpenAI's encoding that OpenAI token ids are decoded with (default %(default)s, what "
+                   "text-embedding-3-* and ada-002 clients use)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="log level; info logs one line per request (default %(default)s)")
     return p

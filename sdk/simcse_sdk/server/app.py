@@ -1,8 +1,9 @@
 """The ASGI application (Starlette): OpenAI-compatible routes over a shared :class:`RequestBatcher`.
 
-Routes: ``POST /v1/embeddings`` (and ``/embeddings``), ``GET /v1/models``, ``GET /info``,
-``GET /health`` (liveness), ``GET /ready`` (readiness: 503 until the model is loaded and warm,
-and while draining), ``GET /metrics`` (Prometheus). Every error has OpenAI's body shape.
+Routes (declared once, in :data:`.openapi.ROUTES`, which ``GET /openapi.json`` documents):
+``POST /v1/embeddings`` (and ``/embeddings``), ``GET /v1/models``, ``GET /info``, ``GET /health``
+(liveness), ``GET /ready`` (readiness: 503 until the model is loaded and warm, and while
+draining), ``GET /metrics`` (Prometheus), ``GET /openapi.json``. Every error has OpenAI's body shape.
 
 Example:
     >>> from simcse_sdk.server import ServerConfig, create_app
@@ -30,11 +31,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..manifest import Manifest
 from ..similarity import normalize
+from .api_error import ApiError
 from .batching import Overloaded, TooLong
 from .config import ServerConfig
 from .metrics import CONTENT_TYPE
-from .protocol import ApiError, check_dimensions, parse_json, parse_request, response_body
+from .openapi import ROUTES, document
+from .protocol import check_dimensions, parse_json, parse_request, response_body
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -82,9 +86,10 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Starle
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        msg = (f"No route {request.method} {request.url.path}: this server has POST /v1/embeddings, GET /v1/models, "
-               "GET /info, /health, /ready, /metrics.")
-        response = error_response(ApiError(status, msg, "unknown_route" if status == 404 else "method_not_allowed"))
+        msg = (f"No route {request.method} {request.url.path}: this server has "
+               + ", ".join(f"{r.method} {r.path}" for r in ROUTES) + ".")
+        response = error_response(ApiError(status, msg, "unknown_route" if status == 404 else "method_not_allowed",
+                                           headers=dict(getattr(exc, "headers", None) or {})))  # 405: Allow
         response.headers["x-request-id"] = request.headers.get("x-request-id") or uuid.uuid4().hex
         return response
 
@@ -98,16 +103,7 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Starle
     if config.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
                                      allow_headers=["*"], expose_headers=["*"]))
-    routes = [
-        route("/v1/embeddings", embeddings, ["POST"], auth=True),
-        route("/embeddings", embeddings, ["POST"], auth=True),
-        route("/v1/models", models, ["GET"], auth=True),
-        route("/models", models, ["GET"], auth=True),
-        route("/info", info, ["GET"], auth=True),
-        route("/health", health, ["GET"], auth=False),
-        route("/ready", ready, ["GET"], auth=False),
-        route("/metrics", metrics, ["GET"], auth=False),
-    ]
+    routes = [route(r.path, HANDLERS[r.handler], [r.method], auth=r.auth) for r in ROUTES]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={HTTPException: not_found})
     app.state.simcse = state
@@ -159,7 +155,8 @@ async def embeddings(request: Request, state: ServerState) -> Response:
         raw = parse_json(await read_body(request, cfg.max_body_bytes))
         encoder, batcher = state.encoder, state.batcher
         assert encoder is not None and batcher is not None
-        req = parse_request(raw, cfg.max_inputs, state.vocab_size)
+        assert state.token_ids is not None
+        req = parse_request(raw, cfg.max_inputs, state.token_ids)
         check_dimensions(req.dimensions, encoder.dim)
         truncate = cfg.truncate if req.truncate is None else req.truncate
         try:
@@ -173,7 +170,7 @@ async def embeddings(request: Request, state: ServerState) -> Response:
             return Response(status_code=499)
         emb = result.embeddings if not cfg.normalize or encoder.manifest.normalized else normalize(result.embeddings)
         body = response_body(emb, req, cfg.served_name, result.prompt_tokens)
-        m.inputs.inc(req.count)
+        m.inputs.labels(kind=req.input_kind).inc(req.count)
         m.tokens.inc(result.prompt_tokens)
         m.truncated.inc(result.truncated)
         m.queue_seconds.observe(result.queue_s)
@@ -240,3 +237,13 @@ async def ready(request: Request, state: ServerState) -> Response:
 
 async def metrics(request: Request, state: ServerState) -> Response:
     return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def openapi(request: Request, state: ServerState) -> Response:
+    enc, ids = state.encoder, state.token_ids
+    dim = enc.dim if enc is not None else Manifest.load(state.config.model_dir).embedding_dim
+    return json_response(document(state.config, dim, ids.vocab_size if ids is not None else None))
+
+
+HANDLERS: dict[str, Handler] = {"embeddings": embeddings, "models": models, "info": info, "health": health,
+                                "ready": ready, "metrics": metrics, "openapi": openapi}

@@ -106,6 +106,7 @@ class RequestBatcher:
         self.metrics = metrics
         self.dim = encoder.dim
         self.max_len = encoder.manifest.max_seq_length
+        self.suffix = np.asarray(encoder.tokenizer.special_tokens()[1], dtype=np.int64)  # kept when ids are cut
         self.round_inputs = ROUND_BATCHES * batch_size * encoder.parallelism  # most inputs in one round
         self.queued = 0  # inputs admitted and not yet answered
         self._pieces: deque[_Piece] = deque()  # admitted, not started, in arrival order
@@ -227,7 +228,7 @@ class RequestBatcher:
                 pos += n
             else:
                 raw = (p.job.token_ids or [])[p.start : p.end]
-                piece_ids, cut = [t[: self.max_len] for t in raw], [len(t) > self.max_len for t in raw]
+                piece_ids, cut = [self._cut(t) for t in raw], [len(t) > self.max_len for t in raw]
             first_cut = next((i for i, c in enumerate(cut) if c), None)
             if first_cut is not None and not p.job.truncate:
                 spans.append(TooLong(p.start + first_cut, self.max_len))
@@ -237,6 +238,12 @@ class RequestBatcher:
         emb = self.encoder.encode_ids(ids, batch_size=self.batch_size, max_tokens=self.max_batch_tokens,
                                  on_batch=self._observe_batch)
         return [s if isinstance(s, BaseException) else (emb[s[0] : s[1]], s[2], s[3]) for s in spans]
+
+    def _cut(self, ids: np.ndarray) -> np.ndarray:
+        """This model's ids cut to its max length as its tokenizer cuts a text: the closing special tokens kept."""
+        if len(ids) <= self.max_len:
+            return ids
+        return np.concatenate([ids[: self.max_len - len(self.suffix)], ids[len(ids) - len(self.suffix):]])
 
     def _observe_batch(self, batch: Batch) -> None:
         if self.metrics is not None:

@@ -37,6 +37,8 @@ class ServerConfig:
     cors_origins: list[str] = field(default_factory=list)  # origins allowed by CORS; empty: CORS off
     drain_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests before closing
     retry_after: int = 1  # seconds clients are told to wait on 429 / 503
+    token_ids: str = "auto"  # id lists: auto (this model's full inputs, else OpenAI's) | model | openai
+    openai_encoding: str = "cl100k_base"  # OpenAI's encoding that OpenAI token ids are decoded with (or o200k_base)
 
     def __post_init__(self) -> None:
         if self.api_key is None:
@@ -50,6 +52,13 @@ class ServerConfig:
                 f"max_inputs ({self.max_inputs}) exceeds max_queue ({self.max_queue}): one request could never be "
                 "admitted; raise --max-queue or lower --max-inputs."
             )
+        from .token_ids import OPENAI_ENCODINGS, POLICIES
+
+        if self.token_ids not in POLICIES:
+            raise ValueError(f"token_ids must be one of {', '.join(POLICIES)}, got {self.token_ids!r}")
+        if self.openai_encoding not in OPENAI_ENCODINGS:
+            raise ValueError(f"openai_encoding must be one of {', '.join(OPENAI_ENCODINGS)}, "
+                             f"got {self.openai_encoding!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer, got {self.threads!r}")
 

@@ -38,7 +38,8 @@ class Metrics:
                                 registry=r)
         self.failures = Counter("simcse_request_failures", "Failed or dropped requests by reason", ["reason"],
                                 registry=r)
-        self.inputs = Counter("simcse_inputs", "Inputs embedded", registry=r)
+        self.inputs = Counter("simcse_inputs", "Inputs embedded, by what they came as: text, model_token_ids, or "
+                              "openai_token_ids (decoded to text)", ["kind"], registry=r)
         self.tokens = Counter("simcse_prompt_tokens", "Real tokens embedded (special tokens included)", registry=r)
         self.truncated = Counter("simcse_truncated_inputs", "Inputs cut to the model's max length", registry=r)
         self.queue_inputs = Gauge("simcse_queue_inputs", "Inputs admitted and not yet answered", registry=r)

@@ -1,11 +1,14 @@
 """OpenAI's embeddings API: request validation, error bodies and response bodies.
 
 A request's ``input`` is a string, a list of strings, a list of token ids, or a list of
-lists of token ids. Token ids are the model's own vocabulary and its full input, special
-tokens included, as ``Encoder.tokenizer.encode`` returns them.
+lists of token ids. Token ids are this model's full input (special tokens included, as
+``Encoder.tokenizer.encode`` returns them) or OpenAI's, which are decoded to text: see
+:mod:`simcse_sdk.server.token_ids`. An empty string is embedded, as ``Encoder.encode`` embeds it.
 
 Example:
-    >>> req = parse_request({"input": ["a", "b"], "encoding_format": "float"}, max_inputs=8, vocab_size=100)
+    >>> from simcse_sdk.server.token_ids import TokenIdReader
+    >>> reader = TokenIdReader("auto", (101,), (102,), 30522)
+    >>> req = parse_request({"input": ["a", "b"], "encoding_format": "float"}, max_inputs=8, token_ids=reader)
     >>> req.texts, req.encoding_format
     (['a', 'b'], 'float')
 """
@@ -14,34 +17,17 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from ..similarity import normalize
+from .api_error import ApiError, bad
+from .openapi import ENCODING_FORMATS, KNOWN_FIELDS
 
-ENCODING_FORMATS = ("float", "base64")
-KNOWN_FIELDS = {"input", "model", "encoding_format", "dimensions", "user", "truncate"}
-
-
-class ApiError(Exception):
-    """An error answered with OpenAI's body: ``{"error": {"message", "type", "param", "code"}}``."""
-
-    TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-             405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
-             429: "rate_limit_error", 500: "server_error", 503: "service_unavailable"}
-
-    def __init__(self, status: int, message: str, code: str, param: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
-        self.headers = headers or {}
-
-    def body(self) -> bytes:
-        return orjson.dumps({"error": {"message": self.message, "type": self.TYPES.get(self.status, "server_error"),
-                                       "param": self.param, "code": self.code}})
-
+if TYPE_CHECKING:
+    from .token_ids import TokenIdReader
 
 @dataclass
 class EmbeddingRequest:
@@ -53,15 +39,12 @@ class EmbeddingRequest:
     dimensions: int | None = None  # cut each vector to this size, then renormalise
     truncate: bool | None = None  # per-request override of the server's truncation policy
     model: str | None = None  # accepted, checked against the served name
+    input_kind: str = "text"  # text | model_token_ids | openai_token_ids (decoded to text)
     extra: dict[str, Any] = field(default_factory=dict)  # user and unknown fields, accepted and ignored
 
     @property
     def count(self) -> int:
         return len(self.texts if self.texts is not None else self.token_ids or [])
-
-
-def bad(message: str, param: str | None = "input", code: str = "invalid_input") -> ApiError:
-    return ApiError(400, message, code, param)
 
 
 def parse_json(body: bytes) -> Any:
@@ -76,14 +59,14 @@ def parse_json(body: bytes) -> Any:
                   "such as {\"input\": [\"some text\"]}.", param=None, code="invalid_json") from None
 
 
-def parse_request(raw: Any, max_inputs: int, vocab_size: int) -> EmbeddingRequest:
+def parse_request(raw: Any, max_inputs: int, token_ids: TokenIdReader) -> EmbeddingRequest:
     """Validate a decoded body; raises :class:`ApiError` (400/413) naming the bad field and the fix."""
     if not isinstance(raw, dict):
         raise bad(f"The body must be a JSON object with an 'input' field, got a JSON {type(raw).__name__}.", None)
     if "input" not in raw:
         raise bad("Missing required field 'input': a string, a list of strings, or a list of token id lists.")
     req = EmbeddingRequest(extra={k: v for k, v in raw.items() if k not in KNOWN_FIELDS or k == "user"})
-    _parse_input(raw["input"], req, max_inputs, vocab_size)
+    _parse_input(raw["input"], req, max_inputs, token_ids)
     fmt = raw.get("encoding_format", "float")
     if fmt is None:
         fmt = "float"
@@ -91,9 +74,9 @@ def parse_request(raw: Any, max_inputs: int, vocab_size: int) -> EmbeddingReques
         raise bad(f"encoding_format {fmt!r} is not supported: use 'float' or 'base64'.", "encoding_format")
     req.encoding_format = fmt
     dims = raw.get("dimensions")
-    if dims is not None and (isinstance(dims, bool) or not isinstance(dims, int)):
+    if dims is not None and not _is_int(dims):
         raise bad(f"dimensions must be an integer, got {dims!r}.", "dimensions")
-    req.dimensions = dims
+    req.dimensions = None if dims is None else int(dims)
     trunc = raw.get("truncate")
     if trunc is not None and not isinstance(trunc, bool):
         raise bad(f"truncate must be true or false, got {trunc!r}.", "truncate")
@@ -108,7 +91,7 @@ def parse_request(raw: Any, max_inputs: int, vocab_size: int) -> EmbeddingReques
     return req
 
 
-def _parse_input(value: Any, req: EmbeddingRequest, max_inputs: int, vocab_size: int) -> None:
+def _parse_input(value: Any, req: EmbeddingRequest, max_inputs: int, token_ids: TokenIdReader) -> None:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
@@ -130,28 +113,27 @@ def _parse_input(value: Any, req: EmbeddingRequest, max_inputs: int, vocab_size:
             if not isinstance(s, str):
                 raise bad(f"input[{i}] is a JSON {_json_type(s)}, not a string: every item of a list of texts must "
                           "be a string.")
-            if not s:
-                raise bad(f"input[{i}] is an empty string: remove it or send a placeholder text.", code="empty_input")
         req.texts = value
         return
     if not isinstance(first, list):
         raise bad(f"input[0] is a JSON {_json_type(first)}: items must be strings, or lists of token ids.")
-    ids: list[np.ndarray] = []
+    items = []
     for i, item in enumerate(value):
-        if not isinstance(item, list) or not item or not all(_is_int(t) for t in item):
-            raise bad(f"input[{i}] is not a non-empty list of integer token ids (got {_json_type(item)}): "
+        if not isinstance(item, list) or not all(_is_int(t) for t in item):
+            raise bad(f"input[{i}] is not a list of integer token ids (got {_json_type(item)}): "
                       "send all items as token id lists, or all as strings.")
-        arr = np.asarray(item, dtype=np.int64) if all(-(2**63) <= t < 2**63 for t in item) else None
-        if arr is None or arr.min() < 0 or arr.max() >= vocab_size:
-            bad_id = next(t for t in item if not 0 <= t < vocab_size)
-            raise bad(f"input[{i}] holds token id {bad_id}, outside this model's vocabulary (0..{vocab_size - 1}): "
-                      "token ids must come from this model's tokenizer.")
-        ids.append(arr)
-    req.token_ids = ids
+        big = next((t for t in item if not 0 <= t < 2**31), None)
+        if big is not None:
+            raise bad(f"input[{i}] holds token id {big}: token ids are integers from 0, below 2**31.",
+                      code="invalid_token_id")
+        items.append([int(t) for t in item] if any(isinstance(t, float) for t in item) else item)
+    req.texts, req.token_ids = token_ids.read(items)
+    req.input_kind = "openai_token_ids" if req.texts is not None else "model_token_ids"
 
 
 def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    """A JSON integer: an int, or a number with no fraction (5.0), as JSON Schema's "integer" says."""
+    return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, float) and x.is_integer())
 
 
 def _json_type(x: Any) -> str:

@@ -31,13 +31,14 @@ def error_of(r, status: int) -> dict:
     (b'["a"]', "JSON object"),
     (b'{"inputs": ["a"]}', "Missing required field 'input'"),
     (b'{"input": []}', "empty list"),
-    (b'{"input": ""}', "input[0] is an empty string"),
     (b'{"input": ["a", 3]}', "input[1] is a JSON number, not a string"),
     (b'{"input": ["a", null]}', "input[1] is a JSON null"),
     (b'{"input": {"text": "a"}}', "must be a string or a list"),
     (b'{"input": [101, "a"]}', "input[1] is a JSON string"),
-    (b'{"input": [[101, 102], []]}', "input[1] is not a non-empty list"),
-    (b'{"input": [[101, 99999999]]}', "token id 99999999, outside this model's vocabulary"),
+    (b'{"input": [[101, 102], []]}', "input mixes this model's token ids (input[0], starting with [CLS])"),
+    (b'{"input": [[101, 2, "a"]]}', "input[0] is not a list of integer token ids"),
+    (b'{"input": [[101, 99999999, 102]]}', "token id 99999999, outside this model's vocabulary"),
+    (b'{"input": [[101, 99999999]]}', "token id 99999999, outside OpenAI's cl100k_base vocabulary"),
     (b'{"input": [[-1]]}', "token id -1"),
     (b'{"input": "\\ud800 lone surrogate"}', "lone surrogates"),
     (b'{"input": ["a"], "encoding_format": "int8"}', "encoding_format 'int8' is not supported"),
@@ -156,7 +157,7 @@ def test_client_that_disconnects_is_not_computed(tiny_model_dir):
             metrics = http.get("/metrics").text
     values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
               if line and not line.startswith("#")}
-    assert values["simcse_inputs_total"] == 1.0  # only "hold" was embedded
+    assert values['simcse_inputs_total{kind="text"}'] == 1.0  # only "hold" was embedded
     assert values['simcse_request_failures_total{reason="client_disconnected"}'] == 1.0
     assert values["simcse_batch_size_sum"] == 1.0  # one batch of one input: the three others never ran
 
