@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export SIMCSE_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: demo test test-fast lint venv
+.PHONY: demo test test-fast lint venv docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -m "real or not real" -q
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs: venv
+	$(BIN)/python benchmarks/report.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 test-fast: venv
 	$(BIN)/python -m pytest -q

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -29,9 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 
-from simcse_sdk.cpu import cpu_description  # noqa: E402
-from simcse_sdk.datadir import resolve_data_dir  # noqa: E402
-from simcse_sdk.runtime import default_threads  # noqa: E402
+from simcse_sdk.evaluation.data.datadir import resolve_data_dir  # noqa: E402
+from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
 SYSTEMS = ("loop", "local", "ray")
 
@@ -155,17 +155,17 @@ def main() -> int:
     md = table(results, loop_rate)
     ratios = {r["system"]: round(r["rows_per_s"] / loop_rate, 3) for r in results if loop_rate}
     cpu = cpu_description()
-    record = {"rows": args.rows, "shard_rows": args.shard_rows, "unique_sentences": len(sentences),
+    record = {"date": time.strftime("%Y-%m-%d"),
+              "command": "python benchmarks/bulk.py " + shlex.join(sys.argv[1:]),
+              "rows": args.rows, "shard_rows": args.shard_rows, "unique_sentences": len(sentences),
               "model_dir": str(args.model_dir), "machine": {**cpu, "cores": default_threads()},
               "results": results, "throughput_vs_loop": ratios,
               "ray_overhead": round(loop_rate / next(r["rows_per_s"] for r in results if r["system"] == "ray"), 3)
               if loop_rate and "ray" in systems else None}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    header = (f"`python benchmarks/bulk.py --rows {args.rows}` on {cpu.get('model', 'this CPU')}, "
-              f"{default_threads()} cores; {len(sentences):,} real sentences repeated; shards of {args.shard_rows:,}.\n\n")
-    args.out.with_suffix(".md").write_text(header + md + "\n", encoding="utf-8")
     print(md)
+    print(f"wrote {args.out}; tables and plots: python benchmarks/report.py")
     return 0
 
 

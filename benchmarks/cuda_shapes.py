@@ -35,8 +35,8 @@ def main() -> None:
     args = ap.parse_args()
     print("onnxruntime", ort.__version__, ort.get_available_providers(), flush=True)
     print("ORT_ env:", {k: v for k, v in os.environ.items() if k.startswith("ORT_")}, flush=True)
-    from simcse_sdk.manifest import Manifest
-    from simcse_sdk.runtime import Runtime
+    from simcse_sdk.model.manifest import Manifest
+    from simcse_sdk.runtimes.onnxruntime import Runtime
 
     manifest = Manifest.load(args.model_dir)
     rng = np.random.default_rng(0)

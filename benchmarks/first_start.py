@@ -5,7 +5,8 @@ so nothing is shared between them but the page cache. The import of simcse_sdk i
 
     python benchmarks/first_start.py --model-dir models/minilm-ov --runs 3
 
-Writes ``benchmarks/results/first-start-<name>.json`` and ``.md`` (``--name``, default ``cpu``).
+Writes ``benchmarks/results/first-start-<name>.json`` (``--name``, default ``cpu``) and prints its table;
+``python benchmarks/report.py`` renders it into the docs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 CHILD = r"""
@@ -68,16 +71,21 @@ def main() -> None:
           f"cached start median {summary['cached_start_median_s']:.2f} s")
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    result = {"model_dir": args.model_dir, "variants": list(manifest["variants"]), "cpu": cpu,
-              "cores": len(os.sched_getaffinity(0)), "runs": rows, "explicit_start_s": explicit, **summary}
+    from simcse_sdk.runtimes.machine import cpu_description
+
+    result = {"date": time.strftime("%Y-%m-%d"),
+              "command": "python benchmarks/first_start.py " + shlex.join(sys.argv[1:]),
+              "model_dir": args.model_dir, "variants": list(manifest["variants"]), "cpu": cpu,
+              "machine": cpu_description(), "cores": len(os.sched_getaffinity(0)), "runs": rows,
+              "explicit_start_s": explicit, **summary}
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for path, text in [(out / f"first-start-{args.name}.json", json.dumps(result, indent=2) + "\n"),
-                       (out / f"first-start-{args.name}.md", _markdown(result))]:
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-    print(f"wrote {out}/first-start-{args.name}.json and .md")
+    path = out / f"first-start-{args.name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
+    print(_markdown(result))
+    print(f"wrote {path}; tables and plots: python benchmarks/report.py")
 
 
 def _markdown(r: dict) -> str:

@@ -21,7 +21,7 @@ python3 - "$OUT/onnx" "$DATA" <<'PY'
 import sys, time, numpy as np
 from simcse_sdk import Encoder
 from simcse_sdk.evaluation import evaluate_dev
-from simcse_sdk.evaluation.senteval import load_stsb
+from simcse_sdk.evaluation.data.senteval import load_stsb
 d, data = sys.argv[1], sys.argv[2]
 test = load_stsb(data, "test"); sents = list(test.first) + list(test.second)
 embs = {}

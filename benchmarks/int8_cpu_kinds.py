@@ -14,7 +14,8 @@ sentences/s; float32 is far slower, so it is never emulated). ``apt-get install 
     python benchmarks/int8_cpu_kinds.py --model-dir models/minilm [--model-dir models/minilm-w8] \\
         [--sentences 400] [--out benchmarks/results/int8-cpu-kinds]
 
-Writes ``OUT.json`` (every figure, the CPU, the command) and ``OUT.md`` (the table).
+Writes ``OUT.json`` (every figure, the CPU, the command) and prints the table; ``python benchmarks/report.py``
+renders it into the docs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,10 +40,10 @@ EMULATED_CPU = "Haswell"
 
 def embed(model_dir: Path, variant: str, sentences: list[str]) -> np.ndarray:
     """The variant's graph outputs for ``sentences`` (input order), run the way the Encoder batches them."""
-    from simcse_sdk.batching import plan_batches
-    from simcse_sdk.manifest import TOKENIZER_NAME, Manifest
-    from simcse_sdk.runtimes import open_session
-    from simcse_sdk.tokenizer import SentenceTokenizer
+    from simcse_sdk.inputs.batching import plan_batches
+    from simcse_sdk.model.manifest import TOKENIZER_NAME, Manifest
+    from simcse_sdk.model.tokenizer import SentenceTokenizer
+    from simcse_sdk.runtimes.session import open_session
 
     manifest = Manifest.load(model_dir)
     v = manifest.variants[variant]
@@ -97,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sentences", type=int, default=0,
                    help="score only the first N STS-B dev pairs' sentences (default: all 1,500 pairs)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "int8-cpu-kinds"),
-                   help="write OUT.json and OUT.md")
+                   help="write OUT.json")
     args = p.parse_args(argv)
 
-    from simcse_sdk.cpu import cpu_description
-    from simcse_sdk.evaluation.senteval import PairSet, load_stsb
-    from simcse_sdk.manifest import Manifest
+    from simcse_sdk.evaluation.data.senteval import PairSet, load_stsb
+    from simcse_sdk.model.manifest import Manifest
+    from simcse_sdk.runtimes.machine import cpu_description
 
     dev = load_stsb(args.data_dir, "dev")
     if args.sentences:
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"cpu": cpu_description(), "date": time.strftime("%Y-%m-%d"), "sentences": len(sentences),
-            "pairs": len(dev.gold), "command": "python benchmarks/int8_cpu_kinds.py " + " ".join(argv)}
+            "pairs": len(dev.gold), "command": "python benchmarks/int8_cpu_kinds.py " + shlex.join(argv)}
     (out.with_suffix(".json")).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = [f"int8 against fp32 on {len(sentences)} STS-B dev sentences ({len(dev.gold)} pairs); this CPU: "
              f"{meta['cpu']['model']} ({', '.join(meta['cpu']['int8_flags'])}); {meta['date']}; `{meta['command']}`", "",
@@ -141,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         lines.append(f"| {Path(r['model_dir']).name} | {r['variant']} | {r['recipe']} | {r['weight_bits']} | {r['cpu']} "
                      f"| {r['min_cos']:.4f} | {r['mean_cos']:.5f} | {r['stsb_dev']:.2f} | {r['stsb_dev_delta']:+.2f} |")
-    (out.with_suffix(".md")).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

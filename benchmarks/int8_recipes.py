@@ -25,9 +25,9 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simcse_sdk import Encoder  # noqa: E402
-from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
-from simcse_sdk.manifest import Manifest, Variant, sha256_file  # noqa: E402
-from simcse_sdk.tokenizer import SentenceTokenizer  # noqa: E402
+from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
+from simcse_sdk.model.manifest import Manifest, Variant, sha256_file  # noqa: E402
+from simcse_sdk.model.tokenizer import SentenceTokenizer  # noqa: E402
 
 from export.optimize import prepare_for_cpu  # noqa: E402
 from export.quantize import RECIPES, calibration_batches, quantize  # noqa: E402

@@ -18,7 +18,7 @@ Likewise sentence-transformers' OpenVINO backend (``st-openvino``) and fastembed
 OpenVINO installed (extra ``openvino``) the CPU run adds OpenVINO by hand on the same graph, the
 SDK's OpenVINO variants and ``sdk-auto`` (the SDK's measured choice).
 
-    python benchmarks/latency.py --name xeon-amx    # writes latency-cpu-xeon-amx.json/.png
+    python benchmarks/latency.py --name xeon-amx    # writes latency-cpu-xeon-amx.json
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -40,9 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]  # the sdk path serves workers in the st-onnx environment
 
-from simcse_sdk.cpu import cpu_description  # noqa: E402
-from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
-from simcse_sdk.runtime import default_threads  # noqa: E402
+from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
+from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
 from benchmarks.floor import flops, peak_gemm  # noqa: E402
 from benchmarks.systems import PEER_ENV_SYSTEMS, SYSTEMS, fastembed_folder, make_encoder  # noqa: E402
@@ -185,28 +185,6 @@ def table(results: list[dict], floor: dict[str, float], batch_sizes: list[int], 
     return "\n".join(rows)
 
 
-def plot(results: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, r in enumerate(results):
-        if "error" in r:
-            continue
-        best = max(v["median"] for v in r["throughput"].values())
-        ax.scatter(best, r["stsb_test"], s=60)
-        ax.annotate(r["system"], (best, r["stsb_test"]), textcoords="offset points",
-                    xytext=(5, 6 if i % 2 else -12), fontsize=9)  # alternate sides: equal scores overlap
-    ax.set_xlabel("throughput, STS-B test sentences/s (best batch size)")
-    ax.set_ylabel("STS-B test Spearman x100")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", default=str(ROOT / "models" / "minilm"), help="exported model dir (made if missing)")
@@ -314,13 +292,14 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"latency-{args.device}" + (f"-{args.name}" if args.name else "")
-    payload = {"machine": desc, "floor": floor, "args": {k: v for k, v in vars(args).items() if k != "worker"},
+    payload = {"date": time.strftime("%Y-%m-%d"),
+               "command": "python benchmarks/latency.py " + shlex.join(sys.argv[1:]),
+               "machine": desc, "floor": floor, "args": {k: v for k, v in vars(args).items() if k != "worker"},
                "results": results}
     tmp = out / f".{stem}.json.tmp"
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, out / f"{stem}.json")
-    plot(results, out / f"{stem}.png", f"{desc['model']}, {args.threads} threads, {args.device}")
-    print(f"\nwrote {out / (stem + '.json')} and {out / (stem + '.png')}")
+    print(f"\nwrote {out / (stem + '.json')}; tables and plots: python benchmarks/report.py")
     return 0
 
 

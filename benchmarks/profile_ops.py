@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 
-from simcse_sdk.batching import plan_batches  # noqa: E402
-from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
-from simcse_sdk.manifest import TOKENIZER_NAME, Manifest  # noqa: E402
-from simcse_sdk.tokenizer import SentenceTokenizer  # noqa: E402
+from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
+from simcse_sdk.inputs.batching import plan_batches  # noqa: E402
+from simcse_sdk.model.manifest import TOKENIZER_NAME, Manifest  # noqa: E402
+from simcse_sdk.model.tokenizer import SentenceTokenizer  # noqa: E402
 
 
 def batches(model_dir: Path, manifest: Manifest, data_dir: str | None, batch_size: int) -> list:
@@ -43,7 +43,7 @@ def profile_onnxruntime(path: Path, threads: int, work: list) -> tuple[dict[str,
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"],
-                                disabled_optimizers=["SkipLayerNormFusion"])  # as simcse_sdk.runtime runs it
+                                disabled_optimizers=["SkipLayerNormFusion"])  # as simcse_sdk.runtimes.onnxruntime runs it
     names = {i.name for i in sess.get_inputs()}
     feeds = [{k: v for k, v in (("input_ids", b.input_ids), ("attention_mask", b.attention_mask)) if k in names}
              for b in work]

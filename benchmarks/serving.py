@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import subprocess
@@ -40,9 +41,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 
 import httpx2 as httpx  # noqa: E402
 import psutil  # noqa: E402
-from simcse_sdk.cpu import cpu_description  # noqa: E402
-from simcse_sdk.evaluation.senteval import load_stsb  # noqa: E402
-from simcse_sdk.runtime import default_threads  # noqa: E402
+from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
+from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
 from benchmarks.latency import ensure_model, library_versions  # noqa: E402
 
@@ -184,7 +184,7 @@ def offline(args: argparse.Namespace) -> dict[str, float]:
         "import json, sys, time\n"
         f"sys.path[:0] = [{str(ROOT / 'sdk')!r}]\n"
         "from simcse_sdk import Encoder\n"
-        "from simcse_sdk.evaluation.senteval import load_stsb\n"
+        "from simcse_sdk.evaluation.data.senteval import load_stsb\n"
         f"t = load_stsb({args.data_dir!r}, 'test'); s = list(t.first) + list(t.second)\n"
         f"enc = Encoder({args.model_dir!r}, device='cpu', variant='int8', threads={args.threads})\n"
         "enc.encode(s[:256]); best = 0.0\n"
@@ -259,38 +259,6 @@ def table(rows: list[dict], ceiling: float) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], ceiling: float, sizes: list[int], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(sizes), figsize=(6 * len(sizes), 8), squeeze=False)
-    for col, size in enumerate(sizes):
-        for system in sorted({r["system"] for r in rows}):
-            pts = sorted((r["concurrency"], r["sent_per_s"], r["p99_ms"]) for r in rows
-                         if r["system"] == system and r["size"] == size)
-            if not pts:
-                continue
-            cs = [p[0] for p in pts]
-            axes[0][col].plot(cs, [p[1] for p in pts], marker="o", label=system)
-            axes[1][col].plot(cs, [p[2] for p in pts], marker="o", label=system)
-        axes[0][col].axhline(ceiling, color="grey", linestyle="--", label="offline encode")
-        axes[0][col].set_title(f"{size} sentence(s) per request: throughput")
-        axes[1][col].set_title(f"{size} sentence(s) per request: p99 latency")
-        for row, ylabel in ((0, "sentences/s"), (1, "p99 ms")):
-            ax = axes[row][col]
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("concurrent clients")
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-            ax.legend()
-        axes[1][col].set_yscale("log")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", default=str(ROOT / "models" / "minilm"), help="exported model (made if missing)")
@@ -325,7 +293,9 @@ def main() -> int:
         rows = [row for system in args.systems for row in run_system(system, args, bodies)]
         soaked = soak(args, sentences) if args.soak else None
     cpu = cpu_description()
-    result = {"machine": {**cpu, "cores": default_threads(), "threads": args.threads, "versions": library_versions()},
+    result = {"date": time.strftime("%Y-%m-%d"),
+              "command": "python benchmarks/serving.py " + shlex.join(sys.argv[1:]),
+              "machine": {**cpu, "cores": default_threads(), "threads": args.threads, "versions": library_versions()},
               "load_generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0],
               "duration_s": args.duration, "offline": ceiling, "rows": rows, "soak": soaked}
     out = Path(args.out)
@@ -337,13 +307,10 @@ def main() -> int:
         md += (f"\n\nSoak: {soaked['seconds']:.0f} s of mixed requests at 32 clients, {soaked['requests']:,} requests, "
                f"{soaked['errors']} errors; server RSS max {soaked['rss_first_quarter_mb']:.0f} MB in the first "
                f"quarter, {soaked['rss_last_quarter_mb']:.0f} MB in the last.")
-    for suffix, text in ((".json", json.dumps(result, indent=2)), (".md", header + md + "\n")):
-        tmp_path = out.with_suffix(suffix + ".tmp")
-        tmp_path.write_text(text)
-        tmp_path.replace(out.with_suffix(suffix))
-    plot(rows, ceiling["sent_per_s"], args.sizes, out.with_suffix(".png"),
-         f"Embedding servers, all-MiniLM-L6-v2, {cpu['model']}, {default_threads()} cores")
-    print(header + md)
+    tmp_path = out.with_suffix(".json.tmp")
+    tmp_path.write_text(json.dumps(result, indent=2))
+    tmp_path.replace(out.with_suffix(".json"))
+    print(header + md + f"\n\nwrote {out.with_suffix('.json')}; tables and plots: python benchmarks/report.py")
     return 0
 
 

@@ -126,7 +126,7 @@ def _st_onnx_int8(base: Path, folder: Path, threads: int) -> Embed:
     import onnxruntime as ort
     import torch
     from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
-    from simcse_sdk.cpu import cpu_description
+    from simcse_sdk.runtimes.machine import cpu_description
 
     torch.set_num_threads(threads)
     flags = set(cpu_description()["int8_flags"])

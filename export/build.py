@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import onnx
-from simcse_sdk.batching import plan_batches
-from simcse_sdk.cpu import cpu_description
-from simcse_sdk.manifest import DTYPES, FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file
-from simcse_sdk.runtime import cuda_available
-from simcse_sdk.tokenizer import SentenceTokenizer
+from simcse_sdk.inputs.batching import plan_batches
+from simcse_sdk.model.manifest import DTYPES, FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file
+from simcse_sdk.model.tokenizer import SentenceTokenizer
+from simcse_sdk.runtimes.machine import cpu_description
+from simcse_sdk.runtimes.onnxruntime import cuda_available
 
 from trainer.data import resolve_data_file
 from trainer.errors import DataError
@@ -130,17 +130,16 @@ def _calibration_file(opts: ExportOptions, source: Source) -> Path:
     return path
 
 
-def _openvino_calibration(opts: ExportOptions, source: Source, calibration: Path | None,
-                          tokenizer: SentenceTokenizer) -> list[dict[str, np.ndarray]] | None:
-    """ov-int8's calibration batches (with --int8): the same sentences as onnxruntime's static int8; None: no ov-int8."""
+def _openvino_calibration(opts: ExportOptions, source: Source, calibration: Path | None
+                          ) -> Path | None:
+    """ov-int8's calibration file (with --int8): the same sentences as onnxruntime's static int8; None: no ov-int8."""
     if not opts.int8:
         return None
     try:
-        path = calibration or _calibration_file(opts, source)
+        return calibration or _calibration_file(opts, source)
     except ValueError as e:
         logger.warning("no ov-int8 variant: %s", e)
         return None
-    return quantize.calibration_batches(path, tokenizer, source.pad_token_id)
 
 
 def _training_file(source: Source) -> Path | None:
@@ -187,8 +186,11 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
     tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
     export_onnx(module, tmp / "raw.onnx")
     ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
-    ov_variants = ov_export.build_variants(tmp / "raw.onnx", tmp, _openvino_calibration(opts, source, calibration,
-                                           tokenizer)) if opts.openvino else {}
+    ov_variants: dict[str, Variant] = {}
+    if opts.openvino:
+        ov_file = _openvino_calibration(opts, source, calibration)
+        ov_batches = quantize.calibration_batches(ov_file, tokenizer, source.pad_token_id) if ov_file else None
+        ov_variants = ov_export.build_variants(tmp / "raw.onnx", tmp, ov_batches, ov_file)
     (tmp / "raw.onnx").unlink()
     quant: dict[str, Any] = {}
     if opts.fp16:

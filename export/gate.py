@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from simcse_sdk.accuracy import DEFAULT_MAX_STS_DROP, DEFAULT_MIN_COS
+from simcse_sdk.autotune.accuracy import DEFAULT_MAX_STS_DROP, DEFAULT_MIN_COS
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from simcse_sdk.batching import plan_batches
-from simcse_sdk.tokenizer import SentenceTokenizer
+from simcse_sdk.inputs.batching import plan_batches
+from simcse_sdk.model.tokenizer import SentenceTokenizer
 
 from trainer.data import read_csv_rows, read_sentences
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simcse_sdk.manifest import Manifest
+from simcse_sdk.model.manifest import Manifest
 
 
 def _fmt(x: object, spec: str) -> str:
@@ -41,6 +41,10 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
         status = "published" if gate.get("passed") else ("kept (FAILED)" if name in manifest.variants else "REFUSED")
         lat = gate.get("latency_ms") or {}
         ops_text = ", ".join(f"{k}×{v}" for k, v in ops.items())
+        precision = (manifest.variants[name].runtime_options.get("precision") if name in manifest.variants
+                     else None)
+        if precision:
+            ops_text += f" (OpenVINO, inference precision {precision})"
         lines.append(
             f"| {name} | {status} | {_fmt(size, '.1f')} | {ops_text} | {_fmt(gate.get('min_cos'), '.6f')} "
             f"| {_fmt(gate.get('mean_cos'), '.6f')} | {_fmt(gate.get('stsb_dev_torch'), '.2f')} "
@@ -52,13 +56,21 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
             lines.append(f"\n- **{name} failed the gate**: {failure}")
     quant = [(n, v.quantization) for n, v in manifest.variants.items() if v.quantization]
     for name, q in quant:
-        if q.get("static"):
-            detail = (f"activation scales calibrated on {q.get('calibration_sentences')} sentences "
-                      f"(`{q.get('calibration_file')}`), "
-                      f"{q.get('smoothed_nodes', 0)} of {q.get('quantized_nodes')} MatMul/Attention inputs smoothed "
-                      f"(alpha {q.get('smooth_alpha')}); {q.get('matmul_nodes', '?')} MatMul(s) and "
-                      f"{q.get('qattention_nodes', '?')} QAttention")
-        else:
-            detail = f"dynamic activation scales, {len(q.get('excluded_nodes', []))} MatMul(s) kept float32"
-        lines.append(f"\n- {name} recipe: `{q.get('name')}`, {detail}")
+        lines.append(f"\n- {name} recipe: `{q.get('name')}`, {recipe_detail(q)}")
     return "\n".join(lines) + "\n"
+
+
+def recipe_detail(q: dict[str, object]) -> str:
+    """One line on how a variant was quantised, from what its manifest entry records."""
+    bits = f"{q['weight_bits']}-bit weights" if q.get("weight_bits") else "8-bit weights"
+    if q.get("tool"):  # NNCF (ov-int8)
+        return (f"{q['tool']} post-training quantisation, activation ranges calibrated on "
+                f"{q.get('calibration_sentences')} sentences (`{q.get('calibration_file') or 'unrecorded file'}`), "
+                f"overflow fix {q.get('overflow_fix', 'first layer only')} ({bits})")
+    if q.get("static"):
+        return (f"activation scales calibrated on {q.get('calibration_sentences')} sentences "
+                f"(`{q.get('calibration_file')}`), {q.get('smoothed_nodes', 0)} of {q.get('quantized_nodes')} "
+                f"MatMul/Attention inputs smoothed (alpha {q.get('smooth_alpha')}); {q.get('matmul_nodes')} "
+                f"MatMul(s) and {q.get('qattention_nodes')} QAttention, {bits}")
+    return (f"dynamic activation scales, {len(q.get('excluded_nodes', []) or [])} MatMul(s) kept float32, "  # type: ignore[arg-type]
+            f"{bits}")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from simcse_sdk.manifest import sha256_file  # the same hash the export checks against
+from simcse_sdk.model.manifest import sha256_file  # the same hash the export checks against
 
 from .errors import DataError
 
@@ -64,7 +64,7 @@ def resolve_data_file(data: str, data_dir: str | os.PathLike[str] | None) -> Pat
     as_path = Path(data).expanduser()
     if as_path.is_file():
         return as_path
-    from simcse_sdk.datadir import resolve_data_dir  # the data-dir rule shared with the SDK
+    from simcse_sdk.evaluation.data.datadir import resolve_data_dir  # the data-dir rule shared with the SDK
 
     if data in DATA_NAMES:
         root = resolve_data_dir(data_dir)

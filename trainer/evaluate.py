@@ -46,7 +46,7 @@ def check_eval_available(data_dir: str | None) -> None:
         raise ConfigError(
             f"dev evaluation needs simcse_sdk.evaluation ({e}); pass --eval-steps 0 to train without it"
         ) from e
-    from simcse_sdk.datadir import senteval_dir
+    from simcse_sdk.evaluation.data.datadir import senteval_dir
 
     senteval_dir(data_dir)
 

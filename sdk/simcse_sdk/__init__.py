@@ -23,7 +23,7 @@ from .errors import (
     SimcseError,
     VariantError,
 )
-from .manifest import Manifest
+from .model.manifest import Manifest
 from .similarity import FaissIndex, cosine_matrix, normalize, pairwise_cosine, search
 
 __version__ = "0.1.0"

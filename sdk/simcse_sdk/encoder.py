@@ -19,18 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import accuracy, autotune, selection
 from . import similarity as sim
-from .batching import Batch, plan_batches
-from .cpu import missing_int8_flags
+from .autotune import accuracy, selection
+from .autotune.choice import Candidate, Choice
 from .errors import InputError
-from .manifest import MANIFEST_NAME, TOKENIZER_NAME, Manifest
-from .progress import Progress
-from .runtime import default_threads, resolve_device
-from .runtimes import Session, check_runtime
-from .sessions import PARALLEL_BATCH_TOKENS, VariantSessions
-from .tokenizer import SentenceTokenizer
-from .validation import (
+from .inputs.batching import Batch, plan_batches
+from .inputs.validation import (
     check_encode_args,
     check_encoder_args,
     check_finite_output,
@@ -38,10 +32,17 @@ from .validation import (
     check_sentences,
     check_token_ids,
 )
+from .model.manifest import MANIFEST_NAME, TOKENIZER_NAME, Manifest
+from .model.tokenizer import SentenceTokenizer
+from .progress import Progress
+from .runtimes.machine import default_threads, missing_int8_flags
+from .runtimes.onnxruntime import resolve_device
+from .runtimes.session import Session, check_runtime
+from .runtimes.variant_sessions import PARALLEL_BATCH_TOKENS, VariantSessions
 
 logger = logging.getLogger(__name__)
 
-# Which session runs which batch: simcse_sdk.sessions. variant="auto" measures: simcse_sdk.autotune.
+# Which session runs which batch: simcse_sdk.runtimes.variant_sessions. variant="auto": simcse_sdk.autotune.
 
 _check_sentences = check_sentences  # the checks live in validation.py
 
@@ -133,7 +134,7 @@ class Encoder:
                 )
 
     def _choose(self, variant: str, runtime: str, cache_dir: str | os.PathLike[str] | None,
-                parallel_batches: bool) -> tuple[autotune.Choice, Encoder | None]:
+                parallel_batches: bool) -> tuple[Choice, Encoder | None]:
         """The variant to run: the one asked for, else the fastest candidate on this machine (measured, cached),
         with the measured winner (an Encoder whose sessions are open) when measured now."""
         settings = {"batch_size": self.batch_size, "max_tokens": self.max_tokens, "parallel_batches": parallel_batches}
@@ -141,18 +142,18 @@ class Encoder:
                                           settings, cache_dir, self._candidate, self.tokenizer.encode)
         return choice, (winner.owner if winner is not None else None)
 
-    def _candidate(self, name: str) -> autotune.Candidate:
+    def _candidate(self, name: str) -> Candidate:
         """Variant ``name`` as ``variant="auto"`` measures it: an Encoder sharing this one's tokenizer and
         settings, with none of its sessions open yet."""
         sib = object.__new__(Encoder)
         sib.__dict__.update(self.__dict__)
         v = self.manifest.variants[name]
-        sib.variant, sib.choice = name, autotune.Choice(name, v.runtime, "asked for")
+        sib.variant, sib.choice = name, Choice(name, v.runtime, "asked for")
         sib._model_file = self.manifest.variant_path(self.path, name, verify=False)
         sib._sessions = VariantSessions(v, sib._model_file, self.device, self._threads, self._workers)
         opens = sib._sessions.short_input_openers()
         files = [sib._model_file, *(self.path / f for f in v.extra_files)]
-        return autotune.Candidate(
+        return Candidate(
             name, v.runtime,
             encode=lambda ids, bs: sib._encode_ids(ids, bs or sib.batch_size, False, sib.max_tokens, False),
             open=opens[:1], open_rest=opens[1:], close=sib._sessions.close,
@@ -189,7 +190,7 @@ class Encoder:
     ) -> np.ndarray:
         """Embed ``sentences``: returns (N, dim) float32, row i for sentence i.
 
-        Empty strings are embedded (as [CLS][SEP]); texts longer than the model's
+        Empty strings are embedded (as ``[CLS][SEP]``); texts longer than the model's
         ``max_seq_length`` tokens are truncated to it. An empty list gives a (0, dim) array.
         With ``normalize=True`` each row has unit L2 norm (models exported with normalisation
         inside the graph, see ``manifest.normalized``, return unit rows either way).
@@ -295,5 +296,3 @@ class Encoder:
     def __repr__(self) -> str:
         return (f"Encoder({str(self.path)!r}, device={self.device!r}, variant={self.variant!r}, "
                 f"runtime={self.choice.runtime!r} ({self.choice.reason}), dim={self.dim})")
-
-

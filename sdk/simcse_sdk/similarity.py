@@ -4,7 +4,7 @@ Search runs over the corpus in chunks, so a large corpus never needs the full
 queries × corpus matrix in memory. When faiss is installed, :class:`FaissIndex` gives the
 same (exact, inner-product) results with faiss' kernels.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> a = np.array([[1.0, 0.0], [0.0, 2.0]]); b = np.array([[1.0, 1.0], [0.0, 1.0]])
     >>> [round(float(x), 3) for x in pairwise_cosine(a, b)]

@@ -223,7 +223,7 @@ def _trained_checkpoint(tiny_bert_dir, tmp_path, data_file, sha256):
 
 
 def test_static_int8_calibrates_on_the_checkpoints_training_file(tiny_bert_dir, tmp_path):
-    from simcse_sdk.manifest import sha256_file
+    from simcse_sdk.model.manifest import sha256_file
 
     nli = tmp_path / "nli.csv"  # SimCSE's supervised format: the premises (sent0) are used
     nli.write_text("sent0,sent1,hard_neg\n" + "".join(f"premise {i},entailed {i},contradiction {i}\n" for i in range(40)))
@@ -242,6 +242,6 @@ def test_a_changed_training_file_is_not_used_for_calibration(tiny_bert_dir, tmp_
 
 
 def test_sdk_and_trainer_agree_on_pooler_names():
-    from simcse_sdk.manifest import POOLERS as SDK_POOLERS  # the SDK cannot import the torch-side list
+    from simcse_sdk.model.manifest import POOLERS as SDK_POOLERS  # the SDK cannot import the torch-side list
 
     assert SDK_POOLERS == POOLERS

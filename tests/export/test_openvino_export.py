@@ -12,7 +12,7 @@ pytest.importorskip("openvino", reason="the openvino extra: pip install -e '.[op
 
 from simcse_sdk import Encoder  # noqa: E402
 from simcse_sdk.errors import IntegrityError  # noqa: E402
-from simcse_sdk.manifest import sha256_file  # noqa: E402
+from simcse_sdk.model.manifest import sha256_file  # noqa: E402
 
 from export import openvino as ov_export  # noqa: E402
 
@@ -48,6 +48,16 @@ def test_manifest_lists_openvino_variants_with_their_files(ov_model_dir):
     assert manifest["ov-fp32"]["runtime_options"] == {"precision": "f32"}
     assert manifest["ov-int8"]["quantization"]["calibration_sentences"] == 64
     assert manifest["fp32"]["runtime"] == "onnxruntime"
+
+
+def test_the_report_fills_every_row_and_recipe_line(ov_model_dir):
+    report = (ov_model_dir / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| ov-")]
+    assert rows and all("MatMul×" in row and "inference precision" in row for row in rows), rows
+    assert "FakeQuantize×" in next(row for row in rows if row.startswith("| ov-int8"))
+    recipe = next(line for line in report.splitlines() if line.startswith("- ov-int8 recipe"))
+    assert "post-training quantisation" in recipe and "7-bit weights" in recipe and "sentences.txt" in recipe
+    assert "None" not in report and "?" not in report.replace("?)", "")
 
 
 def test_ov_fp32_matches_onnxruntime_fp32_in_input_order(ov_model_dir):
@@ -95,7 +105,7 @@ def test_changed_weights_file_is_refused(ov_model_dir, tmp_path):
 
 
 def test_refused_variant_keeps_files_that_a_kept_variant_shares(tmp_path):
-    from simcse_sdk.manifest import Variant
+    from simcse_sdk.model.manifest import Variant
 
     for name in ("a.xml", "a.bin", "b.xml", "b.bin"):
         (tmp_path / name).write_text(name)
@@ -124,7 +134,7 @@ def test_running_an_openvino_variant_does_not_load_torch(ov_model_dir):
 def test_the_first_infer_of_a_process_runs_under_the_lock(ov_model_dir, monkeypatch):
     # OpenVINO 2026.4 deadlocked when a process's first two infers ran at once on two threads (both in the
     # bindings' one-time numpy set-up), as the Encoder's parallel batches and variant="auto"'s probe do.
-    from simcse_sdk import openvino_runtime
+    from simcse_sdk.runtimes import openvino as openvino_runtime
 
     class Recording:
         def __init__(self):

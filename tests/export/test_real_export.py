@@ -39,7 +39,7 @@ def test_int8_gate(manifest):
 def test_int8_costs_under_0_3_stsb_test_points_at_any_batch_size(minilm_model_dir, data_dir):
     from scipy.stats import spearmanr
     from simcse_sdk import Encoder
-    from simcse_sdk.evaluation.senteval import load_stsb
+    from simcse_sdk.evaluation.data.senteval import load_stsb
 
     test = load_stsb(data_dir, "test")
     n = len(test.first)

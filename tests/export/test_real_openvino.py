@@ -14,7 +14,7 @@ LIMITS = {"ov-fp32": (0.99999, 0.01), "ov-bf16": (0.999, 0.1), "ov-int8": (0.95,
 
 @pytest.fixture(scope="module")
 def stsb(data_dir):
-    from simcse_sdk.evaluation.senteval import load_stsb
+    from simcse_sdk.evaluation.data.senteval import load_stsb
 
     return load_stsb(data_dir, "test")
 

@@ -14,7 +14,7 @@ from simcse_sdk import (
     SimcseError,
     VariantError,
 )
-from simcse_sdk.runtime import cuda_available
+from simcse_sdk.runtimes.onnxruntime import cuda_available
 
 
 def test_missing_path(tmp_path):

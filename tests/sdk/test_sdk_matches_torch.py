@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from simcse_sdk import Encoder
-from simcse_sdk.evaluation.senteval import load_stsb
+from simcse_sdk.evaluation.data.senteval import load_stsb
 
 pytestmark = pytest.mark.real
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from ..encoder import Encoder
-from . import manifest
 from .config import EmbedConfig
 from .errors import OutputDirError, ShardError
-from .inputs import resolve_inputs
+from .io import manifest
+from .io.inputs import resolve_inputs
+from .io.shards import complete_shards, remove_temporaries, shard_info
 from .plan import ShardSpec, plan_shards
-from .shards import complete_shards, remove_temporaries, shard_info
 from .summary import Progress, Summary
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.Pa
     """Embed every row of ``inputs`` into Parquet shards in ``out_dir``; resumes an earlier run of the same job.
 
     ``ray_udf``: with ``engine="ray"``, the actor class (default
-    :class:`~simcse_sdk.embed.ray_engine.ShardUDF`; a subclass can wrap each shard's work).
+    :class:`~simcse_sdk.embed.engines.ray.ShardUDF`; a subclass can wrap each shard's work).
     Raises the :mod:`simcse_sdk.embed.errors` classes for bad inputs, settings or output folders,
     before any work where it can.
     """
@@ -60,7 +60,7 @@ def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.Pa
         encoder = None
         try:
             if config.engine == "ray":
-                from . import ray_engine
+                from .engines import ray as ray_engine
 
                 started_ray = ray_engine.connect(config)
                 variant = ray_engine.resolve_variant(model_dir, config.with_(variant=variant))
@@ -107,11 +107,11 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
     start = time.perf_counter()
     try:
         if config.engine == "ray":
-            from .ray_engine import ShardUDF, run_ray
+            from .engines.ray import ShardUDF, run_ray
 
             run_ray(model_dir, pending, config, out, model, on_done, udf=ray_udf or ShardUDF)
         else:
-            from .local import run_local
+            from .engines.local import run_local
 
             assert encoder is not None
             run_local(encoder, pending, config, out, model, on_done)

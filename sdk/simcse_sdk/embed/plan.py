@@ -7,7 +7,7 @@ settings, so a rerun of the same command finds the same shards and skips those a
 
 Example:
     >>> from simcse_sdk.embed.config import EmbedConfig
-    >>> from simcse_sdk.embed.inputs import resolve_inputs
+    >>> from simcse_sdk.embed.io.inputs import resolve_inputs
     >>> from simcse_sdk.embed.plan import plan_shards, read_shard
     >>> cfg = EmbedConfig(shard_rows=1000)
     >>> shards = plan_shards(resolve_inputs(["corpus.txt"]), cfg)     # doctest: +SKIP
@@ -24,8 +24,8 @@ from typing import Any
 
 from .config import EmbedConfig
 from .errors import CorpusInputError
-from .inputs import InputFile
-from .records import (
+from .io.inputs import InputFile
+from .io.records import (
     Lines,
     csv_header,
     csv_records,

@@ -2,9 +2,13 @@
 
 Every evaluation takes an ``encode`` function (sentences → (N, D) array) and the data
 directory in SentEval's layout (``--data-dir``, else ``$SIMCSE_DATA_DIR``; see
-:mod:`simcse_sdk.datadir`). The STS, dev and alignment parts need only numpy and scipy;
+:mod:`simcse_sdk.evaluation.data.datadir`). The STS, dev and alignment parts need only numpy and scipy;
 nothing here imports torch, transformers or scikit-learn. Run ``python -m
 simcse_sdk.evaluation --help`` for the command line.
+
+Owns the protocols (:mod:`.sts`, :mod:`.transfer`, :mod:`.alignment`), their data (:mod:`.data`), the
+transfer classifier (:mod:`.classifier`), task names and results. May import the Encoder (the command line
+only) and the core rooms, never the server or the bulk job.
 
 Example:
     >>> from simcse_sdk import Encoder

@@ -28,13 +28,16 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import SimcseError
+from ..runtimes.machine import cpu_description
 from .alignment import alignment_uniformity
 from .encoding import Encode, Memo
 from .errors import TaskError
@@ -121,7 +124,9 @@ def run(args: argparse.Namespace, groups: list[str]) -> dict[str, Any]:
     """Run the task ``groups``, print their tables, and return the JSON payload."""
     encode, about = load_encode(args)
     memo = Memo(encode)  # for dev and align, which share STS-B dev's sentences
-    payload: dict[str, Any] = {"model": about, "tasks": groups}
+    payload: dict[str, Any] = {"model": about, "tasks": groups, "date": time.strftime("%Y-%m-%d"),
+                               "command": "python -m simcse_sdk.evaluation " + shlex.join(sys.argv[1:]),
+                               "machine": cpu_description()}
     if "sts" in groups:
         sts = evaluate_sts(encode, args.data_dir)
         print(f"STS (Spearman x100, {sts.wall_s:.1f} s)\n\n{sts.table()}\n\n{sts.details()}\n", flush=True)

@@ -27,8 +27,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .arguments import check_evaluation_args, check_split, check_threshold
+from .data.senteval import DataDirArg, load_stsb
 from .encoding import Encode, embed, unit_rows
-from .senteval import DataDirArg, load_stsb
 
 #: Rows per block when summing over all pairs (bounds memory to BLOCK × N floats).
 BLOCK = 1024

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..errors import InputError, InvalidArgumentError
-from ..validation import check_flag, check_int
+from ..inputs.validation import check_flag, check_int
 from .errors import TaskError
 
 SPLITS = ("train", "dev", "test")

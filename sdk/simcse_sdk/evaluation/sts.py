@@ -28,9 +28,9 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from .arguments import check_evaluation_args, check_tasks
+from .data.senteval import EXPECTED_PAIRS, Counts, DataDirArg, PairSet, load_pairs
 from .encoding import Encode, embed, pair_cosine
 from .results import DevResult, StsResult, TaskScore
-from .senteval import EXPECTED_PAIRS, Counts, DataDirArg, PairSet, load_pairs
 from .tasks import STS_TASKS, resolve_tasks
 
 logger = logging.getLogger(__name__)

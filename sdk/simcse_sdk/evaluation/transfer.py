@@ -1,13 +1,13 @@
 """Transfer tasks: logistic regression on frozen embeddings, SentEval's protocols, no torch or sklearn.
 
-| task | protocol (:mod:`~simcse_sdk.evaluation.crossval`) | C grid |
+| task | protocol (:mod:`~simcse_sdk.evaluation.classifier.crossval`) | C grid |
 |---|---|---|
 | MR, CR, SUBJ, MPQA | ``k``-fold CV, C by ``inner_k``-fold CV inside each training part | 2^-2..2^3 |
 | SST-2 | C chosen on dev, accuracy on test | 2^-2..2^3 |
 | TREC | C by ``k``-fold CV on train, accuracy on test | 2^-1..2^5 |
 | MRPC | as TREC, features ``[abs(u - v), u * v]`` (SentEval's) | 2^-1..2^5 |
 
-The classifier is :class:`~simcse_sdk.evaluation.logreg.LogisticRegression` (SentEval's
+The classifier is :class:`~simcse_sdk.evaluation.classifier.logreg.LogisticRegression` (SentEval's
 scikit-learn path; SimCSE ran SentEval's PyTorch path with Adam, so numbers differ from
 the paper's). The features are the raw embeddings, as in SentEval (see the logreg module
 on why they are not standardised per feature).
@@ -36,12 +36,12 @@ from collections.abc import Iterable
 import numpy as np
 
 from .arguments import check_evaluation_args, check_folds, check_tasks
-from .crossval import GRID_INNER, GRID_KFOLD, Selection, inner_kfold, kfold_then_test, split_select
+from .classifier.crossval import GRID_INNER, GRID_KFOLD, Selection, inner_kfold, kfold_then_test, split_select
+from .data.senteval import DataDirArg
+from .data.transfer_data import Labelled, TransferData, load_transfer
 from .encoding import Encode, embed
 from .results import TransferResult, TransferScore
-from .senteval import DataDirArg
 from .tasks import TRANSFER_TASKS, resolve_tasks
-from .transfer_data import Labelled, TransferData, load_transfer
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,8 @@ def evaluate_transfer(
         tasks: ``MR, CR, SUBJ, MPQA, SST2, TREC, MRPC`` (case-insensitive; ``SST-2`` too), or ``None``.
         seed: seeds the fold assignment.
         progress: tqdm bars while encoding (if tqdm is installed).
-        k, inner_k: outer and inner fold counts (see the module docstring).
+        k: outer fold count (see the module docstring).
+        inner_k: inner fold count, for choosing the regularisation.
 
     Raises:
         TaskError: an unknown task name.

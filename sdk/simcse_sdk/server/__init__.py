@@ -3,6 +3,10 @@
 Start it with ``simcse-serve MODEL_DIR`` or ``python -m simcse_sdk.server MODEL_DIR``; call it with
 any OpenAI client. Inputs of concurrent requests are batched together (see :mod:`.batching`).
 
+Owns the HTTP surface (:mod:`.app`, its document :mod:`.openapi`, :mod:`.protocol`, :mod:`.token_ids`,
+:mod:`.api_error`), batching across requests, metrics, the life cycle (:mod:`.state`, :mod:`.runner`) and
+the command line. May import the Encoder and the core rooms, never the bulk job or the evaluation.
+
 Example:
     >>> from openai import OpenAI                                                   # doctest: +SKIP
     >>> client = OpenAI(base_url="http://127.0.0.1:8080/v1", api_key="unused")      # doctest: +SKIP

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..manifest import Manifest
+from ..model.manifest import Manifest
 from ..similarity import normalize
 from .api_error import ApiError
 from .batching import Overloaded, TooLong

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..batching import Batch
 from ..encoder import Encoder
+from ..inputs.batching import Batch
 from .metrics import Metrics
 
 logger = logging.getLogger(__name__)

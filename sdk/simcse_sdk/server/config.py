@@ -8,7 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,26 +21,34 @@ API_KEY_ENV = "SIMCSE_API_KEY"
 class ServerConfig:
     """Everything the server needs; every limit is also reported by ``GET /info``."""
 
-    model_dir: str  # exported model directory (python -m export)
-    host: str = "127.0.0.1"  # interface to listen on; loopback unless asked otherwise
-    port: int = 8080  # TCP port
-    device: str = "auto"  # cpu | cuda | auto, as Encoder(device=)
-    variant: str = "auto"  # fp32 | fp16 | int8 | auto, as Encoder(variant=)
-    threads: int | None = None  # inference threads; None: the CPUs this process may use (affinity, cgroup quota)
-    model_name: str | None = None  # name served in /v1/models and responses; None: the model directory's name
+    model_dir: str  # exported model directory (python -m export --ckpt CKPT --out DIR)
+    host: str = "127.0.0.1"  # interface to listen on: this machine only by default; 0.0.0.0 for every interface
+    port: int = 8080  # TCP port; 0 picks a free one and logs it
+    device: str = "auto"  # where inference runs: cpu, cuda, or auto (CUDA when onnxruntime-gpu sees a GPU)
+    variant: str = "auto"  # a variant of the model directory (fp32, fp16, int8, ov-fp32, ov-bf16, ov-int8) or auto:
+    # the fastest here that passed the export gate and is as accurate on this CPU, measured at the first start, cached
+    threads: int | None = None  # inference threads; default: the CPUs this process may use (affinity, cgroup quota)
+    model_name: str | None = None  # name shown in /v1/models and responses; default: the model directory's name
+    # (requests may name any model)
     batch_size: int = 32  # most inputs in one inference batch
-    max_batch_tokens: int = 8192  # most padded tokens (rows x longest row) in one inference batch
-    max_queue: int = 16384  # most inputs waiting or running; past it requests get 429 at once
+    max_batch_tokens: int = 8192  # most padded tokens in one inference batch (rows x longest row)
+    max_queue: int = 16384  # most inputs admitted and not yet answered; past it requests get 429 with Retry-After
     max_inputs: int = 2048  # most inputs in one request (OpenAI's limit); more gets 413
-    max_body_bytes: int = 8 * 1024 * 1024  # largest request body; more gets 413
-    truncate: bool = True  # cut texts longer than the model's max length (else 422); requests may override
-    normalize: bool = True  # L2-normalise embeddings, as OpenAI's are
-    api_key: str | None = None  # Bearer token required on the API routes; None: no key (env SIMCSE_API_KEY)
-    cors_origins: list[str] = field(default_factory=list)  # origins allowed by CORS; empty: CORS off
-    drain_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests before closing
-    retry_after: int = 1  # seconds clients are told to wait on 429 / 503
-    token_ids: str = "auto"  # id lists: auto (this model's full inputs, else OpenAI's) | model | openai
-    openai_encoding: str = "cl100k_base"  # OpenAI's encoding that OpenAI token ids are decoded with (or o200k_base)
+    max_body_bytes: int = 8 * 1024 * 1024  # largest request body in bytes; more gets 413
+    truncate: bool = True  # cut texts longer than the model's max length; off: answer 422 (requests may override
+    # with "truncate")
+    normalize: bool = True  # unit-length embeddings, as OpenAI's are; off: the model's raw output
+    api_key: str | None = None  # require 'Authorization: Bearer KEY' on the API routes (default: $SIMCSE_API_KEY if
+    # set, else no key); /health, /ready and /metrics stay open
+    cors_origins: list[str] = field(default_factory=list)  # allow browser requests from ORIGIN (repeatable; '*' for
+    # any); CORS is off by default
+    drain_timeout: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish while new ones get 503
+    retry_after: int = 1  # seconds clients are told to wait on 429 and 503
+    token_ids: str = "auto"  # how to read token id lists in 'input': auto (this model's ids when a list is framed by
+    # its special tokens, as its tokenizer gives them, else OpenAI's ids, as LangChain and other tiktoken clients
+    # send, decoded and embedded as text), model (only this model's ids), openai (always OpenAI's)
+    openai_encoding: str = "cl100k_base"  # OpenAI's encoding that OpenAI token ids are decoded with: cl100k_base
+    # (text-embedding-3-*, ada-002) or o200k_base
 
     def __post_init__(self) -> None:
         if self.api_key is None:
@@ -61,6 +71,24 @@ class ServerConfig:
                              f"got {self.openai_encoding!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer, got {self.threads!r}")
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Each field's comment in this class body (with the comment lines under it): the help of its command-line
+        flag, so ``simcse-serve --help`` says what the code says."""
+        out: dict[str, str] = {}
+        last = None
+        for line in inspect.getsource(cls).splitlines():
+            field_line = re.match(r"    (\w+): [^#]+#\s?(.*)$", line)
+            more = re.match(r"    #\s?(.*)$", line)
+            if field_line:
+                last = field_line.group(1)
+                out[last] = field_line.group(2).strip()
+            elif more and last:
+                out[last] += " " + more.group(1).strip()
+            else:
+                last = None
+        return out
 
     @property
     def served_name(self) -> str:

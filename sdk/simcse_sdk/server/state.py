@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..encoder import Encoder
-from ..manifest import MANIFEST_NAME, sha256_file
-from ..runtime import default_threads
+from ..model.manifest import MANIFEST_NAME, sha256_file
+from ..runtimes.machine import default_threads
 from .batching import RequestBatcher
 from .config import ServerConfig
 from .metrics import Metrics

@@ -62,7 +62,7 @@ class TokenIdReader:
 
     @classmethod
     def for_tokenizer(cls, tokenizer: Any, policy: str, encoding_name: str) -> TokenIdReader:
-        """Read this model's special tokens off its tokenizer (a :class:`~simcse_sdk.tokenizer.SentenceTokenizer`)."""
+        """Read this model's special tokens off its tokenizer (a :class:`~simcse_sdk.model.tokenizer.SentenceTokenizer`)."""
         prefix, suffix = tokenizer.special_tokens()
         names = tokenizer.id_names
         shown = " ".join([*names(prefix), "...", *names(suffix)]) if prefix or suffix else "(none)"

@@ -13,7 +13,7 @@ import pytest
 from simcse_sdk import Encoder
 from simcse_sdk.embed import EmbedConfig, OutputDirError, embed_corpus
 from simcse_sdk.embed import __main__ as cli
-from simcse_sdk.manifest import Manifest, sha256_file
+from simcse_sdk.model.manifest import Manifest, sha256_file
 
 
 @pytest.fixture()

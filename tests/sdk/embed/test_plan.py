@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from simcse_sdk.embed.config import EmbedConfig
 from simcse_sdk.embed.errors import CorpusFileNotFoundError, CorpusInputError
-from simcse_sdk.embed.inputs import resolve_inputs
+from simcse_sdk.embed.io.inputs import resolve_inputs
 from simcse_sdk.embed.plan import plan_shards, read_shard
 from simcse_sdk.errors import SimcseError
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
-from simcse_sdk.datadir import LAYOUT_HINT
 from simcse_sdk.errors import DataDirError, SimcseError
 from simcse_sdk.evaluation import StsResult, TaskError, TaskScore, evaluate_dev, evaluate_sts
+from simcse_sdk.evaluation.data.datadir import LAYOUT_HINT
 from simcse_sdk.evaluation.errors import EncodeOutputError
 from simcse_sdk.evaluation.sts import spearman100
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from simcse_sdk.evaluation import TaskError, evaluate_transfer
+from simcse_sdk.evaluation.data.transfer_data import Labelled, TransferData, load_transfer
 from simcse_sdk.evaluation.transfer import binary_f1, features, run_task
-from simcse_sdk.evaluation.transfer_data import Labelled, TransferData, load_transfer
 
 WORDS = ["the", "a", "film", "movie", "plot", "cast", "really", "quite", "story", "it"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from server_harness import thread_server
 from simcse_sdk import Encoder
-from simcse_sdk.evaluation.senteval import load_stsb
+from simcse_sdk.evaluation.data.senteval import load_stsb
 
 pytestmark = pytest.mark.real
 TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"

@@ -1,0 +1,103 @@
+"""The output folder's ``_manifest.json``: which model, inputs and settings made these shards.
+
+Written atomically when the job starts (``status: running``) and again when it ends
+(``status: complete``, with the row count and summary). A rerun compares its own identity (model
+files' sha256, variant, inputs with size and mtime, settings) with the saved one: equal means
+resume, different means :class:`OutputDirError` rather than a folder mixing two jobs.
+
+Example:
+    >>> import json
+    >>> m = json.load(open("embeddings/_manifest.json"))            # doctest: +SKIP
+    >>> m["status"], m["rows"], m["model"]["dim"], m["model"]["normalized"]   # doctest: +SKIP
+    ('complete', 100000, 384, False)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ...model.manifest import MANIFEST_NAME as MODEL_MANIFEST
+from ...model.manifest import TOKENIZER_NAME, Manifest, sha256_file, write_text_atomic
+from ..config import EmbedConfig
+from ..errors import OutputDirError
+from .inputs import InputFile
+
+NAME = "_manifest.json"
+BAD_ROWS_NAME = "_bad_rows.jsonl"
+FORMAT = "simcse-embeddings"
+FORMAT_VERSION = 1
+
+
+def model_description(model_dir: str | os.PathLike[str], variant: str, normalize: bool) -> dict[str, Any]:
+    """The model as the output records it: files' sha256 (the variant's from the model manifest), dim..."""
+    root = Path(model_dir)
+    m = Manifest.load(root)
+    v = m.variants[variant]
+    files = {v.file: v.sha256, TOKENIZER_NAME: sha256_file(root / TOKENIZER_NAME),
+             MODEL_MANIFEST: sha256_file(root / MODEL_MANIFEST)}
+    return {"path": str(root), "files": files, "variant": variant, "dtype": v.dtype, "dim": m.embedding_dim,
+            "normalized": bool(m.normalized or normalize), "pooling": m.pooling, "max_seq_length": m.max_seq_length}
+
+
+def identity(model: dict[str, Any], inputs: list[InputFile], config: EmbedConfig) -> dict[str, Any]:
+    """What decides the shards' content; a resumed job must match it."""
+    return {"model_files": model["files"], "variant": model["variant"],
+            "inputs": [f.to_dict() for f in inputs], "settings": config.identity()}
+
+
+def load(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The saved manifest, or None when the folder has none."""
+    path = Path(out_dir) / NAME
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise OutputDirError(f"{str(path)!r} is unreadable ({e}): pass --overwrite to start over, or another --out.") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise OutputDirError(f"{str(path)!r} is not a simcse-embeddings manifest: use another --out, or --overwrite.")
+    return data
+
+
+def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str | os.PathLike[str]) -> None:
+    """Raise :class:`OutputDirError` naming what differs between the saved job and this one."""
+    old = saved.get("identity", {})
+    diffs = [key for key in current if old.get(key) != current[key]]
+    if diffs:
+        detail = []
+        for key in diffs:
+            if key == "inputs":
+                was = {f["path"]: f for f in old.get("inputs", [])}
+                now = {f["path"]: f for f in current["inputs"]}
+                changed = sorted(set(was) ^ set(now)) + sorted(p for p in set(was) & set(now) if was[p] != now[p])
+                detail.append(f"inputs ({', '.join(changed[:5]) or 'order'} added, removed or modified)")
+            elif key == "settings":
+                s_old, s_new = old.get("settings", {}), current["settings"]
+                detail.append("settings (" + ", ".join(f"{k}: {s_old.get(k)!r} -> {s_new[k]!r}"
+                                                       for k in s_new if s_old.get(k) != s_new[k]) + ")")
+            else:
+                detail.append(key)
+        raise OutputDirError(
+            f"{str(out_dir)!r} holds shards of a different job: {'; '.join(detail)} differ. "
+            "Pass --overwrite to delete them and start over, or write to another --out."
+        )
+
+
+def save(out_dir: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write ``_manifest.json`` atomically."""
+    path = Path(out_dir) / NAME
+    write_text_atomic(path, json.dumps(dict(data, format=FORMAT, format_version=FORMAT_VERSION), indent=2) + "\n")
+    return path
+
+
+def save_bad_rows(out_dir: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Path | None:
+    """Write every bad row as one JSON line to ``_bad_rows.jsonl`` (removed when there are none)."""
+    path = Path(out_dir) / BAD_ROWS_NAME
+    if not rows:
+        path.unlink(missing_ok=True)
+        return None
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+    return path

@@ -1,0 +1,183 @@
+"""The runtime sessions of one variant file, each opened when first needed.
+
+An :class:`~simcse_sdk.Encoder` runs a variant on up to two sessions: the *main* one on all
+threads (single and large batches), and on CPU with several workers a *bulk* one that runs
+``workers`` small batches side by side (see :mod:`simcse_sdk.runtimes.session`); :meth:`VariantSessions.run`
+decides which batch goes where. Opening a session
+costs 0.1-0.4 s, so each is opened on first use; ``variant="auto"`` opens, for each candidate,
+only those its measurement uses, several candidates at once. The file's identity (inode, size,
+mtime) is taken once: a session opened later must load the very same file.
+
+Example:
+    >>> s = VariantSessions(manifest.variants["int8"], Path("m/model.int8.onnx"), "cpu", None, 2)  # doctest: +SKIP
+    >>> s.main.run(input_ids, attention_mask).shape                                                # doctest: +SKIP
+    (1, 384)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelDirError
+from ..inputs.batching import Batch
+from ..model.manifest import Variant
+from .session import Session, open_session
+
+# Batches of at most this many padded tokens run side by side with parallel_batches (short sentences);
+# bigger ones (long texts) use all threads on one batch, which was faster for 300-token texts.
+PARALLEL_MAX_TOKENS = 2048
+# Parallel batches are planned with at most this many padded tokens each (STS-B test, 2-core Xeon with AMX,
+# batch_size 64: onnxruntime int8 3,092 sent/s at 512 against 2,591 at 8,192; OpenVINO int8 3,155 / 2,930).
+PARALLEL_BATCH_TOKENS = 512
+# On CPU, onnxruntime runs a batch of at most this many padded tokens (one short sentence) on one thread, on the
+# parallel-batch session: int8, one STS-B sentence, 0.82 ms on 1 thread against 0.96 ms on 2 (2-core Xeon).
+# OpenVINO does not gain (2.36 ms on 1 thread against 2.08 on 2), so its small batches use all threads.
+SMALL_BATCH_TOKENS = 32
+# Inputs of one batch but at least this many items are split into one batch per worker, run side by side
+# (2-core Xeon, 2 workers, median call): onnxruntime int8, short sentences, 2 items 2.61 -> 1.58 ms, 4 items
+# 4.16 -> 2.31, 8 items 6.24 -> 3.90, 32 items 17.5 -> 13.3; two 121-token texts 9.0 -> 6.0; fp32 1.07-1.34x.
+# OpenVINO's latency session runs 2-4 short sentences faster on all threads (ov-int8, 4 items 2.45 against
+# 2.60 ms split; ov-bf16 2.85 / 3.16) and gains from 8 (ov-bf16 4.98 -> 4.37 ms, ov-int8 32 items 10.2 -> 9.7).
+SPLIT_MIN_ITEMS = {"onnxruntime": 2, "openvino": 8}
+
+
+class VariantSessions:
+    """The main session and (``workers`` > 1) the bulk session with its worker pool, of one variant file."""
+
+    def __init__(self, variant: Variant, model_file: Path, device: str, threads: int | None, workers: int) -> None:
+        self.variant = variant
+        self.model_file = model_file
+        self.device = device
+        self.threads = threads
+        self.workers = workers  # batches side by side on the bulk session; 1: no bulk session
+        self._identity = identity(model_file)
+        self._main: Session | None = None
+        self._bulk: tuple[int, Session, ThreadPoolExecutor] | None = None  # (pid, session, pool)
+        self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
+
+    @property
+    def _guard(self) -> threading.Lock:
+        """The lock for opening sessions; a new one in a forked child (a parent thread may have held it at the fork)."""
+        if self._lock_pid != os.getpid():
+            self._lock, self._lock_pid = threading.Lock(), os.getpid()
+        return self._lock
+
+    @property
+    def main(self) -> Session:
+        """The session on all threads (opened on first use)."""
+        if self._main is None:
+            with self._guard:
+                if self._main is None:
+                    self._check_unchanged()
+                    self._main = open_session(self.variant, self.model_file, self.device, self.threads)
+        return self._main
+
+    def bulk(self) -> tuple[Session, ThreadPoolExecutor]:
+        """The session for ``workers`` batches at once and its pool (opened on first use, again in a forked child)."""
+        bulk = self._bulk
+        if bulk is None or bulk[0] != os.getpid():  # a forked child cannot use the parent's pool
+            with self._guard:
+                if self._bulk is None or self._bulk[0] != os.getpid():
+                    self._check_unchanged()
+                    session = open_session(self.variant, self.model_file, self.device, None,
+                                           bulk_workers=self.workers)
+                    self._bulk = (os.getpid(), session,
+                                  ThreadPoolExecutor(self.workers, thread_name_prefix="simcse-encode"))
+                bulk = self._bulk
+        return bulk[1], bulk[2]
+
+    @property
+    def has_bulk(self) -> bool:
+        """Whether the bulk session is open (in this process)."""
+        return self._bulk is not None and self._bulk[0] == os.getpid()
+
+    def any_open(self) -> Session:
+        """An open session (the main one if open, else the bulk one, else the main one opened now)."""
+        if self._main is None and self.has_bulk:
+            return self.bulk()[0]
+        return self.main
+
+    def providers(self) -> list[str]:
+        """What an open session runs on (the parent's, in a forked child), opening none if one is open."""
+        if self._main is not None:
+            return self._main.providers
+        if self._bulk is not None:
+            return self._bulk[1].providers
+        return self.main.providers
+
+    def split(self, n: int, batch_size: int) -> tuple[bool, int]:
+        """Whether ``n`` inputs run as parallel batches on the bulk session, and the batch size to plan them with:
+        more than ``batch_size`` make several batches anyway; fewer, from :data:`SPLIT_MIN_ITEMS` on, are cut
+        into one batch per worker."""
+        if self.workers == 1 or n < 2:
+            return False, batch_size
+        if n > batch_size:
+            return True, batch_size
+        if n < SPLIT_MIN_ITEMS.get(self.variant.runtime, n + 1):
+            return False, batch_size
+        return True, -(-n // self.workers)
+
+    def run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool) -> None:
+        """Run each batch and ``store`` its embeddings (batch, dim). With ``parallel``, small batches run ``workers``
+        at a time on the bulk session (few in flight); large ones, and all when not ``parallel``, on all threads."""
+        pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
+        for batch in batches:
+            if parallel and batch.padded_tokens <= PARALLEL_MAX_TOKENS:
+                session, pool = self.bulk()
+                pending.append((batch, pool.submit(session.run, batch.input_ids, batch.attention_mask)))
+                if len(pending) >= 2 * self.workers:  # bounded: padded batches are not all held at once
+                    store(*_done(pending.popleft()))
+                continue
+            while pending:
+                store(*_done(pending.popleft()))
+            if self._one_thread_for(batch):  # one short sentence: one thread is faster
+                store(batch, self.bulk()[0].run(batch.input_ids, batch.attention_mask))
+                continue
+            store(batch, self.main.run(batch.input_ids, batch.attention_mask))
+        while pending:
+            store(*_done(pending.popleft()))
+
+    def short_input_openers(self) -> list[Callable[[], object]]:
+        """Openers of the sessions ``run`` uses for short sentences (what ``variant="auto"`` measures): first the
+        one for several small batches at once (its probe), then, if another, the one for a single sentence."""
+        if self.workers == 1:
+            return [lambda: self.main]
+        if self.variant.runtime == "onnxruntime":  # one short sentence runs on the bulk session too
+            return [self.bulk]
+        return [self.bulk, lambda: self.main]
+
+    def _one_thread_for(self, batch: Batch) -> bool:
+        return (self.workers > 1 and self.variant.runtime == "onnxruntime"
+                and batch.padded_tokens <= SMALL_BATCH_TOKENS)
+
+    def close(self) -> None:
+        """Let go of the sessions and stop the worker pool (a candidate that lost the measurement)."""
+        with self._guard:
+            if self._bulk is not None and self._bulk[0] == os.getpid():
+                self._bulk[2].shutdown(wait=True)
+            self._bulk, self._main = None, None
+
+    def _check_unchanged(self) -> None:
+        if identity(self.model_file) != self._identity:
+            raise ModelDirError(
+                f"{str(self.model_file)!r} changed since this Encoder was created (re-exported?): "
+                "create a new Encoder so that every batch runs the same model."
+            )
+
+
+def _done(item: tuple[Batch, Future[np.ndarray]]) -> tuple[Batch, np.ndarray]:
+    return item[0], item[1].result()
+
+
+def identity(path: Path) -> tuple[int, int, int]:
+    """(inode, size, mtime) of a file: changes when it is rewritten or replaced."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns

@@ -1,0 +1,85 @@
+"""The Ray engine on a local 2-CPU Ray: equal to Encoder.encode, and complete after an actor dies mid-job."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from simcse_sdk import Encoder
+from simcse_sdk.embed import EmbedConfig, embed_corpus
+
+ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'simcse-sdk[ray]'")
+pytestmark = [pytest.mark.real, pytest.mark.timeout(300)]  # a hang is the usual Ray failure
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, real_sentences: list[str]) -> tuple[Path, list[str]]:
+    texts = real_sentences[:1200]
+    path = tmp_path_factory.mktemp("ray_corpus") / "corpus.jsonl"
+    path.write_text("".join(json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(texts)), encoding="utf-8")
+    return path, texts
+
+
+def test_ray_output_equals_encode_by_id(local_ray: None, tmp_path: Path, minilm_model_dir: Path, corpus, by_id) -> None:
+    path, texts = corpus
+    out = tmp_path / "out"
+    summary = embed_corpus(minilm_model_dir, [path], out, EmbedConfig(engine="ray", id_column="id", shard_rows=300,
+                                                                      progress=False))
+    assert (summary.rows, summary.shards, summary.shards_skipped) == (1200, 4, 0)
+    got = by_id(out)
+    assert sorted(got) == sorted(f"s{i}" for i in range(1200))
+    m = json.loads((out / "_manifest.json").read_text())
+    want = Encoder(minilm_model_dir, variant=m["model"]["variant"]).encode(texts)  # the variant the job pinned
+    np.testing.assert_allclose(np.stack([got[f"s{i}"] for i in range(1200)]), want, atol=1e-5)
+    assert m["status"] == "complete" and m["config"]["engine"] == "ray" and "ray" in m["versions"]
+
+
+def test_actor_that_dies_mid_job_is_restarted_and_every_row_appears_once(
+        local_ray: None, tmp_path: Path, minilm_model_dir: Path, corpus, by_id) -> None:
+    from simcse_sdk.embed.engines.ray import ShardUDF
+
+    path, texts = corpus
+    marker = tmp_path / "crashed-once"
+
+    class CrashOnce(ShardUDF):  # defined here, so Ray ships it by value to the actors
+        def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            if json.loads(str(batch["spec"][0]))["index"] == 2 and not marker.exists():
+                marker.write_text(str(os.getpid()))
+                os._exit(1)  # the actor's process dies in the middle of the job, its shard unwritten
+            return super().__call__(batch)
+
+    out = tmp_path / "out"
+    summary = embed_corpus(minilm_model_dir, [path], out,
+                           EmbedConfig(engine="ray", id_column="id", shard_rows=150, progress=False), ray_udf=CrashOnce)
+    assert marker.exists(), "the actor never crashed: the test did not test recovery"
+    assert (summary.rows, summary.shards, summary.shards_skipped) == (1200, 8, 0)
+    got = by_id(out)  # no duplicate ids
+    assert sorted(got) == sorted(f"s{i}" for i in range(1200))
+    variant = json.loads((out / "_manifest.json").read_text())["model"]["variant"]  # the one the job pinned
+    want = Encoder(minilm_model_dir, variant=variant).encode(texts)
+    np.testing.assert_allclose(np.stack([got[f"s{i}"] for i in range(1200)]), want, atol=1e-5)
+
+
+def test_embed_dataset_for_users_pipelines(local_ray: None, minilm_model_dir: Path, corpus) -> None:
+    from simcse_sdk.embed.ray_data import embed_dataset, resolve_variant
+
+    texts = corpus[1][:300]
+    ds = ray.data.from_items([{"text": t, "k": i} for i, t in enumerate(texts)])
+    rows = embed_dataset(ds, minilm_model_dir, actors=2, batch_size=64).take_all()
+    got = {r["k"]: np.asarray(r["embedding"], dtype=np.float32) for r in rows}
+    assert sorted(got) == list(range(300))
+    # variant="auto" was measured once for both actors (then cached): every row is from that one variant
+    variant = resolve_variant(minilm_model_dir)
+    want = Encoder(minilm_model_dir, variant=variant).encode(texts)
+    np.testing.assert_allclose(np.stack([got[i] for i in range(300)]), want, atol=1e-5)
