@@ -64,7 +64,7 @@ def test_dev_and_align_with_a_fake_encoder(
     assert "| STS-B dev | SICK-R dev | Avg. |" in printed and "Alignment" in printed
     payload = json.loads(out.read_text())
     assert payload["tasks"] == ["dev", "align"]
-    assert set(payload) == {"model", "tasks", "dev", "align"}
+    assert set(payload) == {"model", "tasks", "dev", "align", "date", "command", "machine"}
     assert payload["dev"]["stsb_dev"] > 0 and payload["align"]["uniformity"] < 0
     # dev and align share STS-B dev's sentences: none is encoded twice
     assert len(hash_encoder.encoded) == len(set(hash_encoder.encoded))
