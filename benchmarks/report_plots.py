@@ -156,8 +156,21 @@ def bulk_figures(run: Run) -> list[Figure]:
     return [Figure(f"{run.stem}-throughput.png", "Rows/s by system", render, (8.5, 1.2 + 0.4 * len(results)))]
 
 
+def ablation_figures(run: Run) -> list[Figure]:
+    from benchmarks.report_ablations import figures  # it builds on this module
+
+    return figures(run)
+
+
+def matryoshka_figures(run: Run) -> list[Figure]:
+    from benchmarks.report_matryoshka import figures  # it builds on this module
+
+    return figures(run)
+
+
 PLANS: dict[str, Callable[[Run], list[Figure]]] = {
-    "latency": latency_figures, "serving": serving_figures, "bulk": bulk_figures,
+    "latency": latency_figures, "serving": serving_figures, "bulk": bulk_figures, "ablations": ablation_figures,
+    "matryoshka": matryoshka_figures,
 }
 
 

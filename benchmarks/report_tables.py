@@ -39,6 +39,10 @@ KINDS: dict[str, Kind] = {
                            frozenset({"meta", "rows"})),
     "evaluation": Kind("`python -m simcse_sdk.evaluation MODEL_DIR --json OUT`", "model evaluation",
                        frozenset({"model", "tasks", "machine"})),
+    "ablations": Kind("`python benchmarks/ablations.py --publish`", "the SimCSE paper's ablations, rerun",
+                      frozenset({"machine", "grid", "base", "runs"})),
+    "matryoshka": Kind("`python benchmarks/matryoshka.py`", "Matryoshka training against a plain run, by vector size",
+                       frozenset({"machine", "setup", "models"})),
 }
 
 
@@ -326,9 +330,22 @@ def evaluation_body(run: Run) -> list[str]:
     return blocks
 
 
+def ablations_body(run: Run) -> list[str]:
+    from benchmarks.report_ablations import body  # it builds on this module
+
+    return body(run)
+
+
+def matryoshka_body(run: Run) -> list[str]:
+    from benchmarks.report_matryoshka import body  # it builds on this module
+
+    return body(run)
+
+
 PAGES: dict[str, Callable[[Run], list[str]]] = {
     "latency": latency_body, "serving": serving_body, "bulk": bulk_body, "first-start": first_start_body,
-    "int8-cpu-kinds": int8_body, "evaluation": evaluation_body,
+    "int8-cpu-kinds": int8_body, "evaluation": evaluation_body, "ablations": ablations_body,
+    "matryoshka": matryoshka_body,
 }
 
 

@@ -14,6 +14,7 @@ import sys
 
 from simcse_sdk.errors import DataDirError
 from simcse_sdk.evaluation.data.datadir import ENV_VAR, resolve_data_dir
+from simcse_sdk.vectors.dimensions import sizes_arg
 
 from trainer.pooling import POOLERS
 
@@ -21,6 +22,7 @@ from .build import ExportOptions, build
 from .gate import Thresholds
 from .quantize import DEFAULT_RECIPE, RECIPES, STATIC_RECIPES
 from .source import SourceError
+from .vectors import parse_prompts
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,6 +63,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="gate: min cosine to torch, ov-bf16")
     p.add_argument("--max-drop-int8", type=float, default=0.5, help="gate: max STS-B dev loss in points, int8")
     p.add_argument("--max-drop", type=float, default=0.1, help="gate: max STS-B dev loss in points, fp32/fp16")
+    p.add_argument("--matryoshka-dims", type=sizes_arg, metavar="N,N,...",
+                   help="the Matryoshka sizes a model trained elsewhere was trained for (descending); default: the "
+                   "checkpoint's simcse.json. The gate checks every variant at each size")
+    p.add_argument("--prompt", action="append", default=[], metavar="NAME=TEXT",
+                   help="a prompt put before each input when encode(..., prompt_name=NAME) asks for it (repeatable; "
+                   "adds to or replaces config_sentence_transformers.json's prompts), e.g. --prompt 'query=query: '")
+    p.add_argument("--default-prompt-name", help="the prompt applied when none is named (default: the "
+                   "sentence-transformers config's default_prompt_name, else none)")
     p.add_argument("--keep-failed", action="store_true", help="publish variants that fail the gate (marked failed)")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -91,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         ckpt=args.ckpt, out=args.out or args.ckpt.rstrip("/") + "-onnx", fp16=args.fp16, int8=args.int8,
         int8_recipe=args.int8_recipe, pooler=args.pooler, max_seq_length=args.max_len, normalize=args.normalize,
         data_dir=data_dir, calibration=args.calibration, thresholds=thresholds, keep_failed=args.keep_failed, force=args.force,
-        openvino=args.openvino,
+        openvino=args.openvino, matryoshka_dims=args.matryoshka_dims, default_prompt_name=args.default_prompt_name,
     )
     try:
+        opts.prompts = parse_prompts(args.prompt)
         outcome = build(opts)
     except (SourceError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -102,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         delta = "n/a" if r.stsb_dev_delta is None else f"{r.stsb_dev_delta:+.2f}"
         verdict = "ok" if r.passed else "FAILED: " + "; ".join(r.failures)
         print(f"{name:5s} min cos {r.min_cos:.6f}  mean cos {r.mean_cos:.6f}  STS-B dev Δ {delta}  [{r.checked_on}]  {verdict}")
+        for size, g in r.by_dim.items():
+            d_delta = "n/a" if g["stsb_dev_delta"] is None else f"{g['stsb_dev_delta']:+.2f}"
+            print(f"      at {size:>4} dims: min cos {g['min_cos']:.6f}  STS-B dev Δ {d_delta}")
     if outcome.out is None:
         print("nothing published: the fp32 graph failed the gate", file=sys.stderr)
         return 1

@@ -32,11 +32,9 @@ from simcse_sdk.model.tokenizer import SentenceTokenizer
 from simcse_sdk.runtimes.machine import cpu_description
 from simcse_sdk.runtimes.onnxruntime import cuda_available
 
-from trainer.data import resolve_data_file
-from trainer.errors import DataError
-
-from . import gate, optimize, quantize
+from . import gate, optimize, quantize, vectors
 from . import openvino as ov_export
+from .calibration import calibration_file, openvino_calibration
 from .graph import INPUT_NAMES, EmbeddingModule, export_onnx, fit_length
 from .report import render
 from .source import Source
@@ -64,6 +62,9 @@ class ExportOptions:
     keep_failed: bool = False  # publish variants that failed the gate (marked failed)
     openvino: bool = False  # also build the OpenVINO variants (ov-fp32, ov-bf16, with int8 ov-int8; export.openvino)
     force: bool = False  # replace an existing output directory
+    matryoshka_dims: list[int] | None = None  # trained sizes of a model trained elsewhere; default: simcse.json's
+    prompts: dict[str, str] = field(default_factory=dict)  # name -> text, over config_sentence_transformers.json's
+    default_prompt_name: str | None = None  # the prompt encode() applies when none is named
 
 
 @dataclass
@@ -106,57 +107,6 @@ def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id:
     return encode
 
 
-def _calibration_file(opts: ExportOptions, source: Source) -> Path:
-    """The sentences a static int8 recipe calibrates on; checked before any work starts.
-
-    In order: ``--calibration FILE``; the file the checkpoint was trained on (``simcse.json``'s
-    ``data.path``, when it is here with the recorded sha256); the data directory's Wikipedia sentences.
-    """
-    path = Path(opts.calibration) if opts.calibration else _training_file(source)
-    if path is None and opts.data_dir is not None:
-        try:
-            path = resolve_data_file("wiki", opts.data_dir)
-        except DataError:
-            path = None
-    if path is None or not path.is_file():
-        raise ValueError(
-            f"int8 recipe {opts.int8_recipe!r} calibrates activation scales on sentences, but "
-            + (f"--calibration {str(path)!r} is not a file" if path else
-               "none were given, the checkpoint records no training file that exists here, and no --data-dir "
-               "with train/wiki1m_prefix.txt was found")
-            + ": pass --calibration FILE (a few hundred in-domain sentences, one a line), or --data-dir, "
-            "or choose a dynamic recipe that needs none, e.g. --int8-recipe per-channel."
-        )
-    return path
-
-
-def _openvino_calibration(opts: ExportOptions, source: Source, calibration: Path | None
-                          ) -> Path | None:
-    """ov-int8's calibration file (with --int8): the same sentences as onnxruntime's static int8; None: no ov-int8."""
-    if not opts.int8:
-        return None
-    try:
-        return calibration or _calibration_file(opts, source)
-    except ValueError as e:
-        logger.warning("no ov-int8 variant: %s", e)
-        return None
-
-
-def _training_file(source: Source) -> Path | None:
-    """The training data file recorded in the checkpoint's simcse.json, if it is on this machine unchanged."""
-    data = source.metadata.get("data") or {}
-    recorded = data.get("path")
-    if not recorded:
-        return None
-    if not Path(recorded).is_file():
-        logger.info("the checkpoint was trained on %s, which is not here: not calibrating on it", recorded)
-        return None
-    if data.get("sha256") and sha256_file(Path(recorded)) != data["sha256"]:
-        logger.info("%s changed since training (sha256 differs): not calibrating on it", recorded)
-        return None
-    return Path(recorded)
-
-
 def _check_output(opts: ExportOptions) -> Path:
     out = Path(opts.out)
     if out.exists() and not opts.force:
@@ -170,8 +120,9 @@ def build(opts: ExportOptions) -> Outcome:
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
+    vectors.prompts(source, opts.prompts, opts.default_prompt_name)  # a bad prompt flag fails before any work
     static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
-    calibration = _calibration_file(opts, source) if static else None
+    calibration = calibration_file(opts, source) if static else None
     out = _check_output(opts)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
@@ -188,7 +139,7 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
     ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
     ov_variants: dict[str, Variant] = {}
     if opts.openvino:
-        ov_file = _openvino_calibration(opts, source, calibration)
+        ov_file = openvino_calibration(opts, source, calibration)
         ov_batches = quantize.calibration_batches(ov_file, tokenizer, source.pad_token_id) if ov_file else None
         ov_variants = ov_export.build_variants(tmp / "raw.onnx", tmp, ov_batches, ov_file)
     (tmp / "raw.onnx").unlink()
@@ -208,6 +159,10 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
 
     ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
     dim = int(ref_encode(["dimension probe"]).shape[1])
+    sizes = vectors.trained_dims(source, opts.matryoshka_dims, dim)
+    ref = gate.reference(ref_encode, opts.data_dir, sizes)
+    prompt_table, default_prompt = vectors.prompts(source, opts.prompts, opts.default_prompt_name)
+    scales, scales_from = vectors.output_scales(ref_encode, calibration, ref.embeddings)
     manifest = Manifest(
         pooling=source.pooler,
         normalized=source.normalize,
@@ -235,12 +190,17 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
         },
         versions=_versions(),
         export_cpu=cpu_description(),
+        trained_dims=sizes,
+        prompts=prompt_table,
+        default_prompt_name=default_prompt,
+        output_scales=scales,
         format_version=FORMAT_VERSION,
     )
+    manifest.source["output_scales_from"] = scales_from
     manifest.variants.update(ov_variants)
     manifest.save(tmp)
 
-    results = _gate_all(tmp, manifest, ref_encode, opts)
+    results = _gate_all(tmp, manifest, ref, opts)
     refused = [n for n, r in results.items() if not r.passed]
     failed_rows: dict[str, dict[str, object]] = {}
     for name, result in results.items():
@@ -258,16 +218,19 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
     return Outcome(out, sorted(manifest.variants), refused, results)
 
 
-def _gate_all(tmp: Path, manifest: Manifest, ref_encode: gate.Encode, opts: ExportOptions) -> dict[str, gate.GateResult]:
+def _gate_all(tmp: Path, manifest: Manifest, ref: gate.Reference, opts: ExportOptions) -> dict[str, gate.GateResult]:
     from simcse_sdk import Encoder
 
-    ref = gate.reference(ref_encode, opts.data_dir)
     results = {}
     for name in manifest.variants:
         device = "cuda" if name == "fp16" and cuda_available() else "cpu"
         try:
             enc = Encoder(tmp, device=device, variant=name, verify=False)
-            results[name] = gate.check_variant(name, enc.encode, ref, opts.thresholds, opts.data_dir, device)
+            def encode(sentences: list[str], enc: Encoder = enc) -> np.ndarray:  # as the torch reference: no prompt
+                return enc.encode(sentences, prompt_name="")
+
+            results[name] = gate.check_variant(name, encode, ref, opts.thresholds, opts.data_dir, device,
+                                               manifest.trained_dims)
         except Exception as e:  # onnxruntime's CPU provider lacks some fp16 kernels on some builds
             if name != "fp16":
                 raise

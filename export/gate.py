@@ -3,7 +3,10 @@
 For each variant the gate embeds a fixed probe set of real sentences — the STS-B dev
 sentences when a data directory is available, else a small built-in set — with the torch
 reference and with the ONNX file (the same tokens, through the SDK's own batching), and
-records the min and mean cosine between the two and the STS-B dev Spearman difference.
+records the min and mean cosine between the two and the STS-B dev Spearman difference. A Matryoshka
+model (trained sizes in the manifest) is checked at each trained size too, cut and renormalised as the SDK
+cuts it: a variant is published only if it passes at every size its manifest promises, and the report lists
+each size's figures (int8 can hold at 384 dimensions and not at 64).
 
 Example:
     >>> thresholds = Thresholds()                                      # doctest: +SKIP
@@ -21,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from simcse_sdk.autotune.accuracy import DEFAULT_MAX_STS_DROP, DEFAULT_MIN_COS
+from simcse_sdk.vectors.dimensions import cut
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ class GateResult:
     failures: list[str] = field(default_factory=list)
     threshold_min_cos: float | None = None  # the limits applied; the SDK applies min_cos again where it serves
     threshold_max_sts_drop: float | None = None
+    by_dim: dict[str, dict[str, float | None]] = field(default_factory=dict)  # trained size -> min/mean cos, STS-B
 
     @property
     def passed(self) -> bool:
@@ -105,10 +110,11 @@ class Reference:
     embeddings: np.ndarray  # (n, dim)
     stsb_dev: float | None
     probe_set: str
+    stsb_dev_by_dim: dict[int, float] = field(default_factory=dict)  # trained size -> torch's STS-B dev at it
 
 
-def reference(encode: Encode, data_dir: str | None) -> Reference:
-    """Embed the probe set with the torch model (``encode``)."""
+def reference(encode: Encode, data_dir: str | None, sizes: list[int] | None = None) -> Reference:
+    """Embed the probe set with the torch model (``encode``); STS-B dev at each of ``sizes`` too."""
     if data_dir is None:
         return Reference(BUILTIN_PROBES, encode(BUILTIN_PROBES), None, f"built-in ({len(BUILTIN_PROBES)} sentences)")
     from simcse_sdk.evaluation import evaluate_dev
@@ -116,7 +122,16 @@ def reference(encode: Encode, data_dir: str | None) -> Reference:
     rec = Recorder(encode)
     dev = evaluate_dev(rec, data_dir=data_dir)
     sentences = list(rec.seen)
-    return Reference(sentences, np.stack([rec.seen[s] for s in sentences]), dev.stsb, "STS-B dev + SICK-R trial sentences")
+    by_dim = {d: _stsb_at(rec, d, data_dir) for d in sizes or []}
+    return Reference(sentences, np.stack([rec.seen[s] for s in sentences]), dev.stsb,
+                     "STS-B dev + SICK-R trial sentences", by_dim)
+
+
+def _stsb_at(rec: Recorder, dim: int, data_dir: str) -> float:
+    """STS-B dev Spearman of the vectors ``rec`` saw, cut to ``dim`` and renormalised (no new inference)."""
+    from simcse_sdk.evaluation import evaluate_dev
+
+    return float(evaluate_dev(lambda s: cut(np.stack([rec.seen[x] for x in s]), dim), data_dir=data_dir).stsb)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -140,10 +155,12 @@ def _latency(encode: Encode) -> dict[str, float]:
 
 
 def check_variant(
-    name: str, encode: Encode, ref: Reference, thresholds: Thresholds, data_dir: str | None, checked_on: str
+    name: str, encode: Encode, ref: Reference, thresholds: Thresholds, data_dir: str | None, checked_on: str,
+    sizes: list[int] | None = None,
 ) -> GateResult:
-    """Measure variant ``name`` (its ``encode``) against ``ref`` and apply the thresholds."""
-    stsb = None
+    """Measure variant ``name`` (its ``encode``) against ``ref`` and apply the thresholds, at full size and at
+    each of ``sizes`` (the Matryoshka sizes below it)."""
+    stsb, rec = None, None
     if data_dir is not None:
         from simcse_sdk.evaluation import evaluate_dev
 
@@ -174,6 +191,16 @@ def check_variant(
     drop = thresholds.max_sts_drop.get(name)
     if drop is not None and delta is not None and -delta > drop:
         result.failures.append(f"STS-B dev drop {-delta:.2f} points > {drop} allowed")
+    for d in sizes or []:
+        c = _cos(cut(emb, d), cut(ref.embeddings, d))
+        at = None if rec is None or d not in ref.stsb_dev_by_dim else _stsb_at(rec, d, str(data_dir))
+        d_delta = None if at is None else at - ref.stsb_dev_by_dim[d]
+        result.by_dim[str(d)] = {"min_cos": float(c.min()), "mean_cos": float(c.mean()), "stsb_dev_variant": at,
+                                 "stsb_dev_delta": d_delta}
+        if floor is not None and c.min() < floor:
+            result.failures.append(f"at {d} dimensions: min cosine {c.min():.6f} < {floor}")
+        if drop is not None and d_delta is not None and -d_delta > drop:
+            result.failures.append(f"at {d} dimensions: STS-B dev drop {-d_delta:.2f} points > {drop} allowed")
     logger.info("gate %s: min cos %.6f mean %.6f dSTS %s -> %s", name, result.min_cos, result.mean_cos,
                 "n/a" if delta is None else f"{delta:+.2f}", "pass" if result.passed else result.failures)
     return result

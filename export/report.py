@@ -30,6 +30,11 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
         f"normalised in graph: {manifest.normalized}, max length {manifest.max_seq_length}, dim {manifest.embedding_dim}",
         f"- export CPU: {manifest.export_cpu.get('model')} ({', '.join(manifest.export_cpu.get('int8_flags', []))})",
         f"- fusion: {fusion_summary(manifest, failed)}",
+        f"- trained sizes: {', '.join(map(str, [manifest.embedding_dim, *manifest.trained_dims]))}"
+        + (" (Matryoshka: every variant gated at each)" if manifest.trained_dims else ""),
+        f"- prompts: {', '.join(f'`{k}` = {v!r}' for k, v in manifest.prompts.items()) or 'none'}"
+        + (f" (default `{manifest.default_prompt_name}`)" if manifest.default_prompt_name else ""),
+        f"- int8 output scales from {manifest.source.get('output_scales_from', 'n/a')}",
         "",
         "| variant | status | file MB | fused / quantised ops | min cos | mean cos | STS-B dev torch | Δ points "
         "| checked on | 1 sentence ms | batch 32 ms |",
@@ -51,6 +56,12 @@ def render(manifest: Manifest, failed: dict[str, dict[str, object]]) -> str:
             f"| {_fmt(gate.get('stsb_dev_delta'), '+.2f')} | {gate.get('checked_on')} "
             f"| {_fmt(lat.get('one_sentence'), '.2f')} | {_fmt(lat.get('batch_32'), '.2f')} |"
         )
+    if manifest.trained_dims:
+        lines += ["", "| variant | size | min cos | mean cos | STS-B dev | Δ points |", "|---|---|---|---|---|---|"]
+        for name, gate, _, _ in rows:
+            for size, g in (gate.get("by_dim") or {}).items():
+                lines.append(f"| {name} | {size} | {_fmt(g.get('min_cos'), '.6f')} | {_fmt(g.get('mean_cos'), '.6f')} "
+                             f"| {_fmt(g.get('stsb_dev_variant'), '.2f')} | {_fmt(g.get('stsb_dev_delta'), '+.2f')} |")
     for name, gate in [(n, v.gate) for n, v in manifest.variants.items()] + list(failed.items()):
         for failure in gate.get("failures", []):
             lines.append(f"\n- **{name} failed the gate**: {failure}")

@@ -146,3 +146,24 @@ def arch_table(tmp_path_factory: pytest.TempPathFactory):
     yield table
     if table.rows:
         print(f"\n{table.write()}\n(written to {table.path})")
+
+
+@pytest.fixture(scope="session")
+def tiny_matryoshka_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path, calibration_file: Path) -> Path:
+    """The tiny BERT trained 20 Matryoshka steps (sizes 32, 16, 8) and exported (fp32 + int8) with two prompts, "passage" the default."""
+    from export.build import ExportOptions, build
+    from export.gate import Thresholds
+    from trainer.config import resolve
+    from trainer.train import train
+
+    work = tmp_path_factory.mktemp("tiny_matryoshka")
+    cfg = resolve("unsup", {"base": str(tiny_bert_dir), "data": str(calibration_file), "out": str(work / "run"),
+                            "batch_size": 8, "steps": 20, "eval_steps": 0, "save_steps": 0,
+                            "matryoshka_dims": [32, 16, 8], "mlp_only_train": False})
+    train(cfg, progress=False)
+    loose = Thresholds(min_cos={"fp32": 0.99999, "int8": 0.0}, max_sts_drop={})  # random weights: int8 is noise
+    outcome = build(ExportOptions(ckpt=str(work / "run" / "last"), out=str(work / "model"), int8=True,
+                                  thresholds=loose, calibration=str(calibration_file),
+                                  prompts={"query": "query: ", "passage": "passage: "}, default_prompt_name="passage"))
+    assert outcome.out == work / "model" and not outcome.refused, outcome
+    return work / "model"

@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any
 
+from simcse_sdk.vectors.dimensions import sizes_arg
+
 from .config import AMP_MODES, DEVICES, MLP_INITS, PRESETS, TrainConfig, resolve
 from .data import DATA_NAMES
 from .errors import NonFiniteLossError, TrainerError
@@ -46,6 +48,14 @@ output (--out, default runs/<objective>-<date>-<time>):
 several processes: torchrun --nproc-per-node N -m trainer ... (NCCL on GPUs, gloo on CPU);
   --batch-size is the global batch, split over the processes; negatives come from all of it.
 """
+
+def float_list(text: str) -> list[float]:
+    """``"1,0.5"`` -> [1.0, 0.5] (argparse type)."""
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,1,0.5; got {text!r}") from None
+
 
 # (flag, config field, argparse kwargs); defaults are SUPPRESSed so only given flags override the preset
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
@@ -96,9 +106,38 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     (
+        "--matryoshka-dims",
+        "matryoshka_dims",
+        {"type": sizes_arg, "metavar": "N,N,...",
+         "help": "Matryoshka: train these leading sizes as embeddings too (descending, e.g. 384,256,128,64); the "
+                 "loss is summed over the prefixes, STS-B dev is scored at each size"},
+    ),
+    (
+        "--matryoshka-weights",
+        "matryoshka_weights",
+        {"type": float_list, "metavar": "W,W,...", "help": "weight of each Matryoshka size's loss (default 1 each)"},
+    ),
+    (
+        "--select-dim",
+        "select_dim",
+        {"type": int, "help": "the Matryoshka size whose STS-B dev picks best/ (default: the largest listed)"},
+    ),
+    (
         "--dropout",
         "dropout",
         {"type": float, "help": "encoder dropout (default: the base's; 0 = the collapse ablation)"},
+    ),
+    (
+        "--same-dropout-mask",
+        "same_dropout_mask",
+        {"action": argparse.BooleanOptionalAction,
+         "help": "one dropout mask for both views of a sentence (the paper's 'fixed 0.1' ablation; default off)"},
+    ),
+    (
+        "--hard-negatives",
+        "hard_negatives",
+        {"action": argparse.BooleanOptionalAction,
+         "help": "--sup: use the CSV's hard_neg column (default); --no-hard-negatives trains on (sent0, sent1) pairs"},
     ),
     ("--mlm", "do_mlm", {"action": argparse.BooleanOptionalAction, "help": "auxiliary MLM loss"}),
     ("--mlm-weight", "mlm_weight", {"type": float, "help": "weight of the MLM loss (default 0.1)"}),
@@ -215,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             f"run {result.run_dir}: {result.steps} steps, {result.wall_s:.1f} s, {result.it_per_s:.2f} it/s, "
             f"peak memory {result.peak_memory_bytes / 2**20:.0f} MiB, last loss {result.last_loss:.4f}"
             + (f", best STS-B dev {best['stsb']:.2f} at step {best['step']}" if best else "")
+            + (f" (selected on STS-B dev at {best['selected_on'].split('@')[1]} dims: "
+               f"{best['by_dim'][best['selected_on'].split('@')[1]]['stsb']:.2f})" if best and "by_dim" in best else "")
         )
     return 0
 

@@ -11,7 +11,8 @@ Layout of a checkpoint directory::
 
 ``simcse.json``: ``{"format": "simcse-checkpoint", "format_version": 1, "pooler": <inference pooler>,
 "max_seq_length": int, "normalize": false, "base": str, "config": {resolved TrainConfig},
-"data": {"path", "sha256"}, "step": int, "dev": {scores}, "seed": int, "versions": {...}}``.
+"data": {"path", "sha256"}, "step": int, "dev": {scores}, "seed": int, "matryoshka_dims": [int] | null,
+"versions": {...}}``.
 
 A run directory holds ``best/`` (best STS-B dev Spearman so far) and ``last/`` (latest state).
 Each is written to a temporary sibling and renamed into place, so it is never half-written: a
@@ -75,6 +76,7 @@ def build_meta(
         "step": int(step),
         "dev": dev,
         "seed": int(cfg_dict["seed"]),
+        "matryoshka_dims": cfg_dict.get("matryoshka_dims"),  # leading sizes trained as embeddings; None: full only
         "versions": library_versions(),
     }
 

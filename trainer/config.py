@@ -71,9 +71,18 @@ class TrainConfig:
     hard_negative_weight: float = (
         1.0  # alpha: the row's own hard negative enters the softmax as alpha * exp(logit) (sup)
     )
+    matryoshka_dims: list[int] | None = (
+        None  # Matryoshka: the loss is summed over these leading sizes (descending, each renormalised); None: full only
+    )
+    matryoshka_weights: list[float] | None = None  # weight of each Matryoshka size's loss; None: 1 each
+    select_dim: int | None = (
+        None  # the size whose STS-B dev picks best/ (one of matryoshka_dims); None: the largest trained size
+    )
     dropout: float | None = (
         None  # sets every dropout probability of the encoder config; None keeps the base's (0.1 for BERT)
     )
+    same_dropout_mask: bool = False  # one dropout mask shared by an example's views (the paper's "fixed 0.1" ablation)
+    hard_negatives: bool = True  # sup: use the CSV's hard_neg column; False: (sent0, sent1) pairs, the column dropped
     do_mlm: bool = False  # add the auxiliary masked-language-model loss
     mlm_weight: float = 0.1  # lambda of the MLM loss (reference default 0.1)
     mlm_probability: float = 0.15  # fraction of tokens masked for MLM (80% [MASK], 10% random, 10% kept)
@@ -139,6 +148,20 @@ class TrainConfig:
                 self.dropout is None or 0.0 <= self.dropout < 1.0,
                 f"--dropout must be in [0, 1), not {self.dropout}",
             ),
+            (
+                not (self.same_dropout_mask and self.grad_cache),
+                "--same-dropout-mask does not combine with --grad-cache (chunks are embedded apart); drop one of them",
+            ),
+            (
+                self.hard_negatives or self.objective == "sup",
+                "--no-hard-negatives applies to --sup only (unsupervised data has no hard negatives); remove it",
+            ),
+            (
+                self.hard_negatives or self.hard_negative_weight == 1.0,
+                f"--hard-negative-weight {self.hard_negative_weight} weighs hard negatives, but --no-hard-negatives "
+                "drops them: remove one of the two flags",
+            ),
+            *self._matryoshka_checks(),
             (0.0 < self.mlm_probability < 1.0, "--mlm-probability must be in (0, 1)"),
             (self.mlm_weight >= 0, "--mlm-weight must be >= 0"),
             (self.grad_cache_chunk >= 1, "--grad-cache-chunk must be at least 1"),
@@ -148,6 +171,35 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+
+    def _matryoshka_checks(self) -> list[tuple[bool, str]]:
+        dims, weights = self.matryoshka_dims, self.matryoshka_weights
+        if dims is None:
+            return [(weights is None and self.select_dim is None,
+                     "--matryoshka-weights and --select-dim need --matryoshka-dims")]
+        shown = ",".join(map(str, dims))
+        return [
+            (len(dims) >= 1 and all(isinstance(d, int) and d >= 1 for d in dims),
+             f"--matryoshka-dims must be sizes >= 1, e.g. 384,256,128,64; got {shown!r}"),
+            (all(a > b for a, b in zip(dims, dims[1:], strict=False)),
+             f"--matryoshka-dims must be strictly descending (largest first), e.g. 384,256,128,64; got {shown!r}"),
+            (weights is None or (len(weights) == len(dims) and all(w > 0 and math.isfinite(w) for w in weights)),
+             f"--matryoshka-weights needs one positive weight per size ({len(dims)} for {shown}); got {weights}"),
+            (self.select_dim is None or self.select_dim in dims,
+             f"--select-dim {self.select_dim} is not one of --matryoshka-dims {shown}"),
+            (not (self.pooler == "cls" and self.mlp_only_train),
+             f"--matryoshka-dims {shown} trains prefixes of the training vector (the MLP head's output), but with "
+             "--mlp-only-train the model serves the raw [CLS] vector, whose prefixes would not be trained: add "
+             "--no-mlp-only-train, or train the served vector with --pooler cls_before_pooler or --pooler avg"),
+        ]
+
+    @property
+    def selection_dim(self) -> int | None:
+        """The size whose STS-B dev picks ``best/``; None: the full vector (no Matryoshka)."""
+        if not self.matryoshka_dims:
+            return None
+        return self.select_dim if self.select_dim is not None else self.matryoshka_dims[0]
 
 
 # The paper's recipes (SimCSE, Gao et al. 2021, Table/Appendix A; run_unsup_example.sh, run_sup_example.sh).

@@ -127,8 +127,11 @@ def read_csv_rows(path: Path) -> tuple[list[tuple[str, ...]], int]:
     return rows, skipped
 
 
-def load_training_data(path: Path, objective: str, batch_size: int) -> TrainData:
+def load_training_data(path: Path, objective: str, batch_size: int, *, hard_negatives: bool = True) -> TrainData:
     """Read and check the training file for ``objective``; errors before any model is loaded.
+
+    ``hard_negatives=False`` (supervised) keeps ``(sent0, sent1)`` of each row: the hard-negative column is
+    dropped, so neither the row's own nor any other row's hard negative enters the loss.
 
     Raises:
         DataError: wrong format for the objective, no usable example, or fewer examples than one batch.
@@ -148,6 +151,8 @@ def load_training_data(path: Path, objective: str, batch_size: int) -> TrainData
                 f"{path}: the supervised objective reads a CSV with columns {','.join(CSV_COLUMNS)}"
             )
         examples, skipped = read_csv_rows(path)
+        if not hard_negatives:
+            examples = [ex[:2] for ex in examples]  # (sent0, sent1): the hard_neg column dropped
     if skipped:
         logger.warning("%s: skipped %d empty line(s)/row(s) with an empty field", path, skipped)
     if not examples:

@@ -24,7 +24,8 @@ from . import distributed
 from .checkpoint import build_meta, save_checkpoint
 from .config import TrainConfig
 from .data import BatchOrder, TrainData
-from .evaluate import Encode, dev_scores
+from .evaluate import Encode
+from .matryoshka import dev_scores_by_size, selection_score
 from .model import SimCSEModel
 from .rng import rng_state
 from .runlog import RunLog
@@ -80,8 +81,9 @@ class Keeper:
         """Dev scores on rank 0; a new best STS-B dev Spearman is saved to best/."""
         scores: dict[str, Any] = {}
         if self.log is not None:
-            scores = dev_scores(self.encode, self.cfg.data_dir)
-            is_best = self.best is None or scores["stsb"] > self.best["stsb"]
+            scores = dev_scores_by_size(self.encode, self.cfg)  # with Matryoshka: at each trained size too
+            score = selection_score(scores, self.cfg)
+            is_best = self.best is None or score > selection_score(self.best, self.cfg)
             self.log.write("eval", step=at_step, **scores, best=is_best)
             if is_best:
                 self.best = {**scores, "step": at_step}

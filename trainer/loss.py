@@ -6,7 +6,8 @@ h_i^- (hard negative), the loss of row i is (paper, eq. 1 and 5; Appendix, hard-
     l_i = -log  e^{sim(h_i, h_i^+)/tau}
                / ( sum_j e^{sim(h_i, h_j^+)/tau}  +  sum_j alpha^{[j = i]} e^{sim(h_i, h_j^-)/tau} )
 
-and the loss is the mean over i. ``sim`` is the cosine similarity. Unsupervised, h_i and h_i^+
+and the loss is the mean over i. With Matryoshka sizes it is summed over prefixes of the vectors
+(:func:`simcse_loss`). ``sim`` is the cosine similarity. Unsupervised, h_i and h_i^+
 are the same sentence under two dropout masks and there is no h^- term.
 
 The hard-negative weight alpha multiplies the row's *own* hard negative inside the softmax, i.e.
@@ -29,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
@@ -78,12 +80,29 @@ def info_nce(
     return F.cross_entropy(logits, labels)
 
 
-def simcse_loss(emb: torch.Tensor, *, temp: float, hard_negative_weight: float = 1.0) -> torch.Tensor:
+def simcse_loss(
+    emb: torch.Tensor,
+    *,
+    temp: float,
+    hard_negative_weight: float = 1.0,
+    dims: Sequence[int] | None = None,
+    weights: Sequence[float] | None = None,
+) -> torch.Tensor:
     """Loss of one local batch of embeddings (local_batch, num_sent, hidden), gathered over processes.
 
-    ``num_sent`` is 2 (anchor, positive) or 3 (anchor, positive, hard negative).
+    ``num_sent`` is 2 (anchor, positive) or 3 (anchor, positive, hard negative). With ``dims`` (Matryoshka
+    representation learning, Kusupati et al. 2022) the loss is ``sum_k weights[k] * info_nce`` of the first
+    ``dims[k]`` components of every vector, each prefix renormalised (``info_nce`` takes cosines), so each
+    prefix is trained as an embedding of its own.
     """
     z1 = gather_with_grad(emb[:, 0])  # (global_batch, hidden)
     z2 = gather_with_grad(emb[:, 1])
     z3 = gather_with_grad(emb[:, 2]) if emb.size(1) == 3 else None
-    return info_nce(z1, z2, z3, temp=temp, hard_negative_weight=hard_negative_weight)
+    if not dims:
+        return info_nce(z1, z2, z3, temp=temp, hard_negative_weight=hard_negative_weight)
+    weights = list(weights) if weights is not None else [1.0] * len(dims)
+    total = torch.zeros((), dtype=torch.float32, device=emb.device)
+    for d, w in zip(dims, weights, strict=True):
+        prefix = None if z3 is None else z3[:, :d]  # (global_batch, d)
+        total = total + w * info_nce(z1[:, :d], z2[:, :d], prefix, temp=temp, hard_negative_weight=hard_negative_weight)
+    return total

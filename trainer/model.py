@@ -80,6 +80,32 @@ class SimCSEModel(nn.Module):
             hidden_states=out.hidden_states,
         )
 
+    def embed_views(
+        self, batch: dict[str, torch.Tensor], num_sent: int, *, same_mask: bool = False
+    ) -> torch.Tensor:
+        """Embed an example-major batch (rows * num_sent, seq) as views: returns (rows, num_sent, hidden).
+
+        By default the whole batch goes through the encoder at once, so every sentence gets its own dropout
+        mask (unsupervised SimCSE's positives are the two masks of one sentence). ``same_mask=True`` embeds
+        each view ``j`` (sentence j of every example) in its own pass from the same RNG state, so all views
+        see one dropout mask: identical inputs give identical vectors (the paper's "fixed 0.1" ablation).
+        In eval mode there is no dropout and both ways agree.
+        """
+        if not same_mask or not self.training:
+            return self.embed(batch).view(-1, num_sent, self.encoder.config.hidden_size)
+        device = batch["input_ids"].device
+        cuda = [device] if device.type == "cuda" else []
+        start_cpu = torch.get_rng_state()
+        start_cuda = torch.cuda.get_rng_state(device) if cuda else None
+        views = []
+        for j in range(num_sent):
+            torch.set_rng_state(start_cpu)  # every view draws the same masks (same shapes, same order of draws)
+            if start_cuda is not None:
+                torch.cuda.set_rng_state(start_cuda, device)
+            view = {k: v[j::num_sent] for k, v in batch.items()}  # (rows, seq): padded alike, so masks align
+            views.append(self.embed(view))  # (rows, hidden)
+        return torch.stack(views, dim=1)  # (rows, num_sent, hidden)
+
     def mlm_loss_sum(
         self, batch: dict[str, torch.Tensor], mlm_input_ids: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:

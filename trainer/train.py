@@ -36,6 +36,7 @@ from .evaluate import check_eval_available
 from .gradcache import grad_cache_backward
 from .keeper import Keeper, OptimState
 from .loss import at_least_fp32, simcse_loss
+from .matryoshka import check_sizes
 from .model import DROPOUT_ATTRS, SimCSEModel, load_base, make_encode
 from .result import TrainResult, finish, peak_memory
 from .rng import seed_everything, set_rng_state
@@ -115,7 +116,7 @@ def _train(
 
     # ---- 2. data: every check before the model is loaded ----
     data_path = resolve_data_file(cfg.data, cfg.data_dir)
-    data = load_training_data(data_path, cfg.objective, cfg.batch_size)
+    data = load_training_data(data_path, cfg.objective, cfg.batch_size, hard_negatives=cfg.hard_negatives)
     if state is not None and state["data_sha256"] != data.sha256:
         raise DataError(f"{data_path} changed since the run started (sha256 differs); cannot resume")
     if cfg.batch_size % dist.world_size:
@@ -177,15 +178,8 @@ def _train(
         log.write(
             "resume" if resume else "start", step=step, config=cfg.to_dict(), skipped=data.skipped, **about
         )
-    logger.info(
-        "%s: %d examples (%d skipped); %d steps of %d on %s",
-        data.path,
-        len(data.examples),
-        data.skipped,
-        total_steps,
-        cfg.batch_size,
-        where,
-    )
+    logger.info("%s: %d examples (%d skipped); %d steps of %d on %s", data.path, len(data.examples), data.skipped,
+                total_steps, cfg.batch_size, where)
     encode = make_encode(
         model,
         tokenizer,
@@ -195,13 +189,15 @@ def _train(
         autocast=autocast,
     )
 
+    check_sizes(cfg, encode)  # Matryoshka sizes fit the model (before any step)
     keeper = Keeper(run_dir, cfg, data, order, model, tokenizer, encode, log,
                     OptimState(optimizer, scheduler, scaler), best)
 
     # ---- 4. the loop ----
     # the contrastive loss of (local_bs, num_sent, hidden) embeddings, over the global batch
     def loss_fn(emb: torch.Tensor) -> torch.Tensor:
-        return simcse_loss(emb, temp=cfg.temp, hard_negative_weight=cfg.hard_negative_weight)
+        return simcse_loss(emb, temp=cfg.temp, hard_negative_weight=cfg.hard_negative_weight,
+                           dims=cfg.matryoshka_dims, weights=cfg.matryoshka_weights)
 
     # these rows' share of lambda * (mean MLM loss over the masked tokens of all processes)
     def mlm_term(b: dict[str, torch.Tensor], n_masked: int) -> torch.Tensor:
@@ -243,7 +239,7 @@ def _train(
             )
         else:
             with autocast():
-                emb = model.embed(batch).view(local_bs, num_sent, -1)  # (local_bs, num_sent, hidden)
+                emb = model.embed_views(batch, num_sent, same_mask=cfg.same_dropout_mask)  # (local_bs, num_sent, hidden)
                 mlm = extra(batch) if extra is not None else 0.0
             loss = loss_fn(at_least_fp32(emb))  # in fp32, outside autocast
             total = loss + mlm

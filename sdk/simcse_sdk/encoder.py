@@ -33,18 +33,20 @@ from .inputs.validation import (
     check_token_ids,
 )
 from .model.manifest import MANIFEST_NAME, TOKENIZER_NAME, Manifest
+from .model.prompts import prompt_text
 from .model.tokenizer import SentenceTokenizer
 from .progress import Progress
 from .runtimes.machine import default_threads, missing_int8_flags
 from .runtimes.onnxruntime import resolve_device
 from .runtimes.session import Session, check_runtime
 from .runtimes.variant_sessions import PARALLEL_BATCH_TOKENS, VariantSessions
+from .vectors.dimensions import check_dimensions, check_output
+from .vectors.output import OutputShaper
 
 logger = logging.getLogger(__name__)
 
 # Which session runs which batch: simcse_sdk.runtimes.variant_sessions. variant="auto": simcse_sdk.autotune.
-
-_check_sentences = check_sentences  # the checks live in validation.py
+# Sizes and output types (dimensions=, output=): simcse_sdk.vectors. Prompts: simcse_sdk.model.prompts.
 
 
 class Encoder:
@@ -62,15 +64,9 @@ class Encoder:
         max_tokens: default cap on padded tokens per batch (batch rows × longest row).
         verify: check the chosen variant's files' sha256 against the manifest (``variant="auto"`` loads
             its candidates to time them, then checks the winner's files before it is used).
-        parallel_batches: on CPU with ``threads > 1``, inputs of more than one batch run ``threads``
-            small batches (up to ``PARALLEL_MAX_TOKENS`` padded tokens) at once, one thread each, on a
-            second session made on first use: about 15 % more sentences/s for short sentences, whose
-            ops are too small to split well over threads, at the cost of a second session's memory.
-            Single and large batches use all threads. ``False`` turns this off. Such inputs are cut into
-            batches of at most ``PARALLEL_BATCH_TOKENS`` (512) padded tokens, which stay in one core's cache
-            (STS-B test, int8: 3,092 sentences/s against 2,591 with 8,192-token batches; long texts 135/s
-            against 80/s). Inputs that fit in one batch are cut into one batch per thread as well, from
-            ``SPLIT_MIN_ITEMS`` items on (onnxruntime 2, OpenVINO 8): int8, 4 short sentences 4.2 -> 2.3 ms.
+        parallel_batches: on CPU with ``threads > 1``, inputs of more than one batch run ``threads`` small
+            batches (at most ``PARALLEL_BATCH_TOKENS`` padded tokens) side by side, one thread each, on a second
+            session made on first use (docs/runtimes.md has the figures); ``False`` turns this off.
         runtime: ``"auto"`` (any installed), ``"onnxruntime"`` or ``"openvino"`` (extra ``openvino``,
             CPU): limits which variants ``variant="auto"`` considers; an explicit ``variant`` must match it.
         cache_dir: where ``variant="auto"`` caches its measured choice (default: ``$SIMCSE_CACHE_DIR``,
@@ -102,6 +98,8 @@ class Encoder:
         self.manifest = Manifest.load(self.path)
         self.device = resolve_device(device)
         self.tokenizer = SentenceTokenizer(self.path / TOKENIZER_NAME, self.manifest.max_seq_length)
+        m = self.manifest
+        self.shaper = OutputShaper(m.embedding_dim, m.trained_dims, m.output_scales.get("int8"), str(self.path))
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self._threads = threads
@@ -143,8 +141,7 @@ class Encoder:
         return choice, (winner.owner if winner is not None else None)
 
     def _candidate(self, name: str) -> Candidate:
-        """Variant ``name`` as ``variant="auto"`` measures it: an Encoder sharing this one's tokenizer and
-        settings, with none of its sessions open yet."""
+        """Variant ``name`` as ``variant="auto"`` measures it: a sibling Encoder, none of its sessions open yet."""
         sib = object.__new__(Encoder)
         sib.__dict__.update(self.__dict__)
         v = self.manifest.variants[name]
@@ -162,12 +159,13 @@ class Encoder:
         )
 
     def describe(self) -> str:
-        """Which variant and runtime this Encoder runs, and why (asked for, or measured: with the figures)."""
-        return f"{self.choice.describe()}; runs on {self._sessions.providers()[0]}"
+        """Which variant and runtime this Encoder runs, and why (asked for, or measured: with the figures); the
+        Matryoshka sizes the model was trained for."""
+        sizes = ", ".join(map(str, [self.dim, *self.manifest.trained_dims]))
+        return f"{self.choice.describe()}; runs on {self._sessions.providers()[0]}; trained sizes {sizes}"
 
     @property
-    def runtime(self) -> Session:
-        """The session on all threads (opened on first use)."""
+    def runtime(self) -> Session:  # the session on all threads (opened on first use)
         return self._sessions.main
 
     @property
@@ -187,34 +185,38 @@ class Encoder:
         normalize: bool = False,
         max_tokens: int | None = None,
         progress: bool = False,
+        *,
+        dimensions: int | None = None,
+        output: str = "float32",
+        prompt_name: str | None = None,
     ) -> np.ndarray:
         """Embed ``sentences``: returns (N, dim) float32, row i for sentence i.
+
+        ``dimensions`` cuts each vector to its first N components and renormalises it (``manifest.trained_dims``
+        are the sizes a Matryoshka model was trained for; another size works and is logged once). ``output``:
+        ``"float32"``, ``"int8"`` (scalar int8 with the export's calibrated scale: (N, size) int8) or
+        ``"ubinary"`` (packed sign bits: (N, ceil(size / 8)) uint8); :func:`~simcse_sdk.search`,
+        :func:`~simcse_sdk.cosine_matrix` and :class:`~simcse_sdk.FaissIndex` take each. ``prompt_name`` puts
+        the model's prompt of that name before each text (``manifest.prompts``; None: the default prompt, if any;
+        ``""``: none).
 
         Empty strings are embedded (as ``[CLS][SEP]``); texts longer than the model's
         ``max_seq_length`` tokens are truncated to it. An empty list gives a (0, dim) array.
         With ``normalize=True`` each row has unit L2 norm (models exported with normalisation
         inside the graph, see ``manifest.normalized``, return unit rows either way).
 
-        ``sentences`` is a list, tuple, generator or 1-D numpy array of ``str``; a bare string, bytes,
-        a dict or a set raises :class:`~simcse_sdk.errors.InputError`, as does a non-str item (the
-        message names its index). A text holding a lone surrogate (a code point U+D800-U+DFFF on its
-        own, as ``json.loads('"\\ud800"')`` gives) is not valid Unicode: it raises
-        :class:`~simcse_sdk.errors.InvalidArgumentError` naming the item index and the character
-        position; nothing is replaced silently. Replace them first if you want them embedded, e.g.
-        ``text.encode("utf-8", "replace").decode("utf-8")`` (each becomes ``"?"``). ``batch_size`` and
-        ``max_tokens`` are ints >= 1, or ``None`` for the encoder's defaults; ``normalize`` and
-        ``progress`` are bools.
-
-        Results do not depend on batching, except for int8 models exported with a dynamic recipe
-        (``manifest.variants["int8"].quantization["static"]`` false): those quantise activations
-        with one scale per batch, so embeddings move slightly with batch composition
-        (all-MiniLM-L6-v2, STS-B test 81.58-81.87 across batch sizes; the default static recipe
-        gives 82.04 at every batch size, fp32 82.03).
+        ``sentences`` is a list, tuple, generator or 1-D numpy array of ``str``; anything else, a non-str item or
+        a lone surrogate raises an :class:`~simcse_sdk.errors.InputError` naming the item (docs/errors.md).
+        Results do not depend on batching, except with a dynamic int8 recipe (docs/export.md).
         """
         items = check_sentences(sentences)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
-        token_ids = self.tokenizer.encode(items) if items else []
-        return self._encode_ids(token_ids, *options)
+        dims = check_dimensions(dimensions, self.dim)
+        out = check_output(output, dims or self.dim)
+        prompt = prompt_text(self.manifest, prompt_name)
+        token_ids = self.tokenizer.encode([prompt + s for s in items] if prompt else items) if items else []
+        emb = self._encode_ids(token_ids, *options)
+        return emb if dims is None and out == "float32" else self.shaper.shape(emb, dims, out, options[1])
 
     def encode_ids(
         self,
@@ -251,12 +253,10 @@ class Encoder:
         progress: bool,
         on_batch: Callable[[Batch], None] | None = None,
     ) -> np.ndarray:
-        """``encode_ids`` on inputs and options already checked (``encode`` checks its own)."""
         out = np.zeros((len(token_ids), self.dim), dtype=np.float32)
         if not len(token_ids):
             return out
-        items = token_ids
-        parallel, batch_size = self._sessions.split(len(items), batch_size or self.batch_size)
+        parallel, batch_size = self._sessions.split(len(token_ids), batch_size or self.batch_size)
         budget = max_tokens or self.max_tokens
         if parallel:  # one thread a batch: small batches keep their activations in that core's cache
             budget = min(budget, PARALLEL_BATCH_TOKENS)
@@ -265,7 +265,7 @@ class Encoder:
             pad_multiple=16 if self.device == "cuda" else 1,  # few distinct shapes: CUDA sets up each once
             max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
         )
-        bar = Progress(len(items)) if progress else None
+        bar = Progress(len(token_ids)) if progress else None
         def store(batch: Batch, emb: np.ndarray) -> None:
             out[batch.indices] = emb
             if bar is not None:
@@ -281,17 +281,21 @@ class Encoder:
 
     def similarity(self, a: Sequence[str], b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Cosine of ``a[i]`` with ``b[i]`` for each i: shape (N,)."""
-        a, b = _check_sentences(a), _check_sentences(b)
+        a, b = check_sentences(a), check_sentences(b)
         if len(a) != len(b):
             raise InputError(f"similarity needs two lists of equal length, got {len(a)} and {len(b)}")
         emb = self.encode(a + b, batch_size=batch_size)
         return sim.pairwise_cosine(emb[: len(a)], emb[len(a) :])
 
-    def search(
-        self, queries: Sequence[str], corpus_embeddings: np.ndarray, top_k: int = 10
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k corpus rows by cosine for each query: (indices, scores), each (n_queries, k)."""
-        return sim.search(self.encode(queries), corpus_embeddings, top_k)
+    def search(self, queries: Sequence[str], corpus_embeddings: np.ndarray, top_k: int = 10,
+               prompt_name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k corpus rows by cosine for each query: (indices, scores), each (n_queries, k). The queries are
+        encoded as the corpus was: its width gives the size, its dtype the output (int8; uint8: ubinary)."""
+        c = np.asarray(corpus_embeddings)
+        out = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "ubinary"}.get(c.dtype, "float32")
+        width = c.shape[-1] * (8 if out == "ubinary" else 1) if c.ndim == 2 else self.dim
+        dims = min(width, self.dim) if width != self.dim else None  # a wrong width: search() names both sizes
+        return sim.search(self.encode(queries, dimensions=dims, output=out, prompt_name=prompt_name), c, top_k)
 
     def __repr__(self) -> str:
         return (f"Encoder({str(self.path)!r}, device={self.device!r}, variant={self.variant!r}, "

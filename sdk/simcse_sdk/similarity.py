@@ -4,6 +4,11 @@ Search runs over the corpus in chunks, so a large corpus never needs the full
 queries × corpus matrix in memory. When faiss is installed, :class:`FaissIndex` gives the
 same (exact, inner-product) results with faiss' kernels.
 
+Every function takes what ``Encoder.encode`` returns: float32 vectors, ``output="int8"`` vectors (int8: their
+cosine as numbers, since one scale a size keeps it the float cosine's estimate) and ``output="ubinary"`` packed
+sign bits (a uint8 array: scored ``cos(pi * hamming / bits)``, see :mod:`simcse_sdk.vectors.precision`). Both
+sides of a comparison must be packed bits or neither.
+
 Examples:
     >>> import numpy as np
     >>> a = np.array([[1.0, 0.0], [0.0, 2.0]]); b = np.array([[1.0, 1.0], [0.0, 1.0]])
@@ -19,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError, InvalidArgumentError, MissingExtraError
+from .vectors.precision import bits_cosine, bits_pairwise_cosine
 
 
 def normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -74,8 +80,35 @@ def _check_top_k(top_k: object, name: str = "top_k") -> int:
     return int(top_k)
 
 
+def _is_bits(x: object) -> bool:
+    """Packed sign bits (``encode(..., output="ubinary")``): a uint8 numpy array."""
+    return isinstance(x, np.ndarray) and x.dtype == np.uint8
+
+
+def _bits_pair(a: object, b: object, names: tuple[str, str]) -> bool:
+    """True when both are packed bits (checked 2-D, equal width); an :class:`InputError` when only one is."""
+    if _is_bits(a) != _is_bits(b):
+        packed, other = names if _is_bits(a) else names[::-1]
+        raise InputError(f"{packed} is packed bits (uint8, output='ubinary') but {other} is not: encode both with "
+                         "the same output, or cast non-bit uint8 data to float first.")
+    if not _is_bits(a):
+        return False
+    for x, name in ((a, names[0]), (b, names[1])):
+        assert isinstance(x, np.ndarray)
+        if x.ndim != 2 or x.shape[1] == 0:
+            raise InputError(f"{name} must be (n, bytes) packed bits, got shape {x.shape}")
+    assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+    if a.shape[1] != b.shape[1]:
+        raise InputError(f"packed bit widths differ: {names[0]} {8 * a.shape[1]} bits, {names[1]} {8 * b.shape[1]}")
+    return True
+
+
 def pairwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine of row i of ``a`` with row i of ``b``: shape (n,)."""
+    if _bits_pair(a, b, ("a", "b")):
+        if a.shape != b.shape:
+            raise InputError(f"pairwise cosine needs equal shapes, got {a.shape} and {b.shape}")
+        return bits_pairwise_cosine(a, b)
     a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
     if a.shape != b.shape:
         raise InputError(f"pairwise cosine needs equal shapes, got {a.shape} and {b.shape}")
@@ -84,6 +117,8 @@ def pairwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """All cosines between rows of ``a`` (n, d) and rows of ``b`` (m, d): shape (n, m)."""
+    if _bits_pair(a, b, ("a", "b")):
+        return bits_cosine(a, b)
     a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
     if a.shape[1] != b.shape[1]:
         raise InputError(f"embedding sizes differ: {a.shape[1]} and {b.shape[1]}")
@@ -101,19 +136,26 @@ def search(
     raises :class:`~simcse_sdk.errors.InvalidArgumentError` naming the row; an all-zero row
     scores 0 against everything.
     """
-    q, c = _as_matrix(queries, "queries"), _as_matrix(corpus, "corpus", finite=False)  # corpus: checked by chunk
-    if q.shape[1] != c.shape[1]:
-        raise InputError(f"embedding sizes differ: queries {q.shape[1]}, corpus {c.shape[1]}")
+    bits = _bits_pair(queries, corpus, ("queries", "corpus"))
+    if bits:
+        q, c = queries, corpus
+    else:
+        q, c = _as_matrix(queries, "queries"), _as_matrix(corpus, "corpus", finite=False)  # corpus: checked by chunk
+        if q.shape[1] != c.shape[1]:
+            raise InputError(f"embedding sizes differ: queries {q.shape[1]}, corpus {c.shape[1]}")
+        q = normalize(q)
     top_k = _check_top_k(top_k)
     chunk_size = _check_top_k(chunk_size, "chunk_size")
     k = min(top_k, len(c))
-    q = normalize(q)
     best_scores = np.full((len(q), 0), -np.inf, dtype=np.float32)  # (n_queries, <=k)
     best_idx = np.zeros((len(q), 0), dtype=np.int64)
     for start in range(0, len(c), chunk_size):
-        _check_finite(c[start : start + chunk_size], "corpus", offset=start)
-        chunk = normalize(c[start : start + chunk_size])
-        scores = q @ chunk.T  # (n_queries, chunk)
+        if bits:
+            chunk, scores = c[start : start + chunk_size], bits_cosine(q, c[start : start + chunk_size])
+        else:
+            _check_finite(c[start : start + chunk_size], "corpus", offset=start)
+            chunk = normalize(c[start : start + chunk_size])
+            scores = q @ chunk.T  # (n_queries, chunk)
         cand_scores = np.concatenate([best_scores, scores], axis=1)
         cand_idx = np.concatenate([best_idx, np.broadcast_to(np.arange(start, start + len(chunk)), scores.shape)], axis=1)
         kk = min(k, cand_scores.shape[1])
@@ -126,7 +168,8 @@ def search(
 
 
 class FaissIndex:
-    """Exact inner-product index over normalised embeddings (needs ``pip install faiss-cpu``).
+    """Exact index over normalised embeddings (needs ``pip install faiss-cpu``): inner product for float and int8
+    vectors, Hamming distance (``faiss.IndexBinaryFlat``) for packed bits, scored as :func:`search` scores.
 
     Example:
         >>> index = FaissIndex(corpus_embeddings)                 # doctest: +SKIP
@@ -138,19 +181,30 @@ class FaissIndex:
             import faiss
         except ImportError as e:
             raise MissingExtraError("FaissIndex needs faiss: pip install 'simcse-sdk[faiss]' (faiss-cpu)") from e
-        c = normalize(_as_matrix(corpus, "corpus"))
-        self._index = faiss.IndexFlatIP(c.shape[1])
+        self.bits = _is_bits(corpus)  # packed sign bits (output="ubinary")
+        if self.bits:
+            _bits_pair(corpus, corpus, ("corpus", "corpus"))
+            c = np.ascontiguousarray(corpus)
+            self._index = faiss.IndexBinaryFlat(8 * c.shape[1])
+        else:
+            c = normalize(_as_matrix(corpus, "corpus"))
+            self._index = faiss.IndexFlatIP(c.shape[1])
         self._index.add(np.ascontiguousarray(c))
         self.size = len(c)
-        self.dim = int(c.shape[1])
+        self.dim = int(c.shape[1])  # float: components; bits: bytes a row
 
     def search(self, queries: np.ndarray, top_k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """(indices, scores), each (n_queries, k), best first — the same as :func:`search`."""
-        q = normalize(_as_matrix(queries, "queries"))
-        if q.shape[1] != self.dim:
-            raise InputError(f"embedding sizes differ: queries {q.shape[1]}, index {self.dim}")
+        if _is_bits(queries) != self.bits:
+            raise InputError(f"this index holds {'packed bits' if self.bits else 'float vectors'}; the queries must "
+                             "be encoded with the same output.")
+        q = queries if self.bits else normalize(_as_matrix(queries, "queries"))
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise InputError(f"embedding sizes differ: queries {q.shape[-1]}, index {self.dim}")
         k = min(_check_top_k(top_k), self.size)
         if k == 0:  # an empty index: faiss refuses k=0, search() gives (n_queries, 0)
             return np.zeros((len(q), 0), dtype=np.int64), np.zeros((len(q), 0), dtype=np.float32)
         scores, idx = self._index.search(np.ascontiguousarray(q), k)
+        if self.bits:  # Hamming distances -> cos(pi * h / bits), as search() scores them
+            scores = np.cos(np.pi * scores / (8 * self.dim)).astype(np.float32)
         return idx.astype(np.int64), scores

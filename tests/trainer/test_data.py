@@ -44,6 +44,14 @@ def test_csv_triplets(tiny_csv: Path) -> None:
     assert len(data.examples) == 32 and data.num_sent == 3
 
 
+def test_no_hard_negatives_drops_the_column(tiny_csv: Path) -> None:
+    full = load_training_data(tiny_csv, "sup", batch_size=8)
+    pairs = load_training_data(tiny_csv, "sup", batch_size=8, hard_negatives=False)
+    assert pairs.num_sent == 2 and full.num_sent == 3
+    assert pairs.examples == [ex[:2] for ex in full.examples]  # same rows, same order: only hard_neg is gone
+    assert pairs.sha256 == full.sha256  # the file read is the same
+
+
 def test_real_nli_file_reads(data_dir: Path) -> None:
     data = load_training_data(data_dir / "train" / "nli_snli_devtest_triplets.csv", "sup", batch_size=64)
     assert len(data.examples) + data.skipped == 5883

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from ..errors import SimcseError
+from ..vectors.dimensions import OUTPUTS
 from .config import BAD_ROW_MODES, ENGINES, FORMATS, EmbedConfig
 
 
@@ -33,6 +34,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bad-rows", choices=BAD_ROW_MODES, default=d.bad_rows,
                    help="empty/non-text rows: embed as empty text, or skip (both listed in _bad_rows.jsonl)")
     p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
+    p.add_argument("--dimensions", type=int, default=None, help="cut each vector to its first N values and "
+                   "renormalise (a Matryoshka model's trained sizes: its manifest's trained_dims); default: full size")
+    p.add_argument("--output", choices=OUTPUTS, default=d.output, help="embedding column: float32 "
+                   "(fixed_size_list<float>), int8 (fixed_size_list<int8>: 4x smaller, scale in _manifest.json) or "
+                   "ubinary (fixed_size_list<uint8> of packed sign bits: 32x smaller)")
+    p.add_argument("--prompt-name", default=None, help="the model's prompt to put before each text (e.g. passage)")
     p.add_argument("--variant", default=d.variant, help="auto | fp32 | fp16 | int8")
     p.add_argument("--device", default=d.device, help="local engine: auto | cpu | cuda")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per inference batch")
@@ -58,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     config = EmbedConfig(
         text_column=args.text_column, id_column=args.id_column, format=args.format, shard_rows=args.shard_rows,
         bad_rows=args.bad_rows, normalize=args.normalize, variant=args.variant, device=args.device,
+        dimensions=args.dimensions, output=args.output, prompt_name=args.prompt_name,
         batch_size=args.batch_size, max_tokens=args.max_tokens, threads=args.threads, engine=args.engine,
         overwrite=args.overwrite, progress=args.progress, ray_address=args.address, actors=args.actors,
         cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,

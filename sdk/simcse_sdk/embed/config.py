@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from ..vectors.dimensions import OUTPUTS
 from .errors import EmbedConfigError
 
 BAD_ROW_MODES = ("embed", "skip")
@@ -18,7 +19,8 @@ ENGINES = ("local", "ray")
 FORMATS = ("text", "jsonl", "csv", "tsv", "parquet")
 
 # Settings that decide what the shards hold: a resumed job must have the same ones.
-IDENTITY_FIELDS = ("text_column", "id_column", "format", "shard_rows", "bad_rows", "normalize")
+IDENTITY_FIELDS = ("text_column", "id_column", "format", "shard_rows", "bad_rows", "normalize", "dimensions", "output",
+                   "prompt_name")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class EmbedConfig:
     shard_rows: int = 10_000  # rows per output shard (the unit of work, of atomic writes and of resume)
     bad_rows: str = "embed"  # empty/non-text rows: "embed" them as empty text, or "skip" (listed, not written)
     normalize: bool = False  # L2-normalise embeddings (models normalised in-graph are unit length anyway)
+    dimensions: int | None = None  # cut vectors to this size and renormalise (a Matryoshka trained size); None: full
+    output: str = "float32"  # embedding column type: float32 | int8 (scalar, calibrated) | ubinary (packed sign bits)
+    prompt_name: str | None = None  # the model's prompt put before each text ("passage"); None: its default, if any
     variant: str = "auto"  # model variant: auto | fp32 | fp16 | int8 (auto resolved once, then pinned)
     device: str = "auto"  # local engine: cpu | cuda | auto (Ray: cuda when gpus_per_actor > 0)
     batch_size: int = 64  # sentences per inference batch
@@ -54,6 +59,11 @@ class EmbedConfig:
             raise EmbedConfigError(f"engine must be one of {ENGINES}, got {self.engine!r}.")
         if self.format is not None and self.format not in FORMATS:
             raise EmbedConfigError(f"format must be one of {FORMATS} (or None: by extension), got {self.format!r}.")
+        if self.output not in OUTPUTS:
+            raise EmbedConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}.")
+        if self.dimensions is not None and (isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int)
+                                            or self.dimensions < 1):
+            raise EmbedConfigError(f"dimensions must be a positive integer (or None: full size), got {self.dimensions!r}.")
         if not self.text_column:
             raise EmbedConfigError("text_column is empty: name the field that holds the text, e.g. 'text'.")
         if self.cpus_per_actor <= 0 or self.gpus_per_actor < 0:

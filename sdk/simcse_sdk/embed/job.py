@@ -68,7 +68,7 @@ def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.Pa
                 encoder = Encoder(model_dir, device=config.device, variant=variant, threads=config.threads,
                                   batch_size=config.batch_size, max_tokens=config.max_tokens)
                 variant = encoder.variant
-            model = manifest.model_description(model_dir, variant, config.normalize)
+            model = manifest.model_description(model_dir, variant, config)
             ident = manifest.identity(model, files, config)
             if saved is not None:
                 manifest.check_resumable(saved, ident, out)

@@ -4,6 +4,7 @@ Usage::
 
     python -m simcse_sdk.evaluation MODEL_DIR [--variant auto|fp32|fp16|int8] [--device cpu|cuda|auto]
         [--tasks sts|dev|transfer|align|all[,...]] [--data-dir D] [--json OUT.json] [--batch-size N]
+        [--dimensions 384,128,64] [--output float32,int8,ubinary]
     python -m simcse_sdk.evaluation --sentence-transformers ST_DIR [--tasks ...] [...]
 
 ``MODEL_DIR`` is read with :class:`simcse_sdk.Encoder`; ``--sentence-transformers`` scores a
@@ -38,9 +39,11 @@ from typing import Any
 
 from ..errors import SimcseError
 from ..runtimes.machine import cpu_description
+from ..vectors.dimensions import outputs_arg, sizes_arg
 from .alignment import alignment_uniformity
 from .encoding import Encode, Memo
 from .errors import TaskError
+from .sizes import evaluate_sizes
 from .sts import evaluate_dev, evaluate_sts
 from .tasks import resolve_groups
 from .transfer import evaluate_transfer
@@ -71,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=None, help="sentences per batch (default: the encoder's)"
     )
     parser.add_argument("--seed", type=int, default=1111, help="fold seed of the transfer tasks")
+    parser.add_argument("--dimensions", type=sizes_arg, default=None, metavar="N,N,...",
+                        help="sts: score each size, cut and renormalised (e.g. 384,128,64; a Matryoshka model's "
+                        "trained sizes are in its manifest), in one table with the bytes a vector takes")
+    parser.add_argument("--output", type=outputs_arg, default=None, metavar="TYPE,...",
+                        help="sts: score each output type too: float32, int8, ubinary (e.g. float32,int8,ubinary)")
     return parser
 
 
@@ -94,6 +102,7 @@ def load_encode(args: argparse.Namespace) -> tuple[Encode, dict[str, Any]]:
     from .. import Encoder
 
     encoder = Encoder(args.model_dir, device=args.device, variant=args.variant)
+    args.encoder = encoder  # --dimensions / --output shape its vectors
 
     def sdk_encode(sentences: list[str]) -> Any:
         return encoder.encode(sentences, batch_size=args.batch_size)
@@ -127,7 +136,13 @@ def run(args: argparse.Namespace, groups: list[str]) -> dict[str, Any]:
     payload: dict[str, Any] = {"model": about, "tasks": groups, "date": time.strftime("%Y-%m-%d"),
                                "command": "python -m simcse_sdk.evaluation " + shlex.join(sys.argv[1:]),
                                "machine": cpu_description()}
-    if "sts" in groups:
+    if "sts" in groups and (args.dimensions or args.output):
+        assert args.encoder is not None
+        sizes = evaluate_sizes(args.encoder, args.data_dir, args.dimensions or [args.encoder.dim],
+                               args.output or ["float32"], batch_size=args.batch_size)
+        print(f"STS by size and output (Spearman x100)\n\n{sizes.table()}\n", flush=True)
+        payload["sizes"] = sizes.to_dict()
+    elif "sts" in groups:
         sts = evaluate_sts(encode, args.data_dir)
         print(f"STS (Spearman x100, {sts.wall_s:.1f} s)\n\n{sts.table()}\n\n{sts.details()}\n", flush=True)
         payload["sts"] = sts.to_dict()
@@ -151,10 +166,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if bool(args.model_dir) == bool(args.sentence_transformers):
         parser.error("give exactly one of MODEL_DIR or --sentence-transformers DIR")
+    if args.sentence_transformers and (args.dimensions or args.output):
+        parser.error("--dimensions and --output score an exported MODEL_DIR (they use its int8 scales)")
+    args.encoder = None
     try:
         groups = resolve_groups(args.tasks)
     except TaskError as e:
         parser.error(str(e))
+    if (args.dimensions or args.output) and "sts" not in groups:
+        parser.error(f"--dimensions and --output score the sts tasks, which --tasks {args.tasks} leaves out: "
+                     "add sts, e.g. --tasks sts")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         payload = run(args, groups)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, ManifestError, ModelDirError
-from .schema import check_manifest_fields
+from .schema import check_manifest_fields, check_sizes_and_prompts
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -62,6 +62,10 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)  # checkpoint path, model type, its metadata
     versions: dict[str, str] = field(default_factory=dict)  # library versions at export time
     export_cpu: dict[str, Any] = field(default_factory=dict)  # CPU model and flags at export time (int8 kernels)
+    trained_dims: list[int] = field(default_factory=list)  # Matryoshka sizes trained as embeddings; []: full only
+    prompts: dict[str, str] = field(default_factory=dict)  # prompt name -> text put before each input ("query: ")
+    default_prompt_name: str | None = None  # the prompt encode() uses when none is named; None: no prompt
+    output_scales: dict[str, list[float]] = field(default_factory=dict)  # "int8" -> calibrated scale of sizes 1..dim
     format_version: int = FORMAT_VERSION  # bumped on incompatible changes
 
     # -- reading -----------------------------------------------------------------------------
@@ -104,7 +108,9 @@ class Manifest:
         try:
             variants = {name: Variant(**{k: x for k, x in v.items() if k in known}) for name, v in raw["variants"].items()}
             fields = {k: raw[k] for k in ("pooling", "normalized", "max_seq_length", "embedding_dim")}
-            optional = {k: raw[k] for k in ("inputs", "pad_token_id", "source", "versions", "export_cpu") if k in raw}
+            optional = {k: raw[k] for k in ("inputs", "pad_token_id", "source", "versions", "export_cpu",
+                                            "trained_dims", "prompts", "default_prompt_name", "output_scales")
+                        if k in raw}
         except (KeyError, TypeError, AttributeError) as e:
             raise ManifestError(f"Manifest {where!r} is missing or mangles field {e}; re-export the model.") from e
         manifest = cls(variants=variants, format_version=version, **fields, **optional)
@@ -112,6 +118,7 @@ class Manifest:
             raise ManifestError(f"Manifest {where!r}: unknown pooling {manifest.pooling!r}; expected one of {POOLERS}.")
         if not manifest.variants:
             raise ManifestError(f"Manifest {where!r} lists no variants; re-export the model.")
+        check_sizes_and_prompts(manifest, where)
         return manifest
 
     # -- writing -----------------------------------------------------------------------------

@@ -43,6 +43,10 @@ def _plain_file(v: Any) -> bool:
     return not PureWindowsPath(v).is_absolute() and not v.startswith("/") and ".." not in parts
 
 
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+
 BOOL: Check = ("true or false", lambda v: isinstance(v, bool))
 OBJECT: Check = ("a JSON object", lambda v: isinstance(v, dict))
 STRING: Check = ("a string", lambda v: isinstance(v, str))
@@ -59,6 +63,13 @@ TOP: dict[str, tuple[bool, Check]] = {
     "source": (False, OBJECT),
     "versions": (False, OBJECT),
     "export_cpu": (False, OBJECT),
+    "trained_dims": (False, ("a list of integers >= 1", lambda v: isinstance(v, list)
+                             and all(type(x) is int and x >= 1 for x in v))),
+    "prompts": (False, ("a JSON object of prompt name -> text",
+                        lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))),
+    "default_prompt_name": (False, ("a string or null", lambda v: v is None or isinstance(v, str))),
+    "output_scales": (False, ("a JSON object of output -> list of positive numbers", lambda v: isinstance(v, dict)
+                              and all(isinstance(x, list) and all(_positive(y) for y in x) for x in v.values()))),
 }
 VARIANT: dict[str, tuple[bool, Check]] = {
     "file": (True, ("a file name inside the model directory", _plain_file)),
@@ -110,3 +121,15 @@ def check_manifest_fields(raw: dict[str, Any], where: str) -> None:
                 "re-export the model."
             )
         _check(variant, VARIANT, f"variants.{name}.", where)
+
+
+def check_sizes_and_prompts(manifest: Any, where: str) -> None:
+    """Cross-field checks: trained sizes within the embedding size and descending, the default prompt listed."""
+    dims, full = manifest.trained_dims, manifest.embedding_dim
+    if any(d > full for d in dims) or any(a <= b for a, b in zip(dims, dims[1:], strict=False)):
+        raise ManifestError(f"Manifest {where!r}: trained_dims {dims} must be descending sizes of at most "
+                            f"embedding_dim {full}; re-export the model.")
+    name = manifest.default_prompt_name
+    if name is not None and name not in manifest.prompts:
+        raise ManifestError(f"Manifest {where!r}: default_prompt_name {name!r} is not one of prompts "
+                            f"{sorted(manifest.prompts)}; re-export the model.")

@@ -38,7 +38,7 @@ from .batching import Overloaded, TooLong
 from .config import ServerConfig
 from .metrics import CONTENT_TYPE
 from .openapi import ROUTES, document
-from .protocol import check_dimensions, parse_json, parse_request, response_body
+from .protocol import check_dimensions, parse_json, parse_request, response_body, with_prompt
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -158,9 +158,10 @@ async def embeddings(request: Request, state: ServerState) -> Response:
         assert state.token_ids is not None
         req = parse_request(raw, cfg.max_inputs, state.token_ids)
         check_dimensions(req.dimensions, encoder.dim)
+        texts = with_prompt(req, encoder.manifest)
         truncate = cfg.truncate if req.truncate is None else req.truncate
         try:
-            job = batcher.submit(req.texts, req.token_ids, truncate)
+            job = batcher.submit(texts, req.token_ids, truncate)
         except Overloaded:
             raise ApiError(429, f"The server is overloaded: {batcher.queued} inputs are waiting and the limit is "
                                 f"{cfg.max_queue} (--max-queue); retry after {cfg.retry_after} s.", "overloaded",
@@ -169,6 +170,8 @@ async def embeddings(request: Request, state: ServerState) -> Response:
         if result is None:  # the client is gone: nobody to answer
             return Response(status_code=499)
         emb = result.embeddings if not cfg.normalize or encoder.manifest.normalized else normalize(result.embeddings)
+        if req.dimensions is not None and req.dimensions < encoder.dim:  # Encoder.encode(dimensions=)'s cut
+            emb = encoder.shaper.shape(emb, req.dimensions, "float32", normalize=True)
         body = response_body(emb, req, cfg.served_name, result.prompt_tokens)
         m.inputs.labels(kind=req.input_kind).inc(req.count)
         m.tokens.inc(result.prompt_tokens)
@@ -241,8 +244,9 @@ async def metrics(request: Request, state: ServerState) -> Response:
 
 async def openapi(request: Request, state: ServerState) -> Response:
     enc, ids = state.encoder, state.token_ids
-    dim = enc.dim if enc is not None else Manifest.load(state.config.model_dir).embedding_dim
-    return json_response(document(state.config, dim, ids.vocab_size if ids is not None else None))
+    m = enc.manifest if enc is not None else Manifest.load(state.config.model_dir)
+    return json_response(document(state.config, m.embedding_dim, ids.vocab_size if ids is not None else None,
+                                  list(m.prompts)))
 
 
 HANDLERS: dict[str, Handler] = {"embeddings": embeddings, "models": models, "info": info, "health": health,

@@ -50,7 +50,12 @@ REQUEST: dict[str, Any] = {
         "encoding_format": {"enum": [*ENCODING_FORMATS, None], "default": "float",
                             "description": "float: JSON numbers; base64: little-endian float32 bytes."},
         "dimensions": {"type": ["integer", "null"], "minimum": 1,
-                       "description": "Cut each vector to its first N values, then renormalise."},
+                       "description": "Cut each vector to its first N values, then renormalise (a Matryoshka "
+                                      "model's trained sizes: GET /info, trained_dimensions)."},
+        "prompt_name": {"type": ["string", "null"],
+                        "description": "Put the model's prompt of this name before each text (GET /info lists them; "
+                                       "an extension, as text-embeddings-inference's). Null: the model's default "
+                                       "prompt, if it has one; \"\": no prompt. Not for this model's token ids."},
         "user": {"type": ["string", "null"], "description": "Accepted and ignored."},
         "truncate": {"type": ["boolean", "null"], "description": "Cut inputs longer than the model (true) or refuse "
                                                                  "them with 422 (false); null or absent: the server's "
@@ -82,7 +87,9 @@ SCHEMAS: dict[str, Any] = {
         "manifest_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "device": {"type": "string"}, "dimensions": {"type": "integer"}, "max_input_tokens": {"type": "integer"},
         "pooling": {"type": "string"}, "threads": {"type": "integer"}, "parallel_batches": {"type": "integer"},
-        "vocab_size": {"type": "integer"}, "token_ids": {"type": "object", "properties": {
+        "vocab_size": {"type": "integer"}, "trained_dimensions": {"type": "array", "items": {"type": "integer"}},
+        "prompts": {"type": "object", "additionalProperties": {"type": "string"}},
+        "default_prompt_name": {"type": ["string", "null"]}, "token_ids": {"type": "object", "properties": {
             "policy": {"enum": ["auto", "model", "openai"]}, "openai_encoding": {"enum": list(OPENAI_ENCODINGS)},
             "model_special_tokens": {"type": "string"}}}}},
     "Status": {"type": "object", "required": ["status"], "properties": {
@@ -139,7 +146,7 @@ ROUTES: tuple[RouteSpec, ...] = (
 )
 
 
-def _operation(spec: RouteSpec, config: ServerConfig, dimensions: int) -> dict[str, Any]:
+def _operation(spec: RouteSpec, config: ServerConfig, dimensions: int, prompts: list[str]) -> dict[str, Any]:
     ok: dict[str, Any] = {"schema": _ref(spec.ok)} if spec.ok else {"schema": {"type": "object"}} \
         if spec.ok_media == JSON else {"schema": {"type": "string"}}
     responses: dict[str, Any] = {"200": {"description": "OK", "content": {spec.ok_media: ok},
@@ -153,19 +160,21 @@ def _operation(spec: RouteSpec, config: ServerConfig, dimensions: int) -> dict[s
     if spec.body:
         body = {**REQUEST, "properties": {**REQUEST["properties"]}}
         body["properties"]["dimensions"] = {**REQUEST["properties"]["dimensions"], "maximum": dimensions}
+        body["properties"]["prompt_name"] = {**REQUEST["properties"]["prompt_name"], "enum": [*prompts, "", None]}
         op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
     if spec.auth and config.api_key:
         op["security"] = [{"bearer": []}]
     return op
 
 
-def document(config: ServerConfig, dimensions: int, vocab_size: int | None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of a server with ``config`` serving a model of ``dimensions``."""
+def document(config: ServerConfig, dimensions: int, vocab_size: int | None, prompts: list[str] | None = None
+             ) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a server with ``config`` serving a model of ``dimensions`` and ``prompts``."""
     from .. import __version__
 
     paths: dict[str, Any] = {}
     for spec in ROUTES:
-        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, config, dimensions)
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, config, dimensions, prompts or [])
     vocab = f"; this model's vocabulary: {vocab_size} ids" if vocab_size else ""
     description = (f"OpenAI-compatible embeddings of {config.served_name!r} ({dimensions} dimensions; token ids: "
                    f"--token-ids {config.token_ids}, OpenAI's decoded with {config.openai_encoding}{vocab}).")

@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from ..similarity import normalize
+from ..errors import InvalidArgumentError
+from ..model.prompts import prompt_text
 from .api_error import ApiError, bad
 from .openapi import ENCODING_FORMATS, KNOWN_FIELDS
 
 if TYPE_CHECKING:
+    from ..model.manifest import Manifest
     from .token_ids import TokenIdReader
 
 @dataclass
@@ -37,6 +39,7 @@ class EmbeddingRequest:
     token_ids: list[np.ndarray] | None = None  # one int64 array per input
     encoding_format: str = "float"  # float | base64 (little-endian float32)
     dimensions: int | None = None  # cut each vector to this size, then renormalise
+    prompt_name: str | None = None  # the model's prompt put before each text; None: its default, if any
     truncate: bool | None = None  # per-request override of the server's truncation policy
     model: str | None = None  # accepted, checked against the served name
     input_kind: str = "text"  # text | model_token_ids | openai_token_ids (decoded to text)
@@ -77,6 +80,10 @@ def parse_request(raw: Any, max_inputs: int, token_ids: TokenIdReader) -> Embedd
     if dims is not None and not _is_int(dims):
         raise bad(f"dimensions must be an integer, got {dims!r}.", "dimensions")
     req.dimensions = None if dims is None else int(dims)
+    prompt = raw.get("prompt_name")
+    if prompt is not None and not isinstance(prompt, str):
+        raise bad(f"prompt_name must be a string, got {prompt!r:.60}.", "prompt_name")
+    req.prompt_name = prompt
     trunc = raw.get("truncate")
     if trunc is not None and not isinstance(trunc, bool):
         raise bad(f"truncate must be true or false, got {trunc!r}.", "truncate")
@@ -147,10 +154,23 @@ def check_dimensions(dimensions: int | None, dim: int) -> None:
                   f"ask for 1..{dim}.", "dimensions", "invalid_dimensions")
 
 
+def with_prompt(req: EmbeddingRequest, manifest: Manifest) -> list[str] | None:
+    """The request's texts with the model's prompt before each (``prompt_name``, else the default); 400 for an
+    unknown name, or a name with this model's token ids (they are the model's input already)."""
+    if req.texts is None:
+        if req.prompt_name:  # "" asks for no prompt
+            raise bad("prompt_name applies to texts, not to this model's token ids (they are its input as is): "
+                      "send texts, or put the prompt's tokens in the ids.", "prompt_name")
+        return None
+    try:
+        prompt = prompt_text(manifest, req.prompt_name)
+    except InvalidArgumentError as e:
+        raise bad(str(e), "prompt_name", "invalid_prompt_name") from None
+    return [prompt + t for t in req.texts] if prompt else req.texts
+
+
 def response_body(emb: np.ndarray, req: EmbeddingRequest, model: str, prompt_tokens: int) -> bytes:
-    """OpenAI's response for (n, dim) float32 embeddings, in input order."""
-    if req.dimensions is not None and req.dimensions < emb.shape[1]:
-        emb = normalize(emb[:, : req.dimensions])
+    """OpenAI's response for (n, dim) float32 embeddings (already cut to ``dimensions``), in input order."""
     emb = np.ascontiguousarray(emb, dtype="<f4")
     if req.encoding_format == "base64":
         rows: list[Any] = [base64.b64encode(row.tobytes()).decode("ascii") for row in emb]

@@ -132,6 +132,8 @@ class ServerState:
             d.update(variant=enc.variant, manifest_sha256=self.manifest_sha256, device=enc.device, dimensions=enc.dim,
                      max_input_tokens=enc.manifest.max_seq_length, pooling=enc.manifest.pooling,
                      threads=self.threads, parallel_batches=enc.parallelism, vocab_size=self.token_ids.vocab_size,
+                     trained_dimensions=[enc.dim, *enc.manifest.trained_dims], prompts=enc.manifest.prompts,
+                     default_prompt_name=enc.manifest.default_prompt_name,
                      token_ids={"policy": self.token_ids.policy, "openai_encoding": self.token_ids.encoding_name,
                                 "model_special_tokens": self.token_ids.special_text})
         return d

@@ -30,7 +30,8 @@ def embed_shard(encoder: Encoder, spec: ShardSpec, config: EmbedConfig, out_dir:
     start = time.perf_counter()
     rows = read_shard(spec, config)
     emb = encoder.encode(rows.texts, batch_size=config.batch_size, max_tokens=config.max_tokens,
-                         normalize=config.normalize)  # (rows, dim) float32
+                         normalize=config.normalize, dimensions=config.dimensions, output=config.output,
+                         prompt_name=config.prompt_name)  # (rows, dim) float32, or int8 / packed uint8
     info = {"input": spec.path, "first_line": spec.first_line, "planned_rows": spec.rows,
             "bad_rows": rows.bad, "variant": encoder.variant, "model_sha256": model.get("files", {})}
     write_shard(out_dir, spec.index, rows.ids, emb, info)

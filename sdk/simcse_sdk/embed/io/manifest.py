@@ -21,6 +21,9 @@ from typing import Any
 
 from ...model.manifest import MANIFEST_NAME as MODEL_MANIFEST
 from ...model.manifest import TOKENIZER_NAME, Manifest, sha256_file, write_text_atomic
+from ...model.prompts import prompt_text
+from ...vectors.dimensions import check_dimensions, check_output
+from ...vectors.precision import bytes_per_vector
 from ..config import EmbedConfig
 from ..errors import OutputDirError
 from .inputs import InputFile
@@ -31,15 +34,26 @@ FORMAT = "simcse-embeddings"
 FORMAT_VERSION = 1
 
 
-def model_description(model_dir: str | os.PathLike[str], variant: str, normalize: bool) -> dict[str, Any]:
-    """The model as the output records it: files' sha256 (the variant's from the model manifest), dim..."""
+def model_description(model_dir: str | os.PathLike[str], variant: str, config: EmbedConfig) -> dict[str, Any]:
+    """The model and the vectors as the output records them: files' sha256 (the variant's from the model
+    manifest), dim, the size and type written (``vectors``: dimensions, output, bytes a vector, int8 scale)."""
     root = Path(model_dir)
     m = Manifest.load(root)
     v = m.variants[variant]
     files = {v.file: v.sha256, TOKENIZER_NAME: sha256_file(root / TOKENIZER_NAME),
              MODEL_MANIFEST: sha256_file(root / MODEL_MANIFEST)}
+    dims = check_dimensions(config.dimensions, m.embedding_dim) or m.embedding_dim
+    check_output(config.output, dims)  # ubinary: whole bytes
+    vectors = {"dimensions": dims, "output": config.output, "bytes_per_vector": bytes_per_vector(dims, config.output),
+               "prompt": prompt_text(m, config.prompt_name), "trained_dims": [m.embedding_dim, *m.trained_dims]}
+    if config.output == "int8":
+        if "int8" not in m.output_scales:
+            raise OutputDirError(f"--output int8 needs the int8 scales an export of this version writes; {str(root)!r} "
+                                 "has none: re-export the model with `python -m export`.")
+        vectors["int8_scale"] = m.output_scales["int8"][dims - 1]  # int8 value / 127 * scale = the unit vector's
+    normalized = bool(m.normalized or config.normalize or dims < m.embedding_dim)
     return {"path": str(root), "files": files, "variant": variant, "dtype": v.dtype, "dim": m.embedding_dim,
-            "normalized": bool(m.normalized or normalize), "pooling": m.pooling, "max_seq_length": m.max_seq_length}
+            "normalized": normalized, "pooling": m.pooling, "max_seq_length": m.max_seq_length, "vectors": vectors}
 
 
 def identity(model: dict[str, Any], inputs: list[InputFile], config: EmbedConfig) -> dict[str, Any]:

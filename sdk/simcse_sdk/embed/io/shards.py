@@ -42,8 +42,10 @@ def shard_name(index: int) -> str:
 
 
 def embedding_array(emb: np.ndarray) -> pa.FixedSizeListArray:
-    """(N, dim) float32 as a fixed-size-list array of N rows."""
-    emb = np.ascontiguousarray(emb, dtype=np.float32)  # (N, dim)
+    """(N, width) vectors as a fixed-size-list array of N rows: float32 (other floats are cast), or ``encode``'s
+    int8 (output="int8") and uint8 packed bits (output="ubinary") as they are."""
+    dtype = emb.dtype if emb.dtype in (np.int8, np.uint8) else np.float32
+    emb = np.ascontiguousarray(emb, dtype=dtype)  # (N, width)
     return pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), emb.shape[1])
 
 

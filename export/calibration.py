@@ -1,0 +1,78 @@
+"""The sentences a static int8 recipe calibrates on (onnxruntime's and OpenVINO's), found before any work starts.
+
+In order: ``--calibration FILE``; the file the checkpoint was trained on (``simcse.json``'s ``data.path``, when
+it is here with the recorded sha256); the data directory's Wikipedia sentences.
+
+Example:
+    >>> calibration_file(ExportOptions(ckpt="ckpt", out="m", int8=True, calibration="sents.txt"), src)  # doctest: +SKIP
+    PosixPath('sents.txt')
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simcse_sdk.model.manifest import sha256_file
+
+from trainer.data import resolve_data_file
+from trainer.errors import DataError
+
+from .source import Source
+
+if TYPE_CHECKING:
+    from .build import ExportOptions
+
+logger = logging.getLogger(__name__)
+
+
+def calibration_file(opts: ExportOptions, source: Source) -> Path:
+    """The sentences a static int8 recipe calibrates on; checked before any work starts.
+
+    In order: ``--calibration FILE``; the file the checkpoint was trained on (``simcse.json``'s
+    ``data.path``, when it is here with the recorded sha256); the data directory's Wikipedia sentences.
+    """
+    path = Path(opts.calibration) if opts.calibration else training_file(source)
+    if path is None and opts.data_dir is not None:
+        try:
+            path = resolve_data_file("wiki", opts.data_dir)
+        except DataError:
+            path = None
+    if path is None or not path.is_file():
+        raise ValueError(
+            f"int8 recipe {opts.int8_recipe!r} calibrates activation scales on sentences, but "
+            + (f"--calibration {str(path)!r} is not a file" if path else
+               "none were given, the checkpoint records no training file that exists here, and no --data-dir "
+               "with train/wiki1m_prefix.txt was found")
+            + ": pass --calibration FILE (a few hundred in-domain sentences, one a line), or --data-dir, "
+            "or choose a dynamic recipe that needs none, e.g. --int8-recipe per-channel."
+        )
+    return path
+
+
+def openvino_calibration(opts: ExportOptions, source: Source, calibration: Path | None
+                          ) -> Path | None:
+    """ov-int8's calibration file (with --int8): the same sentences as onnxruntime's static int8; None: no ov-int8."""
+    if not opts.int8:
+        return None
+    try:
+        return calibration or calibration_file(opts, source)
+    except ValueError as e:
+        logger.warning("no ov-int8 variant: %s", e)
+        return None
+
+
+def training_file(source: Source) -> Path | None:
+    """The training data file recorded in the checkpoint's simcse.json, if it is on this machine unchanged."""
+    data = source.metadata.get("data") or {}
+    recorded = data.get("path")
+    if not recorded:
+        return None
+    if not Path(recorded).is_file():
+        logger.info("the checkpoint was trained on %s, which is not here: not calibrating on it", recorded)
+        return None
+    if data.get("sha256") and sha256_file(Path(recorded)) != data["sha256"]:
+        logger.info("%s changed since training (sha256 differs): not calibrating on it", recorded)
+        return None
+    return Path(recorded)

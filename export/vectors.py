@@ -1,0 +1,86 @@
+"""What the manifest says about the vectors: trained Matryoshka sizes, prompts, and the int8 output scales.
+
+- **Trained sizes**: the checkpoint's ``simcse.json`` ``matryoshka_dims`` (written by ``python -m trainer
+  --matryoshka-dims``), or ``--matryoshka-dims`` for a model trained elsewhere. Never guessed from a name.
+- **Prompts**: a sentence-transformers folder's ``config_sentence_transformers.json`` (``prompts``,
+  ``default_prompt_name``), overridden or extended by ``--prompt NAME=TEXT`` / ``--default-prompt-name``.
+- **int8 output scales**: for each size 1..dim, the largest |component| of the unit vectors of the calibration
+  sentences (the static int8 recipe's file when there is one, else the gate's probe sentences), embedded by the
+  torch model: ``Encoder.encode(..., output="int8")`` scales by it (:mod:`simcse_sdk.vectors.precision`).
+
+Example:
+    >>> parse_prompts(["query=query: ", "passage=passage: "])
+    {'query': 'query: ', 'passage': 'passage: '}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from simcse_sdk.vectors.precision import int8_scales
+
+from .source import Source, SourceError
+
+logger = logging.getLogger(__name__)
+
+ST_CONFIG = "config_sentence_transformers.json"
+
+
+def parse_prompts(items: Sequence[str]) -> dict[str, str]:
+    """``--prompt NAME=TEXT`` values as {name: text} (the text keeps its spaces: ``query=query: ``)."""
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise SourceError(f"--prompt {item!r}: write NAME=TEXT, e.g. --prompt 'query=query: '")
+        out[name.strip()] = text
+    return out
+
+
+def trained_dims(source: Source, flag: Sequence[int] | None, full: int) -> list[int]:
+    """The Matryoshka sizes below ``full`` the model was trained for (descending), from the flag or simcse.json."""
+    recorded = source.metadata.get("matryoshka_dims") or []
+    dims = list(flag) if flag else [int(d) for d in recorded]
+    bad = [d for d in dims if not 1 <= d <= full]
+    if bad or any(a <= b for a, b in zip(dims, dims[1:], strict=False)):
+        where = "--matryoshka-dims" if flag else f"{source.path}/simcse.json matryoshka_dims"
+        raise SourceError(f"{where} {dims}: sizes must be descending, from {full} (this model's size) down to 1")
+    return [d for d in dims if d < full]  # the full size is always served; the manifest lists the smaller ones
+
+
+def prompts(source: Source, flag: dict[str, str], default: str | None) -> tuple[dict[str, str], str | None]:
+    """(prompts, default prompt name): the sentence-transformers config's, then the flags'."""
+    found: dict[str, Any] = {}
+    config = source.path / ST_CONFIG
+    if config.is_file():
+        found = json.loads(config.read_text(encoding="utf-8"))
+    table = {str(k): str(v) for k, v in (found.get("prompts") or {}).items()} | flag
+    name = default if default is not None else found.get("default_prompt_name")
+    if name is not None and name not in table:
+        raise SourceError(f"default prompt {name!r} is not one of the prompts {sorted(table)}: add it with "
+                          f"--prompt '{name}=TEXT' or pick another --default-prompt-name")
+    if table:
+        logger.info("prompts: %s (default %s)", ", ".join(f"{k}={v!r}" for k, v in table.items()), name)
+    return table, name
+
+
+def output_scales(encode: Callable[[list[str]], np.ndarray], calibration: Path | None,
+                  probe_embeddings: np.ndarray) -> tuple[dict[str, list[float]], str]:
+    """({"int8": scale of each size 1..dim}, where the sentences came from): the calibration file's first 512
+    sentences embedded by ``encode`` (the torch model), else the gate's probe embeddings (n, dim)."""
+    from trainer.data import read_csv_rows, read_sentences
+
+    sentences: list[str] = []
+    if calibration is not None:
+        if calibration.suffix.lower() in (".csv", ".tsv"):
+            sentences = [row[0] for row in read_csv_rows(calibration)[0]][:512]
+        else:
+            sentences = read_sentences(calibration)[0][:512]
+    if sentences:
+        return {"int8": int8_scales(encode(sentences))}, f"{len(sentences)} sentences of {calibration}"
+    return {"int8": int8_scales(probe_embeddings)}, f"the gate's {len(probe_embeddings)} probe sentences"

@@ -1,0 +1,43 @@
+"""What the export writes about vectors: trained sizes, prompts (flags and sentence-transformers' config)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from export.source import SourceError
+from export.vectors import parse_prompts, prompts, trained_dims
+
+
+def source(path: Path, meta: dict | None = None) -> SimpleNamespace:
+    return SimpleNamespace(path=path, metadata=meta or {})
+
+
+def test_trained_sizes_come_from_simcse_json_or_the_flag(tmp_path: Path) -> None:
+    assert trained_dims(source(tmp_path, {"matryoshka_dims": [384, 128, 64]}), None, 384) == [128, 64]
+    assert trained_dims(source(tmp_path, {"matryoshka_dims": [384, 128]}), [256, 32], 384) == [256, 32]
+    assert trained_dims(source(tmp_path), None, 384) == []
+    with pytest.raises(SourceError, match=r"--matryoshka-dims \[512, 64\]: sizes must be descending, from 384"):
+        trained_dims(source(tmp_path), [512, 64], 384)
+    with pytest.raises(SourceError, match="simcse.json matryoshka_dims"):
+        trained_dims(source(tmp_path, {"matryoshka_dims": [64, 128]}), None, 384)
+
+
+def test_prompts_from_the_sentence_transformers_config_and_flags(tmp_path: Path) -> None:
+    (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": "query"}))
+    table, default = prompts(source(tmp_path), {"passage": "doc: "}, None)
+    assert table == {"query": "query: ", "passage": "doc: "} and default == "query"
+    assert prompts(source(tmp_path), {}, "passage")[1] == "passage"
+    with pytest.raises(SourceError, match=r"default prompt 'title' is not one of the prompts \['passage', 'query'\]"):
+        prompts(source(tmp_path), {}, "title")
+    assert prompts(source(tmp_path / "none"), {}, None) == ({}, None)
+
+
+def test_prompt_flags_keep_their_spaces_and_refuse_a_missing_name() -> None:
+    assert parse_prompts(["query=query: ", "x=a=b"]) == {"query": "query: ", "x": "a=b"}
+    with pytest.raises(SourceError, match="write NAME=TEXT"):
+        parse_prompts(["query: "])
