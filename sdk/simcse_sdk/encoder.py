@@ -45,8 +45,7 @@ from .vectors.output import OutputShaper
 
 logger = logging.getLogger(__name__)
 
-# Which session runs which batch: simcse_sdk.runtimes.variant_sessions. variant="auto": simcse_sdk.autotune.
-# Sizes and output types (dimensions=, output=): simcse_sdk.vectors. Prompts: simcse_sdk.model.prompts.
+# Batches: simcse_sdk.runtimes.variant_sessions; auto: simcse_sdk.autotune; dimensions=/output=: simcse_sdk.vectors.
 
 
 class Encoder:
@@ -195,10 +194,9 @@ class Encoder:
         ``dimensions`` cuts each vector to its first N components and renormalises it (``manifest.trained_dims``
         are the sizes a Matryoshka model was trained for; another size works and is logged once). ``output``:
         ``"float32"``, ``"int8"`` (scalar int8 with the export's calibrated scale: (N, size) int8) or
-        ``"ubinary"`` (packed sign bits: (N, ceil(size / 8)) uint8); :func:`~simcse_sdk.search`,
-        :func:`~simcse_sdk.cosine_matrix` and :class:`~simcse_sdk.FaissIndex` take each. ``prompt_name`` puts
-        the model's prompt of that name before each text (``manifest.prompts``; None: the default prompt, if any;
-        ``""``: none).
+        ``"ubinary"`` (packed sign bits: (N, size / 8) uint8); ``search``, ``cosine_matrix`` and ``FaissIndex``
+        take each. ``prompt_name``: the model's prompt of that name goes before each text (None: the default
+        prompt, if any; ``""``: none). See docs/vectors.md.
 
         Empty strings are embedded (as ``[CLS][SEP]``); texts longer than the model's
         ``max_seq_length`` tokens are truncated to it. An empty list gives a (0, dim) array.
@@ -212,7 +210,7 @@ class Encoder:
         items = check_sentences(sentences)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         dims = check_dimensions(dimensions, self.dim)
-        out = check_output(output, dims or self.dim)
+        out = check_output(output, dims or self.dim)  # ubinary: whole bytes
         prompt = prompt_text(self.manifest, prompt_name)
         token_ids = self.tokenizer.encode([prompt + s for s in items] if prompt else items) if items else []
         emb = self._encode_ids(token_ids, *options)
