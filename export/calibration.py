@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from simcse_sdk.model.manifest import sha256_file
 
-from trainer.data import resolve_data_file
+from trainer.data import read_csv_rows, read_sentences, resolve_data_file
 from trainer.errors import DataError
 
 from .source import Source
@@ -76,3 +76,11 @@ def training_file(source: Source) -> Path | None:
         logger.info("%s changed since training (sha256 differs): not calibrating on it", recorded)
         return None
     return Path(recorded)
+
+
+def calibration_sentences(path: Path, limit: int = 512) -> list[str]:
+    """The first ``limit`` sentences of a training-format file: one a line, or a CSV/TSV in SimCSE's NLI format
+    (its premises, ``sent0``), read by the trainer's own readers."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return [row[0] for row in read_csv_rows(path)[0]][:limit]
+    return read_sentences(path)[0][:limit]

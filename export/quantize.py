@@ -39,7 +39,7 @@ import onnx
 from simcse_sdk.inputs.batching import plan_batches
 from simcse_sdk.model.tokenizer import SentenceTokenizer
 
-from trainer.data import read_csv_rows, read_sentences
+from .calibration import calibration_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +85,12 @@ STATIC_RECIPES = tuple(name for name, r in RECIPES.items() if r.static)
 def calibration_batches(
     path: Path, tokenizer: SentenceTokenizer, pad_id: int, limit: int = 512
 ) -> list[dict[str, np.ndarray]]:
-    """Padded token batches of the first ``limit`` sentences of a training-format file, for static recipes.
-
-    One sentence a line, or a CSV/TSV in SimCSE's NLI format (its premises, ``sent0``), read by the trainer's
-    own readers.
-    """
-    if path.suffix.lower() in (".csv", ".tsv"):
-        sentences = [row[0] for row in read_csv_rows(path)[0]]
-    else:
-        sentences = read_sentences(path)[0]
+    """Padded token batches of the first ``limit`` sentences of a training-format file, for static recipes
+    (:func:`export.calibration.calibration_sentences`)."""
+    sentences = calibration_sentences(path, limit)
     if not sentences:
         raise ValueError(f"calibration file {str(path)!r} holds no sentences: pass --calibration FILE")
-    batches = plan_batches(tokenizer.encode(sentences[:limit]), batch_size=32, max_tokens=8192, pad_id=pad_id)
+    batches = plan_batches(tokenizer.encode(sentences), batch_size=32, max_tokens=8192, pad_id=pad_id)
     return [{"input_ids": b.input_ids, "attention_mask": b.attention_mask} for b in batches]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from simcse_sdk.vectors.precision import int8_scales
 
+from .calibration import calibration_sentences
 from .source import Source, SourceError
 
 logger = logging.getLogger(__name__)
@@ -73,14 +74,7 @@ def output_scales(encode: Callable[[list[str]], np.ndarray], calibration: Path |
                   probe_embeddings: np.ndarray) -> tuple[dict[str, list[float]], str]:
     """({"int8": scale of each size 1..dim}, where the sentences came from): the calibration file's first 512
     sentences embedded by ``encode`` (the torch model), else the gate's probe embeddings (n, dim)."""
-    from trainer.data import read_csv_rows, read_sentences
-
-    sentences: list[str] = []
-    if calibration is not None:
-        if calibration.suffix.lower() in (".csv", ".tsv"):
-            sentences = [row[0] for row in read_csv_rows(calibration)[0]][:512]
-        else:
-            sentences = read_sentences(calibration)[0][:512]
+    sentences = calibration_sentences(calibration) if calibration is not None else []
     if sentences:
         return {"int8": int8_scales(encode(sentences))}, f"{len(sentences)} sentences of {calibration}"
     return {"int8": int8_scales(probe_embeddings)}, f"the gate's {len(probe_embeddings)} probe sentences"

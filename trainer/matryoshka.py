@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 import numpy as np
+from simcse_sdk.vectors.dimensions import cut as vector_cut
 
 from .config import TrainConfig
 from .errors import ConfigError
@@ -29,8 +30,7 @@ def cut(encode: Encode, dim: int) -> Encode:
     """``encode`` whose vectors are cut to their first ``dim`` components and renormalised."""
 
     def encode_cut(sentences: list[str]) -> np.ndarray:
-        emb = encode(sentences)[:, :dim]  # (n, dim)
-        return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        return vector_cut(encode(sentences), dim)  # (n, dim): as the SDK's encode(dimensions=dim) cuts
 
     return encode_cut
 

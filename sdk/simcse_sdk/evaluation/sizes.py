@@ -60,10 +60,11 @@ def evaluate_sizes(encoder: Encoder, data_dir: DataDirArg, dimensions: Sequence[
                    tasks: Sequence[str] | None = None, batch_size: int | None = None) -> SizesResult:
     """Score ``encoder`` on the STS ``tasks`` (default: all seven) at each size in ``dimensions`` × ``outputs``."""
     sizes = [check_dimensions(d, encoder.dim) or encoder.dim for d in dimensions]
-    kinds = [check_output(o) for o in outputs]
+    kinds = list(outputs)
     for d in sizes:  # every pair checked before any sentence is embedded
         for o in kinds:
             check_output(o, d)
+
     def embed(s: list[str]) -> np.ndarray:  # (n, dim) float32
         return encoder.encode(s) if batch_size is None else encoder.encode(s, batch_size=batch_size)
 

@@ -169,9 +169,11 @@ async def embeddings(request: Request, state: ServerState) -> Response:
         result = await _wait_unless_gone(request, job, batcher)
         if result is None:  # the client is gone: nobody to answer
             return Response(status_code=499)
-        emb = result.embeddings if not cfg.normalize or encoder.manifest.normalized else normalize(result.embeddings)
-        if req.dimensions is not None and req.dimensions < encoder.dim:  # Encoder.encode(dimensions=)'s cut
+        emb = result.embeddings
+        if req.dimensions is not None and req.dimensions < encoder.dim:  # Encoder.encode(dimensions=)'s cut: unit rows
             emb = encoder.shaper.shape(emb, req.dimensions, "float32", normalize=True)
+        elif cfg.normalize and not encoder.manifest.normalized:
+            emb = normalize(emb)
         body = response_body(emb, req, cfg.served_name, result.prompt_tokens)
         m.inputs.labels(kind=req.input_kind).inc(req.count)
         m.tokens.inc(result.prompt_tokens)

@@ -69,10 +69,15 @@ def check_output(output: object, size: int | None = None) -> str:
     return output
 
 
+def unit(emb: np.ndarray) -> np.ndarray:
+    """Each row of ``emb`` (n, d) scaled to unit L2 norm (an all-zero row stays zero): (n, d) float32."""
+    x = np.asarray(emb, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def cut(emb: np.ndarray, dimensions: int) -> np.ndarray:
     """The first ``dimensions`` components of each row of ``emb`` (n, dim), renormalised: (n, dimensions) float32."""
-    part = np.asarray(emb, dtype=np.float32)[:, :dimensions]  # (n, dimensions)
-    return part / np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+    return unit(np.asarray(emb)[:, :dimensions])
 
 
 class SizeNotice:

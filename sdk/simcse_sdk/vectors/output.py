@@ -14,12 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .dimensions import SizeNotice, cut
+from .dimensions import SizeNotice, cut, unit
 from .precision import pack_bits, to_int8
-
-
-def _unit(emb: np.ndarray) -> np.ndarray:
-    return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
 class OutputShaper:
@@ -42,7 +38,7 @@ class OutputShaper:
             self.notice.check(d)
             emb = cut(emb, d)  # (n, d), unit rows
         elif normalize or output == "int8":
-            emb = _unit(emb)
+            emb = unit(emb)
         if output == "int8":
             if self.int8_scales is None or len(self.int8_scales) != self.full:
                 raise InvalidArgumentError(f"output='int8' needs the int8 scales an export of this version writes; "
