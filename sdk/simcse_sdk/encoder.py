@@ -205,7 +205,7 @@ class Encoder:
 
         ``sentences`` is a list, tuple, generator or 1-D numpy array of ``str``; anything else, a non-str item or
         a lone surrogate raises an :class:`~simcse_sdk.errors.InputError` naming the item (docs/errors.md).
-        Results do not depend on batching, except with a dynamic int8 recipe (docs/export.md).
+        Results do not depend on batching, except with a dynamic int8 recipe or OpenVINO (docs/runtimes.md).
         """
         items = check_sentences(sentences)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from simcse_sdk.model.manifest import Manifest
 
 
 def sts_and_wiki(data_dir: Path, n: int) -> list[str]:
@@ -47,3 +48,38 @@ def read_by_id(out: Path) -> dict[str, np.ndarray]:
 def by_id() -> Callable[[Path], dict[str, np.ndarray]]:
     """Read an output folder with pyarrow alone into id -> embedding (checking schema and unique ids)."""
     return read_by_id
+
+
+def rows_differ(got: np.ndarray, want: np.ndarray, model_dir: Path, variant: str) -> str | None:
+    """Why the rows of a job (its own batches, threads, processes) differ from ``Encoder.encode`` of the same
+    variant in one call; None when they match.
+
+    onnxruntime's variants do not depend on batch composition: to 1e-5. OpenVINO's kernels do (measured on the
+    real model, 1,200 STS-B sentences in one call against 12 calls of 100: ov-bf16 up to 9e-4, cosine >= 0.99998;
+    ov-int8 1e-4), so their rows are held to a per-row cosine of 0.9999, which a row of another sentence or of
+    another variant does not reach (int8 against ov-int8: min cosine 0.983).
+    """
+    if got.shape != want.shape:
+        return f"shapes differ: {got.shape} against {want.shape}"
+    if Manifest.load(model_dir).variants[variant].runtime != "openvino":
+        worst = float(np.abs(got - want).max(initial=0.0))
+        return None if worst <= 1e-5 else f"max |difference| {worst:.2e} > 1e-5 ({variant})"
+    cos = (got * want).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))  # (rows,)
+    return None if cos.min() >= 0.9999 else f"row {int(cos.argmin())}: cosine {cos.min():.6f} < 0.9999 ({variant})"
+
+
+@pytest.fixture(scope="session")
+def rows_match() -> Callable[[np.ndarray, np.ndarray, Path, str], None]:
+    """Assert that a job's rows equal ``Encoder.encode`` of the variant it ran (see :func:`rows_differ`)."""
+
+    def check(got: np.ndarray, want: np.ndarray, model_dir: Path, variant: str) -> None:
+        problem = rows_differ(got, want, model_dir, variant)
+        assert problem is None, problem
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def differ() -> Callable[[np.ndarray, np.ndarray, Path, str], str | None]:
+    """:func:`rows_differ`, for tests that look for the variant a job ran."""
+    return rows_differ

@@ -32,7 +32,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, real_sentences: list[str]) 
     return path, texts
 
 
-def test_ray_output_equals_encode_by_id(local_ray: None, tmp_path: Path, minilm_model_dir: Path, corpus, by_id) -> None:
+def test_ray_output_equals_encode_by_id(local_ray: None, tmp_path: Path, minilm_model_dir: Path, corpus, by_id,
+                                       rows_match) -> None:
     path, texts = corpus
     out = tmp_path / "out"
     summary = embed_corpus(minilm_model_dir, [path], out, EmbedConfig(engine="ray", id_column="id", shard_rows=300,
@@ -42,12 +43,12 @@ def test_ray_output_equals_encode_by_id(local_ray: None, tmp_path: Path, minilm_
     assert sorted(got) == sorted(f"s{i}" for i in range(1200))
     m = json.loads((out / "_manifest.json").read_text())
     want = Encoder(minilm_model_dir, variant=m["model"]["variant"]).encode(texts)  # the variant the job pinned
-    np.testing.assert_allclose(np.stack([got[f"s{i}"] for i in range(1200)]), want, atol=1e-5)
+    rows_match(np.stack([got[f"s{i}"] for i in range(1200)]), want, minilm_model_dir, m["model"]["variant"])
     assert m["status"] == "complete" and m["config"]["engine"] == "ray" and "ray" in m["versions"]
 
 
 def test_actor_that_dies_mid_job_is_restarted_and_every_row_appears_once(
-        local_ray: None, tmp_path: Path, minilm_model_dir: Path, corpus, by_id) -> None:
+        local_ray: None, tmp_path: Path, minilm_model_dir: Path, corpus, by_id, rows_match) -> None:
     from simcse_sdk.embed.engines.ray import ShardUDF
 
     path, texts = corpus
@@ -69,10 +70,10 @@ def test_actor_that_dies_mid_job_is_restarted_and_every_row_appears_once(
     assert sorted(got) == sorted(f"s{i}" for i in range(1200))
     variant = json.loads((out / "_manifest.json").read_text())["model"]["variant"]  # the one the job pinned
     want = Encoder(minilm_model_dir, variant=variant).encode(texts)
-    np.testing.assert_allclose(np.stack([got[f"s{i}"] for i in range(1200)]), want, atol=1e-5)
+    rows_match(np.stack([got[f"s{i}"] for i in range(1200)]), want, minilm_model_dir, variant)
 
 
-def test_embed_dataset_for_users_pipelines(local_ray: None, minilm_model_dir: Path, corpus) -> None:
+def test_embed_dataset_for_users_pipelines(local_ray: None, minilm_model_dir: Path, corpus, differ) -> None:
     from simcse_sdk.embed.ray_data import embed_dataset, resolve_variant
 
     texts = corpus[1][:300]
@@ -82,9 +83,9 @@ def test_embed_dataset_for_users_pipelines(local_ray: None, minilm_model_dir: Pa
     assert sorted(got) == list(range(300))
     # variant="auto" was measured once for both actors: every row is from one variant. Which one won is timing
     # (int8 and ov-int8 run close here, and a second measurement may pick the other), so find the variant whose
-    # embeddings all 300 rows equal; rows from two graphs match none (they differ by ~1e-3).
+    # embeddings all 300 rows equal; rows from two graphs match none (int8 against ov-int8: cosine down to 0.98).
     emb = np.stack([got[i] for i in range(300)])
     matching = [v for v in Manifest.load(minilm_model_dir).variants
-                if np.allclose(emb, Encoder(minilm_model_dir, variant=v).encode(texts), atol=1e-5)]
+                if differ(emb, Encoder(minilm_model_dir, variant=v).encode(texts), minilm_model_dir, v) is None]
     assert len(matching) >= 1, "rows from more than one variant"
     assert resolve_variant(minilm_model_dir, variant=matching[0]) == matching[0]  # a named variant is kept as is
