@@ -56,8 +56,9 @@ def rows_differ(got: np.ndarray, want: np.ndarray, model_dir: Path, variant: str
 
     onnxruntime's variants do not depend on batch composition: to 1e-5. OpenVINO's kernels do (measured on the
     real model, 1,200 STS-B sentences in one call against 12 calls of 100: ov-bf16 up to 9e-4, cosine >= 0.99998;
-    ov-int8 1e-4), so their rows are held to a per-row cosine of 0.9999, which a row of another sentence or of
-    another variant does not reach (int8 against ov-int8: min cosine 0.983).
+    ov-int8 1e-4; ov-int8 rows from Ray actors: cosine down to 0.99988), so their rows are held to a per-row
+    cosine of 0.999, which a row of another sentence or of another variant does not reach (int8 against ov-int8:
+    every row below 0.999, median 0.9915).
     """
     if got.shape != want.shape:
         return f"shapes differ: {got.shape} against {want.shape}"
@@ -65,7 +66,7 @@ def rows_differ(got: np.ndarray, want: np.ndarray, model_dir: Path, variant: str
         worst = float(np.abs(got - want).max(initial=0.0))
         return None if worst <= 1e-5 else f"max |difference| {worst:.2e} > 1e-5 ({variant})"
     cos = (got * want).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))  # (rows,)
-    return None if cos.min() >= 0.9999 else f"row {int(cos.argmin())}: cosine {cos.min():.6f} < 0.9999 ({variant})"
+    return None if cos.min() >= 0.999 else f"row {int(cos.argmin())}: cosine {cos.min():.6f} < 0.999 ({variant})"
 
 
 @pytest.fixture(scope="session")
