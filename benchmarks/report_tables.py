@@ -245,12 +245,28 @@ def serving_body(run: Run) -> list[str]:
           ms(r["p99_ms"]), str(r["errors"]), count(r["rss_mb"]), ms(r["startup_s"])] for r in rows])]
     if acc := [(r, r["account"]) for r in rows if "account" in r]:
         blocks += ["**Where the SDK server's time went** (its metrics and per-thread CPU):", table(
-            ["size", "concurrency", "queue ms", "round ms", "batch size", "event loop cores",
-             "µs loop/request", "inference cores", "µs inference/sentence"],
-            [[str(r["size"]), str(r["concurrency"]), ms(a["queue_ms_mean"]), ms(a["round_ms_mean"]),
-              f"{a['batch_size_mean']:.1f}", f"{a['event_loop_cores']:.2f}",
-              count(a["event_loop_us_per_request"]), f"{a['inference_cores']:.2f}",
-              count(a["inference_us_per_sentence"])] for r, a in acc])]
+            ["system", "size", "concurrency", "queue ms", "round ms", "inputs/round", "batch size",
+             "event loop cores", "inference cores"],
+            [[r["system"], str(r["size"]), str(r["concurrency"]), ms(a["queue_ms_mean"]), ms(a["round_ms_mean"]),
+              f"{a.get('round_inputs_mean', float('nan')):.1f}", f"{a['batch_size_mean']:.1f}",
+              f"{a['event_loop_cores']:.2f}", f"{a['inference_cores']:.2f}"] for r, a in acc])]
+        if split := [(r, a) for r, a in acc if "cpu_us_per_request" in a]:
+            parts = ["event_loop", "tokenize", "inference", "load_generator"]
+            blocks += ["**CPU a request, µs** (event loop: the server's main thread, HTTP and JSON; tokenisation: "
+                       "counted by the server; inference: the server's other threads; load generator: wrk's own "
+                       "CPU on the same cores), and the cores busy in all:", table(
+                ["system", "size", "concurrency", "event loop", "tokenisation", "inference", "load generator",
+                 "total", "cores busy"],
+                [[r["system"], str(r["size"]), str(r["concurrency"]),
+                  *(count(a["cpu_us_per_request"][k]) for k in parts),
+                  count(sum(a["cpu_us_per_request"][k] for k in parts)), f"{a['cores_busy']:.2f}"]
+                 for r, a in split])]
+        one = d["offline"].get("one_p50_ms")
+        if one is not None and (c1 := [r for r in rows if r["size"] == 1 and r["concurrency"] == 1]):
+            blocks.append("One client, one sentence a request: HTTP round trip p50 "
+                          + ", ".join(f"{ms(r['p50_ms'])} ms ({r['system']})" for r in c1)
+                          + f" against {ms(one)} ms for `Encoder.encode` of one sentence in-process: "
+                          + ", ".join(f"{r['p50_ms'] / one:.2f}x" for r in c1) + ".")
     if s := d.get("soak"):
         blocks.append(f"Soak: {s['seconds']} s of mixed requests, {count(s['requests'])} requests, "
                       f"{s['errors']} errors; server RSS max {count(s['rss_first_quarter_mb'])} MB in the "

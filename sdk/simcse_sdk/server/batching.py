@@ -185,6 +185,7 @@ class RequestBatcher:
             elapsed = time.perf_counter() - started
             if self.metrics is not None:
                 self.metrics.inference_seconds.observe(elapsed)
+                self.metrics.round_inputs.observe(sum(p.end - p.start for p in pieces))
             for piece, outcome in zip(pieces, outcomes, strict=True):
                 self._finish(piece, outcome, elapsed)
 
@@ -217,7 +218,10 @@ class RequestBatcher:
     def _run_round(self, pieces: list[_Piece]) -> list[tuple[np.ndarray, int, int] | BaseException]:
         """On a worker thread: tokenise the round's texts in one call, embed everything, split per piece."""
         texts = [t for p in pieces if p.job.texts is not None for t in p.job.texts[p.start : p.end]]
+        cpu = time.thread_time()
         tok_ids, tok_cut = self.encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])
+        if self.metrics is not None:
+            self.metrics.tokenize_cpu.inc(time.thread_time() - cpu)
         ids: list[np.ndarray] = []
         spans: list[tuple[int, int, int, int] | BaseException] = []  # (start, end, tokens, truncated)
         pos = 0

@@ -54,6 +54,9 @@ class Metrics:
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.inference_seconds = Histogram("simcse_inference_seconds", "Tokenise + embed time of one round",
                                            buckets=LATENCY_BUCKETS, registry=r)
+        self.round_inputs = Histogram("simcse_round_inputs", "Inputs per round (the inputs of all requests that "
+                                      "waited, run together)", buckets=SIZE_BUCKETS, registry=r)
+        self.tokenize_cpu = Counter("simcse_tokenize_cpu_seconds", "CPU time spent tokenising texts", registry=r)
         self.ready = Gauge("simcse_ready", "1 when the model is loaded and warm and the server is not draining",
                            registry=r)
 
