@@ -2,21 +2,28 @@
 
 Each server runs in its own process on this machine (127.0.0.1 only) and is driven by wrk
 (Debian's package: ``apt-get install wrk``) at each concurrency, with requests of 1 and of 32
-real STS-B test sentences (rotating bodies, so no two consecutive requests are equal). Systems,
-on the same exported all-MiniLM-L6-v2:
+real STS-B test sentences (rotating bodies, so no two consecutive requests are equal). All servers
+are up at once and take turns at each cell (the first to run rotates), so that systems are compared
+on neighbouring seconds: the CPU's speed drifts on shared machines. Systems, on the same exported
+all-MiniLM-L6-v2:
 
 - ``sdk``: ``python -m simcse_sdk.server`` (int8 on CPU, batching across requests);
+- ``sdk-baseline``: the same from another checkout (``--baseline DIR``, e.g. a ``git worktree`` of an
+  earlier commit): before and after a change, in one run;
 - ``naive``: a FastAPI route calling ``Encoder.encode`` once per request (benchmarks/serving/naive_server.py);
 - ``infinity``: infinity-emb with its torch engine, from its own environment
   (``bash benchmarks/infinity_env.sh`` builds ``.infinity-env``; skipped when absent);
-- ``offline``: the SDK's bulk ``Encoder.encode`` on the same sentences, the ceiling.
+- ``offline``: the SDK in-process (benchmarks/serving/probe.py): bulk ``Encoder.encode`` on the same
+  sentences at the start and the end (the ceiling: the better of the two), and one sentence a call
+  just before and after the one-client cells (what one client's round trip is compared with).
 
-Reports sentences/s, requests/s, p50/p95/p99 latency and errors per cell, with the server's own
-account of where a request's time went (queue wait, inference rounds, batch sizes) and its CPU
-by thread (event loop vs inference). Writes JSON, markdown and a PNG to benchmarks/results/.
+Reports sentences/s, requests/s, p50/p95/p99 latency and errors per cell; for the SDK servers, their
+own account of a request (queue wait, rounds, batch sizes) and the CPU a request split into event
+loop, tokenisation, inference and load generator (benchmarks/loadgen.py). Writes JSON to
+benchmarks/results/ and prints its tables; ``python benchmarks/report.py`` makes the docs' page and plots.
 
-    python benchmarks/serving.py                                  # everything, ~10 minutes
-    python benchmarks/serving.py --systems sdk --duration 5       # quick look
+    python benchmarks/serving.py --systems sdk naive              # ~8 minutes
+    python benchmarks/serving.py --systems sdk sdk-baseline --baseline /tmp/before --sizes 1
     python benchmarks/serving.py --systems sdk --soak 120         # memory over a long mixed run
 """
 
@@ -26,7 +33,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shlex
 import shutil
 import signal
@@ -35,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +53,9 @@ from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
 from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
 from benchmarks.latency import ensure_model, library_versions  # noqa: E402
+from benchmarks.loadgen import account, server_metrics, thread_cpu, tree_rss_mb, write_bodies, wrk  # noqa: E402
 from benchmarks.report_tables import load_run, page  # noqa: E402
 
-LUA = ROOT / "benchmarks" / "serving" / "load.lua"
 INFINITY = ROOT / ".infinity-env" / "bin" / "infinity_emb"
 PORTS = {"sdk": 18080, "naive": 18081, "infinity": 18082, "sdk-baseline": 18083}
 
@@ -88,135 +95,117 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> fl
     raise TimeoutError(f"{url} did not come up in {timeout} s")
 
 
-def write_bodies(sentences: list[str], size: int, path: Path, seed: int = 0) -> None:
-    rng = random.Random(seed)
-    with path.open("w") as f:
-        for _ in range(2000):
-            start = rng.randrange(0, len(sentences) - size)
-            f.write(json.dumps({"input": sentences[start : start + size], "model": "model",
-                                "encoding_format": "float"}) + "\n")
+@dataclass
+class Server:
+    """One system's server process, up and warmed."""
+
+    system: str
+    proc: subprocess.Popen[bytes]
+    url: str  # http://127.0.0.1:PORT
+    path: str  # its embeddings route
+    startup_s: float
+    ps: psutil.Process | None = None
 
 
-def wrk(url: str, bodies: Path, concurrency: int, duration: float) -> dict[str, float]:
-    """wrk's results, with the CPU seconds wrk itself used (``cpu_s``: the load generator's share of the cores)."""
-    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--timeout", "60s", "-s", str(LUA), url]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)}, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {**json.loads(out.stdout.strip().splitlines()[-1]), "cpu_s": cpu}
-
-
-def tree_rss_mb(proc: psutil.Process) -> float:
-    procs = [proc, *proc.children(recursive=True)]
-    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
-
-
-def thread_cpu(proc: psutil.Process) -> dict[int, float]:
-    return {t.id: t.user_time + t.system_time for t in proc.threads()}
-
-
-def server_metrics(url: str) -> dict[str, float]:
-    try:
-        text = httpx.get(url + "/metrics", timeout=5).text
-    except httpx.HTTPError:
-        return {}
-    values = {}
-    for line in text.splitlines():
-        if line.startswith("simcse_") and ("_sum " in line or "_count " in line or "_seconds_total " in line):
-            name, value = line.split(" ")
-            values[name] = float(value)
-    return values
-
-
-def account(before: dict[str, float], after: dict[str, float], cpu0: dict[int, float], cpu1: dict[int, float],
-            main_tid: int, load: dict[str, float], size: int, seconds: float) -> dict[str, float]:
-    """Where the SDK server's time went in one cell, from its own metrics, its per-thread CPU and wrk's CPU.
-
-    The CPU split a request: the event loop (HTTP, JSON, validation: the main thread), tokenisation (the worker's
-    CPU in the tokenizer, which the server counts), inference (every other thread of the server, less tokenisation)
-    and the load generator (wrk's own CPU, on the same cores)."""
-    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-    requests = max(1, int(load["requests"]))
-    main = cpu1.get(main_tid, 0.0) - cpu0.get(main_tid, 0.0)
-    other = sum(v - cpu0.get(t, 0.0) for t, v in cpu1.items() if t != main_tid)
-    tokenize = d.get("simcse_tokenize_cpu_seconds_total", 0.0)
-    per = lambda s, c: d.get(s, 0.0) / max(1.0, d.get(c, 0.0))  # noqa: E731
-    split = {"event_loop": main, "tokenize": tokenize, "inference": other - tokenize, "load_generator": load["cpu_s"]}
-    return {
-        "queue_ms_mean": 1000 * per("simcse_queue_seconds_sum", "simcse_queue_seconds_count"),
-        "round_ms_mean": 1000 * per("simcse_inference_seconds_sum", "simcse_inference_seconds_count"),
-        "round_inputs_mean": per("simcse_round_inputs_sum", "simcse_round_inputs_count"),
-        "batch_size_mean": per("simcse_batch_size_sum", "simcse_batch_size_count"),
-        "event_loop_cores": main / seconds, "inference_cores": other / seconds,
-        "event_loop_us_per_request": 1e6 * main / requests,
-        "inference_us_per_sentence": 1e6 * (other - tokenize) / (requests * size),
-        "cpu_us_per_request": {k: 1e6 * v / requests for k, v in split.items()},
-        "cores_busy": sum(split.values()) / seconds,
-    }
-
-
-def run_system(system: str, args: argparse.Namespace, bodies: dict[int, Path]) -> list[dict[str, object]]:
+def start(system: str, args: argparse.Namespace) -> Server:
     cmd, path, env = server_command(system, Path(args.model_dir), Path(args.base), args.threads,
                                     shlex.split(args.sdk_args), args.baseline)
-    url = f"http://127.0.0.1:{PORTS[system]}"
-    log = open(Path(args.tmp) / f"{system}.log", "wb")  # noqa: SIM115
+    log = open(Path(args.tmp) / f"{system}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT)
-    rows: list[dict[str, object]] = []
+    server = Server(system, proc, f"http://127.0.0.1:{PORTS[system]}", path, 0.0)
+    server.startup_s = wait_up(server.url, proc)
+    server.ps = psutil.Process(proc.pid)
+    wrk(server.url + path, args.bodies[1], 16, 2)  # warm-up
+    print(f"{system}: up in {server.startup_s:.1f} s", file=sys.stderr)
+    return server
+
+
+def stop(server: Server) -> None:
+    server.proc.send_signal(signal.SIGTERM)
     try:
-        startup = wait_up(url, proc)
-        ps = psutil.Process(proc.pid)
-        wrk(url + path, bodies[1], 16, 2)  # warm-up
-        print(f"{system}: up in {startup:.1f} s", file=sys.stderr)
+        server.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+def cell(server: Server, args: argparse.Namespace, size: int, c: int) -> dict[str, object]:
+    """One system at one (request size, concurrency): wrk's figures, and the SDK server's own account."""
+    assert server.ps is not None
+    m0, cpu0 = server_metrics(server.url), thread_cpu(server.ps)
+    r = wrk(server.url + server.path, args.bodies[size], c, args.duration)
+    m1, cpu1 = server_metrics(server.url), thread_cpu(server.ps)
+    secs = r["duration_us"] / 1e6
+    errors = sum(int(r[k]) for k in r if k.startswith("errors_"))
+    row: dict[str, object] = {
+        "system": server.system, "size": size, "concurrency": c, "requests": r["requests"],
+        "req_per_s": r["requests"] / secs, "sent_per_s": r["requests"] * size / secs,
+        "p50_ms": r["p50_us"] / 1000, "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+        "errors": errors, "rss_mb": tree_rss_mb(server.ps), "startup_s": server.startup_s,
+    }
+    if server.system.startswith("sdk"):
+        row["account"] = account(m0, m1, cpu0, cpu1, server.proc.pid, r, size, secs)
+    print(f"  {server.system} size {size:>2} c {c:>3}: {row['sent_per_s']:8.0f} sent/s {row['req_per_s']:8.0f} "
+          f"req/s p50 {row['p50_ms']:7.1f} p99 {row['p99_ms']:7.1f} ms errors {errors}", file=sys.stderr)
+    return row
+
+
+class Probe:
+    """The SDK in-process (benchmarks/serving/probe.py), asked for its figures between the HTTP cells."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "serving" / "probe.py"),
+                                      args.model_dir, args.data_dir, str(args.threads)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ask("")  # its "ready" line
+
+    def ask(self, command: str) -> dict[str, float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if command:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the in-process probe exited ({self.proc.wait()}) on {command!r}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """Every cell of every system, the systems taking turns at each cell (the CPU's speed drifts on shared
+    machines: neighbours in time compare fairly); the in-process figures at the start, around the one-client
+    cells and at the end."""
+    probe = Probe(args)
+    servers: list[Server] = []
+    try:
+        ceiling = [probe.ask("bulk")]
+        one: list[dict[str, float]] = []
+        servers = [start(system, args) for system in args.systems]
+        rows, turn = [], 0
         for size in args.sizes:
             for c in args.concurrency:
-                m0, cpu0 = server_metrics(url), thread_cpu(ps)
-                r = wrk(url + path, bodies[size], c, args.duration)
-                m1, cpu1 = server_metrics(url), thread_cpu(ps)
-                secs = r["duration_us"] / 1e6
-                errors = sum(int(r[k]) for k in r if k.startswith("errors_"))
-                row: dict[str, object] = {
-                    "system": system, "size": size, "concurrency": c, "requests": r["requests"],
-                    "req_per_s": r["requests"] / secs, "sent_per_s": r["requests"] * size / secs,
-                    "p50_ms": r["p50_us"] / 1000, "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
-                    "errors": errors, "rss_mb": tree_rss_mb(ps), "startup_s": startup,
-                }
-                if system.startswith("sdk"):
-                    row["account"] = account(m0, m1, cpu0, cpu1, proc.pid, r, size, secs)
-                rows.append(row)
-                print(f"  {system} size {size:>2} c {c:>3}: {row['sent_per_s']:8.0f} sent/s {row['req_per_s']:8.0f} "
-                      f"req/s p50 {row['p50_ms']:7.1f} p99 {row['p99_ms']:7.1f} ms errors {errors}", file=sys.stderr)
+                if size == 1 and c == 1:
+                    one.append(probe.ask(f"one {args.duration}"))
+                for server in servers[turn:] + servers[:turn]:
+                    rows.append(cell(server, args, size, c))
+                turn = (turn + 1) % len(servers)
+                if size == 1 and c == 1:
+                    one.append(probe.ask(f"one {args.duration}"))
+        ceiling.append(probe.ask("bulk"))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-    return rows
-
-
-def offline(args: argparse.Namespace) -> dict[str, float]:
-    """The SDK's own bulk throughput on the same sentences, in a process of its own."""
-    code = (
-        "import json, sys, time\n"
-        f"sys.path[:0] = [{str(ROOT / 'sdk')!r}]\n"
-        "from simcse_sdk import Encoder\n"
-        "from simcse_sdk.evaluation.data.senteval import load_stsb\n"
-        f"t = load_stsb({args.data_dir!r}, 'test'); s = list(t.first) + list(t.second)\n"
-        f"enc = Encoder({args.model_dir!r}, device='cpu', variant='int8', threads={args.threads})\n"
-        "enc.encode(s[:256]); best = 0.0\n"
-        "for _ in range(5):  # onnxruntime settles over the first passes (new shapes): the best pass is the ceiling\n"
-        "    t0 = time.perf_counter(); enc.encode(s, batch_size=32); best = max(best, len(s) / (time.perf_counter() - t0))\n"
-        "one = []\n"
-        "for x in s[:1000]:  # one sentence a call, as one client sends them\n"
-        "    t0 = time.perf_counter(); enc.encode([x]); one.append(time.perf_counter() - t0)\n"
-        "one.sort()\n"
-        "print(json.dumps({'sent_per_s': best, 'sentences': len(s), 'one_p50_ms': 1000 * one[len(one) // 2],\n"
-        "                  'one_p99_ms': 1000 * one[int(len(one) * 0.99)]}))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        for server in servers:
+            stop(server)
+        probe.close()
+    offline: dict[str, object] = {"sent_per_s": max(x["sent_per_s"] for x in ceiling),
+                                  "sentences": ceiling[0]["sentences"],
+                                  "passes_sent_per_s": [x["sent_per_s"] for x in ceiling]}
+    if one:
+        offline |= {"one_p50_ms": sum(x["p50_ms"] for x in one) / len(one),
+                    "one_p99_ms": sum(x["p99_ms"] for x in one) / len(one)}
+    return offline, rows
 
 
 def soak(args: argparse.Namespace, sentences: list[str]) -> dict[str, object]:
@@ -291,13 +280,12 @@ def main() -> int:
     sentences = list(test.first) + list(test.second)
     with tempfile.TemporaryDirectory() as tmp:
         args.tmp = tmp
-        bodies = {}
+        args.bodies = {}
         for size in sorted({1, *args.sizes}):
-            bodies[size] = Path(tmp) / f"bodies-{size}.jsonl"
-            write_bodies(sentences, size, bodies[size])
-        ceiling = offline(args)
+            args.bodies[size] = Path(tmp) / f"bodies-{size}.jsonl"
+            write_bodies(sentences, size, args.bodies[size])
+        ceiling, rows = measure(args)
         print(f"offline encode: {ceiling['sent_per_s']:.0f} sentences/s", file=sys.stderr)
-        rows = [row for system in args.systems for row in run_system(system, args, bodies)]
         soaked = soak(args, sentences) if args.soak else None
     cpu = cpu_description()
     result = {"date": time.strftime("%Y-%m-%d"),

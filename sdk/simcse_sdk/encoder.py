@@ -39,7 +39,7 @@ from .progress import Progress
 from .runtimes.machine import default_threads, missing_int8_flags
 from .runtimes.onnxruntime import resolve_device
 from .runtimes.session import Session, check_runtime
-from .runtimes.variant_sessions import PARALLEL_BATCH_TOKENS, VariantSessions
+from .runtimes.variant_sessions import MAX_PADDING, PARALLEL_BATCH_TOKENS, VariantSessions
 from .vectors.dimensions import check_dimensions, check_output
 from .vectors.output import OutputShaper
 
@@ -255,13 +255,13 @@ class Encoder:
         if not len(token_ids):
             return out
         parallel, batch_size = self._sessions.split(len(token_ids), batch_size or self.batch_size)
-        budget = max_tokens or self.max_tokens
-        if parallel:  # one thread a batch: small batches keep their activations in that core's cache
-            budget = min(budget, PARALLEL_BATCH_TOKENS)
+        budget = min(max_tokens or self.max_tokens, PARALLEL_BATCH_TOKENS if parallel else 1 << 62)  # parallel:
+        # one thread a batch, small batches keep their activations in that core's cache
         batches = plan_batches(
             list(token_ids), batch_size or self.batch_size, budget, self.manifest.pad_token_id,
             pad_multiple=16 if self.device == "cuda" else 1,  # few distinct shapes: CUDA sets up each once
             max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
+            max_padding=MAX_PADDING if self.device == "cpu" else None,
         )
         bar = Progress(len(token_ids)) if progress else None
         def store(batch: Batch, emb: np.ndarray) -> None:

@@ -21,6 +21,10 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 
+# With ``max_padding``, a batch below this many padded tokens grows whatever its padding: smaller ones run
+# slower a token (2-core Xeon, int8, one thread: 82 µs a token at 16-32 tokens, 67 at 64, 55 from 128 to 1,024).
+MIN_BATCH_TOKENS = 64
+
 
 @dataclass
 class Batch:
@@ -37,12 +41,16 @@ class Batch:
 
 def plan_batches(
     token_ids: list[np.ndarray], batch_size: int, max_tokens: int, pad_id: int, pad_multiple: int = 1,
-    max_len: int | None = None,
+    max_len: int | None = None, max_padding: float | None = None,
 ) -> Iterator[Batch]:
     """Yield padded batches over ``token_ids`` sorted by length (shortest first).
 
     ``pad_multiple`` rounds each batch's length up (capped at ``max_len``): on CUDA every new
     (batch, seq) shape costs a one-off kernel set-up, so fewer distinct shapes run faster.
+    ``max_padding`` (CPU): a batch of at least :data:`MIN_BATCH_TOKENS` padded tokens stops growing where
+    padding would pass this share of it. A few inputs of scattered lengths (a server's round) then make
+    several tight batches instead of one mostly padded; many inputs (sorted neighbours of near equal length)
+    are planned as before.
     """
     if batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
@@ -53,8 +61,15 @@ def plan_batches(
     start = 0
     while start < len(order):
         # Grow the batch while it stays within both caps; sorted order means the last is the longest.
-        end = start + 1
-        while end < len(order) and end - start < batch_size and lengths[order[end]] * (end + 1 - start) <= max_tokens:
+        end, real = start + 1, int(lengths[order[start]])
+        while end < len(order) and end - start < batch_size:
+            longest = int(lengths[order[end]])
+            padded = longest * (end + 1 - start)
+            if padded > max_tokens:
+                break
+            if max_padding is not None and padded > MIN_BATCH_TOKENS and padded - real - longest > max_padding * padded:
+                break
+            real += longest
             end += 1
         idx = order[start:end]
         seq = int(lengths[idx[-1]])

@@ -36,6 +36,11 @@ PARALLEL_MAX_TOKENS = 2048
 # Parallel batches are planned with at most this many padded tokens each (STS-B test, 2-core Xeon with AMX,
 # batch_size 64: onnxruntime int8 3,092 sent/s at 512 against 2,591 at 8,192; OpenVINO int8 3,155 / 2,930).
 PARALLEL_BATCH_TOKENS = 512
+# On CPU a batch stops growing where padding would pass this share of its padded tokens (plan_batches'
+# max_padding). Random rounds of STS-B test sentences, int8, 2 parallel batches, 2-core Xeon (medians of 5,
+# sentences/s, without -> with): 8 a round 784 -> 1,174; 32: 924 -> 1,673; 64: 1,268 -> 1,651; 200: 1,876 -> 1,856;
+# all 2,758 sorted: 2,172 -> 1,879-2,326 (noise: their plans hardly differ).
+MAX_PADDING = 0.1
 # On CPU, onnxruntime runs a batch of at most this many padded tokens (one short sentence) on one thread, on the
 # parallel-batch session: int8, one STS-B sentence, 0.82 ms on 1 thread against 0.96 ms on 2 (2-core Xeon).
 # OpenVINO does not gain (2.36 ms on 1 thread against 2.08 on 2), so its small batches use all threads.

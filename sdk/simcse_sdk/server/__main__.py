@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
         lead = "turns this off: " if options.get("action") == "store_false" else ""
         p.add_argument(flag, dest=name, help=lead + helps[name] + shown, **extra, **options)  # type: ignore[arg-type]
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                   help="log level; info logs one line per request (default %(default)s)")
+                   help="log level; debug logs one line per request (default %(default)s)")
     return p
 
 

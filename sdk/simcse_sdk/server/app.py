@@ -1,4 +1,4 @@
-"""The ASGI application (Starlette): OpenAI-compatible routes over a shared :class:`RequestBatcher`.
+"""The ASGI application: OpenAI-compatible routes over a shared :class:`RequestBatcher`.
 
 Routes (declared once, in :data:`.openapi.ROUTES`, which ``GET /openapi.json`` documents):
 ``POST /v1/embeddings`` (and ``/embeddings``), ``GET /v1/models``, ``GET /info``, ``GET /health``
@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import time
@@ -25,20 +24,17 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..model.manifest import Manifest
-from ..similarity import normalize
 from .api_error import ApiError
-from .batching import Overloaded, TooLong
 from .config import ServerConfig
+from .embeddings import EmbeddingsEndpoint, Receive, Scope, Send
 from .metrics import CONTENT_TYPE
 from .openapi import ROUTES, document
-from .protocol import check_dimensions, parse_json, parse_request, response_body, with_prompt
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -54,9 +50,39 @@ def error_response(e: ApiError) -> Response:
     return Response(e.body(), status_code=e.status, media_type=JSON, headers=e.headers)
 
 
-def create_app(config: ServerConfig, state: ServerState | None = None) -> Starlette:
-    """The Starlette app; the model loads in the background when the app starts (see ``/ready``)."""
+class ServerApp:
+    """The server's ASGI app: ``POST`` on the embeddings paths goes straight to :class:`.EmbeddingsEndpoint`
+    (the hot path, no framework in between); everything else, lifespan included, to the Starlette app."""
+
+    def __init__(self, routes_app: Starlette, embeddings: EmbeddingsEndpoint, cors_origins: list[str]) -> None:
+        self.routes_app = routes_app
+        self.state = routes_app.state
+        self.embeddings = embeddings
+        self._paths = frozenset(r.path for r in ROUTES if r.handler == "embeddings")
+        self._asgi: Any = self._dispatch
+        if cors_origins:  # around both paths: preflight requests and CORS headers on every answer
+            self._asgi = CORSMiddleware(self._dispatch, allow_origins=cors_origins, allow_methods=["GET", "POST"],
+                                        allow_headers=["*"], expose_headers=["*"])
+
+    @property
+    def routes(self) -> list[Any]:
+        """The routing table (every route of :data:`.openapi.ROUTES`)."""
+        return self.routes_app.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self._paths:
+            await self.embeddings(scope, receive, send)
+        else:
+            await self.routes_app(scope, receive, send)
+
+
+def create_app(config: ServerConfig, state: ServerState | None = None) -> ServerApp:
+    """The ASGI app; the model loads in the background when the app starts (see ``/ready``)."""
     state = state or ServerState(config)
+    embeddings = EmbeddingsEndpoint(state)
 
     def route(path: str, fn: Handler, methods: list[str], auth: bool) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -78,8 +104,7 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Starle
             response.headers["x-request-id"] = rid
             response.headers["x-total-time-ms"] = f"{total_ms:.2f}"
             state.metrics.requests.labels(route=path, status=str(response.status_code)).inc()
-            logger.info("%s %s %d %.1fms id=%s%s", request.method, path, response.status_code, total_ms, rid,
-                        getattr(request.state, "log", ""))
+            logger.debug("%s %s %d %.1fms id=%s", request.method, path, response.status_code, total_ms, rid)
             return response
 
         return Route(path, endpoint, methods=methods)
@@ -99,15 +124,11 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Starle
         yield
         await state.close()
 
-    middleware = []
-    if config.cors_origins:
-        middleware.append(Middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST"],
-                                     allow_headers=["*"], expose_headers=["*"]))
-    routes = [route(r.path, HANDLERS[r.handler], [r.method], auth=r.auth) for r in ROUTES]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                    exception_handlers={HTTPException: not_found})
+    routes = [Route(r.path, embeddings, methods=[r.method]) if r.handler == "embeddings"
+              else route(r.path, HANDLERS[r.handler], [r.method], auth=r.auth) for r in ROUTES]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
     app.state.simcse = state
-    return app
+    return ServerApp(app, embeddings, config.cors_origins)
 
 
 def _check_key(request: Request, config: ServerConfig) -> None:
@@ -119,102 +140,6 @@ def _check_key(request: Request, config: ServerConfig) -> None:
         what = "is missing" if not header else "is wrong"
         raise ApiError(401, f"The API key {what}: send the header 'Authorization: Bearer <key>' with the key this "
                             "server was started with (--api-key or SIMCSE_API_KEY).", "invalid_api_key")
-
-
-def _unavailable(state: ServerState) -> ApiError:
-    why = "is draining (shutting down)" if state.draining else "is still loading the model"
-    if state.load_error:
-        why = f"could not load the model ({state.load_error})"
-    return ApiError(503, f"The server {why}; retry after {state.config.retry_after} s.", "not_ready",
-                    headers={"Retry-After": str(state.config.retry_after)})
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    too_big = ApiError(413, f"The request body is over this server's limit of {limit} bytes (--max-body-bytes): "
-                            "send fewer or shorter inputs per request.", "body_too_large")
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def embeddings(request: Request, state: ServerState) -> Response:
-    cfg, m = state.config, state.metrics
-    if not state.is_ready:
-        raise _unavailable(state)
-    state.begin_request()
-    m.in_flight.inc()
-    try:
-        started = time.perf_counter()
-        raw = parse_json(await read_body(request, cfg.max_body_bytes))
-        encoder, batcher = state.encoder, state.batcher
-        assert encoder is not None and batcher is not None
-        assert state.token_ids is not None
-        req = parse_request(raw, cfg.max_inputs, state.token_ids)
-        check_dimensions(req.dimensions, encoder.dim)
-        texts = with_prompt(req, encoder.manifest)
-        truncate = cfg.truncate if req.truncate is None else req.truncate
-        try:
-            job = batcher.submit(texts, req.token_ids, truncate)
-        except Overloaded:
-            raise ApiError(429, f"The server is overloaded: {batcher.queued} inputs are waiting and the limit is "
-                                f"{cfg.max_queue} (--max-queue); retry after {cfg.retry_after} s.", "overloaded",
-                           headers={"Retry-After": str(cfg.retry_after)}) from None
-        result = await _wait_unless_gone(request, job, batcher)
-        if result is None:  # the client is gone: nobody to answer
-            return Response(status_code=499)
-        emb = result.embeddings
-        if req.dimensions is not None and req.dimensions < encoder.dim:  # Encoder.encode(dimensions=)'s cut: unit rows
-            emb = encoder.shaper.shape(emb, req.dimensions, "float32", normalize=True)
-        elif cfg.normalize and not encoder.manifest.normalized:
-            emb = normalize(emb)
-        body = response_body(emb, req, cfg.served_name, result.prompt_tokens)
-        m.inputs.labels(kind=req.input_kind).inc(req.count)
-        m.tokens.inc(result.prompt_tokens)
-        m.truncated.inc(result.truncated)
-        m.queue_seconds.observe(result.queue_s)
-        m.request_seconds.observe(time.perf_counter() - started)
-        request.state.log = f" inputs={req.count} tokens={result.prompt_tokens} truncated={result.truncated}"
-        return Response(body, media_type=JSON, headers={
-            "x-truncated-inputs": str(result.truncated),
-            "x-queue-time-ms": f"{result.queue_s * 1000:.2f}",
-            "x-inference-time-ms": f"{result.inference_s * 1000:.2f}",
-        })
-    finally:
-        m.in_flight.dec()
-        state.end_request()
-
-
-async def _wait_unless_gone(request: Request, job: Any, batcher: Any) -> Any:
-    """The job's result; None if the client disconnects first (the job is then skipped if not yet run)."""
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        done, _ = await asyncio.wait({job.future, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-    if job.future not in done:
-        batcher.cancel(job)
-        state_metrics = batcher.metrics
-        if state_metrics is not None:
-            state_metrics.failures.labels(reason="client_disconnected").inc()
-        return None
-    try:
-        return job.future.result()
-    except TooLong as e:
-        raise ApiError(422, f"input[{e.index}] is longer than this model's {e.max_tokens} tokens and truncation is "
-                            "off: shorten it, or send \"truncate\": true (or start the server with truncation on).",
-                       "input_too_long", "input") from None
 
 
 async def models(request: Request, state: ServerState) -> Response:
@@ -234,7 +159,7 @@ async def health(request: Request, state: ServerState) -> Response:
 
 async def ready(request: Request, state: ServerState) -> Response:
     if not state.is_ready:
-        e = _unavailable(state)
+        e = state.unavailable()
         return json_response({"status": "draining" if state.draining else "loading", "message": e.message},
                              status=503, headers=e.headers)
     return json_response({"status": "ready"})
@@ -251,5 +176,5 @@ async def openapi(request: Request, state: ServerState) -> Response:
                                   list(m.prompts)))
 
 
-HANDLERS: dict[str, Handler] = {"embeddings": embeddings, "models": models, "info": info, "health": health,
-                                "ready": ready, "metrics": metrics, "openapi": openapi}
+HANDLERS: dict[str, Handler] = {"models": models, "info": info, "health": health, "ready": ready, "metrics": metrics,
+                                "openapi": openapi}

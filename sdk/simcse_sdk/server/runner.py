@@ -60,7 +60,8 @@ def run(config: ServerConfig, log_level: str = "info") -> int:
     state = ServerState(config)
     app = create_app(config, state)
     uv = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
-                        timeout_graceful_shutdown=config.drain_timeout, backlog=4096)
+                        timeout_graceful_shutdown=config.drain_timeout, backlog=4096,
+                        proxy_headers=False)  # no proxy headers read: scope["client"] is not used
     server = DrainingServer(uv, state)
     server.run()
     return server.exit_code

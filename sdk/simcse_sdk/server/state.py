@@ -18,6 +18,7 @@ from typing import Any
 from ..encoder import Encoder
 from ..model.manifest import MANIFEST_NAME, sha256_file
 from ..runtimes.machine import default_threads
+from .api_error import ApiError
 from .batching import RequestBatcher
 from .config import ServerConfig
 from .metrics import Metrics
@@ -92,6 +93,14 @@ class ServerState:
         reader.load()
         self.manifest_sha256 = sha256_file(encoder.path / MANIFEST_NAME)
         return encoder, reader
+
+    def unavailable(self) -> ApiError:
+        """The 503 answered while loading, after a failed load, and while draining."""
+        why = "is draining (shutting down)" if self.draining else "is still loading the model"
+        if self.load_error:
+            why = f"could not load the model ({self.load_error})"
+        return ApiError(503, f"The server {why}; retry after {self.config.retry_after} s.", "not_ready",
+                        headers={"Retry-After": str(self.config.retry_after)})
 
     def begin_request(self) -> None:
         self.in_flight += 1

@@ -121,3 +121,4 @@ class Gate:
             return original(pieces)
 
         batcher._run_round = held  # type: ignore[method-assign]
+        batcher._inline = lambda pieces: False  # type: ignore[method-assign]  # held on the worker, not the loop

@@ -150,4 +150,9 @@ def test_cors_off_unless_asked(tiny_model_dir):
         assert "access-control-allow-origin" not in http.options("/v1/embeddings", headers=headers).headers
     with thread_server(tiny_model_dir, cors_origins=["http://app.example"]) as running, running.client() as http:
         r = http.options("/v1/embeddings", headers=headers)
+        answer = http.post("/v1/embeddings", json={"input": ["a"]}, headers={"Origin": "http://app.example"})
+        refused = http.post("/v1/embeddings", json={"input": []}, headers={"Origin": "http://app.example"})
     assert r.headers["access-control-allow-origin"] == "http://app.example"
+    # the embeddings route bypasses the framework: its answers, errors included, still carry CORS headers
+    assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "http://app.example"
+    assert refused.status_code == 400 and refused.headers["access-control-allow-origin"] == "http://app.example"

@@ -1,0 +1,41 @@
+"""The serving benchmark's accounting: a request's CPU split into event loop, tokenisation, inference and load
+generator, and the page that shows it."""
+
+import json
+
+import pytest
+
+from benchmarks.loadgen import account
+from benchmarks.report_tables import load_run, page
+
+
+def test_cpu_a_request_is_split_by_thread_and_counter():
+    before = {"simcse_tokenize_cpu_seconds_total": 1.0, "simcse_round_inputs_sum": 10, "simcse_round_inputs_count": 5}
+    after = {"simcse_tokenize_cpu_seconds_total": 1.5, "simcse_round_inputs_sum": 1010, "simcse_round_inputs_count": 55}
+    cpu0 = {100: 2.0, 101: 1.0, 102: 1.0}  # thread id -> CPU seconds; 100 is the main thread (the event loop)
+    cpu1 = {100: 3.0, 101: 4.0, 102: 5.0, 103: 0.5}  # a thread that started during the cell counts from zero
+    a = account(before, after, cpu0, cpu1, main_tid=100, load={"requests": 1000, "cpu_s": 0.2}, size=1, seconds=5.0)
+    split = a["cpu_us_per_request"]
+    # other threads: 3 + 4 + 0.5 = 7.5 s, of which the server counted 0.5 s tokenising
+    assert split == pytest.approx({"event_loop": 1000.0, "tokenize": 500.0, "inference": 7000.0,
+                                   "load_generator": 200.0})
+    assert a["cores_busy"] == pytest.approx((1.0 + 0.5 + 7.0 + 0.2) / 5.0)
+    assert a["round_inputs_mean"] == 20.0 and a["inference_us_per_sentence"] == pytest.approx(7000.0)
+
+
+def test_the_page_shows_the_split_and_the_one_client_ratio(tmp_path):
+    row = {"system": "sdk", "size": 1, "concurrency": 1, "requests": 100, "req_per_s": 500.0, "sent_per_s": 500.0,
+           "p50_ms": 1.5, "p95_ms": 2.0, "p99_ms": 3.0, "errors": 0, "rss_mb": 300.0, "startup_s": 1.0,
+           "account": {"queue_ms_mean": 0.1, "round_ms_mean": 1.2, "round_inputs_mean": 1.0, "batch_size_mean": 1.0,
+                       "event_loop_cores": 0.2, "inference_cores": 0.6, "event_loop_us_per_request": 400.0,
+                       "inference_us_per_sentence": 1200.0, "cores_busy": 0.9,
+                       "cpu_us_per_request": {"event_loop": 400.0, "tokenize": 30.0, "inference": 1200.0,
+                                              "load_generator": 50.0}}}
+    data = {"date": "2026-12-05", "command": "python benchmarks/serving.py", "load_generator": "wrk 4.1",
+            "machine": {"model": "Some CPU", "int8_flags": ["avx2"], "cores": 2, "threads": 2}, "duration_s": 8,
+            "offline": {"sent_per_s": 2000.0, "sentences": 2758, "one_p50_ms": 1.2}, "rows": [row]}
+    path = tmp_path / "serving-test.json"
+    path.write_text(json.dumps(data))
+    text = page(load_run(path), figures=[])
+    assert "| sdk | 1 | 1 | 400 | 30 | 1,200 | 50 | 1,680 | 0.90 |" in text
+    assert "1.50 ms (sdk) against 1.20 ms" in text and "1.25x" in text
