@@ -65,14 +65,17 @@ def account(before: dict[str, float], after: dict[str, float], cpu0: dict[int, f
             main_tid: int, load: dict[str, float], size: int, seconds: float) -> dict[str, float]:
     """Where the SDK server's time went in one cell, from its own metrics, its per-thread CPU and wrk's CPU.
 
-    The CPU split a request: the event loop (HTTP, JSON, validation: the main thread), tokenisation (the worker's
-    CPU in the tokenizer, which the server counts), inference (every other thread of the server, less tokenisation)
-    and the load generator (wrk's own CPU, on the same cores)."""
+    The CPU split a request: the event loop (HTTP, JSON, validation: the main thread, less the rounds of a lone
+    input that run there, which the server counts), tokenisation (CPU in the tokenizer, which the server counts),
+    inference (every other thread of the server and those rounds, less tokenisation) and the load generator
+    (wrk's own CPU, on the same cores)."""
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     requests = max(1, int(load["requests"]))
     main = cpu1.get(main_tid, 0.0) - cpu0.get(main_tid, 0.0)
     other = sum(v - cpu0.get(t, 0.0) for t, v in cpu1.items() if t != main_tid)
     tokenize = d.get("simcse_tokenize_cpu_seconds_total", 0.0)
+    on_loop = d.get("simcse_loop_round_cpu_seconds_total", 0.0)  # lone inputs' rounds, run on the main thread
+    main, other = main - on_loop, other + on_loop
     per = lambda s, c: d.get(s, 0.0) / max(1.0, d.get(c, 0.0))  # noqa: E731
     split = {"event_loop": main, "tokenize": tokenize, "inference": other - tokenize, "load_generator": load["cpu_s"]}
     return {

@@ -253,8 +253,9 @@ def serving_body(run: Run) -> list[str]:
         if split := [(r, a) for r, a in acc if "cpu_us_per_request" in a]:
             parts = ["event_loop", "tokenize", "inference", "load_generator"]
             blocks += ["**CPU a request, µs** (event loop: the server's main thread, HTTP and JSON; tokenisation: "
-                       "counted by the server; inference: the server's other threads; load generator: wrk's own "
-                       "CPU on the same cores), and the cores busy in all:", table(
+                       "counted by the server; inference: the server's other threads, and the rounds of a lone "
+                       "input that the main thread runs, counted by the server; load generator: wrk's own CPU on "
+                       "the same cores), and the cores busy in all:", table(
                 ["system", "size", "concurrency", "event loop", "tokenisation", "inference", "load generator",
                  "total", "cores busy"],
                 [[r["system"], str(r["size"]), str(r["concurrency"]),

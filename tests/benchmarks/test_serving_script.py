@@ -21,6 +21,11 @@ def test_cpu_a_request_is_split_by_thread_and_counter():
                                    "load_generator": 200.0})
     assert a["cores_busy"] == pytest.approx((1.0 + 0.5 + 7.0 + 0.2) / 5.0)
     assert a["round_inputs_mean"] == 20.0 and a["inference_us_per_sentence"] == pytest.approx(7000.0)
+    # a lone input's round runs on the main thread: the server counts it, and it moves to inference
+    after["simcse_loop_round_cpu_seconds_total"] = 0.25
+    moved = account(before, after, cpu0, cpu1, main_tid=100, load={"requests": 1000, "cpu_s": 0.2}, size=1,
+                    seconds=5.0)["cpu_us_per_request"]
+    assert moved["event_loop"] == pytest.approx(750.0) and moved["inference"] == pytest.approx(7250.0)
 
 
 def test_the_page_shows_the_split_and_the_one_client_ratio(tmp_path):

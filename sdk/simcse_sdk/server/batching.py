@@ -182,7 +182,10 @@ class RequestBatcher:
                 p.job.started = p.job.started or started
             try:
                 if self._inline(pieces):
+                    cpu = time.thread_time()
                     outcomes = self._run_round(pieces)
+                    if self.metrics is not None:
+                        self.metrics.loop_round_cpu.inc(time.thread_time() - cpu)
                 else:
                     outcomes = await loop.run_in_executor(self._pool, self._run_round, pieces)
             except Exception as e:  # noqa: BLE001 - every waiting request must hear of it

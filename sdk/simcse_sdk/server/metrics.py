@@ -57,6 +57,8 @@ class Metrics:
         self.round_inputs = Histogram("simcse_round_inputs", "Inputs per round (the inputs of all requests that "
                                       "waited, run together)", buckets=SIZE_BUCKETS, registry=r)
         self.tokenize_cpu = Counter("simcse_tokenize_cpu_seconds", "CPU time spent tokenising texts", registry=r)
+        self.loop_round_cpu = Counter("simcse_loop_round_cpu_seconds", "CPU time of the rounds run on the event "
+                                      "loop's thread (a lone input; tokenising included)", registry=r)
         self.ready = Gauge("simcse_ready", "1 when the model is loaded and warm and the server is not draining",
                            registry=r)
 
