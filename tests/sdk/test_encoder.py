@@ -5,6 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from simcse_sdk import Encoder, FaissIndex, cosine_matrix, pairwise_cosine, search
+from simcse_sdk.inputs.batching import plan_batches
+from simcse_sdk.runtimes.variant_sessions import MAX_PADDING
 
 SENTENCES = [
     "A man is playing a guitar.",
@@ -176,5 +178,7 @@ def test_an_input_of_one_batch_is_split_over_the_threads_with_the_same_result(ti
     np.testing.assert_allclose(out, serial.encode(few), atol=1e-5)
     one = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=1)
     seen.clear()
-    one.encode_ids(one.tokenizer.encode(few), on_batch=lambda b: seen.append(len(b.indices)))
-    assert seen == [n]  # one thread: one batch
+    ids = one.tokenizer.encode(few)
+    one.encode_ids(ids, on_batch=lambda b: seen.append(len(b.indices)))
+    planned = [len(b.indices) for b in plan_batches(ids, one.batch_size, one.max_tokens, 0, max_padding=MAX_PADDING)]
+    assert seen == planned and len(seen) < n  # one thread: batches as any input gets them (padding-aware), not split
