@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,7 @@ INFINITY = ROOT / ".infinity-env" / "bin" / "infinity_emb"
 PORTS = {"sdk": 18080, "naive": 18081, "infinity": 18082, "sdk-baseline": 18083}
 
 
-def server_command(system: str, model_dir: Path, base: Path, threads: int, extra: list[str] = [],  # noqa: B006
+def server_command(system: str, model_dir: Path, base: Path, threads: int, extra: Sequence[str] = (),
                    baseline: str = "") -> tuple[list[str], str, dict[str, str]]:
     """(command, embeddings URL path, extra environment) for one system; ``extra``: more simcse-serve flags."""
     port = str(PORTS[system])

@@ -23,7 +23,7 @@ from . import similarity as sim
 from .autotune import accuracy, selection
 from .autotune.choice import Candidate, Choice
 from .errors import InputError
-from .inputs.batching import Batch, plan_batches
+from .inputs.batching import Batch
 from .inputs.validation import (
     check_encode_args,
     check_encoder_args,
@@ -39,7 +39,7 @@ from .progress import Progress
 from .runtimes.machine import default_threads, missing_int8_flags
 from .runtimes.onnxruntime import resolve_device
 from .runtimes.session import Session, check_runtime
-from .runtimes.variant_sessions import MAX_PADDING, PARALLEL_BATCH_TOKENS, VariantSessions
+from .runtimes.variant_sessions import VariantSessions
 from .vectors.dimensions import check_dimensions, check_output
 from .vectors.output import OutputShaper
 
@@ -254,15 +254,9 @@ class Encoder:
         out = np.zeros((len(token_ids), self.dim), dtype=np.float32)
         if not len(token_ids):
             return out
-        parallel, batch_size = self._sessions.split(len(token_ids), batch_size or self.batch_size)
-        budget = min(max_tokens or self.max_tokens, PARALLEL_BATCH_TOKENS if parallel else 1 << 62)  # parallel:
-        # one thread a batch, small batches keep their activations in that core's cache
-        batches = plan_batches(
-            list(token_ids), batch_size or self.batch_size, budget, self.manifest.pad_token_id,
-            pad_multiple=16 if self.device == "cuda" else 1,  # few distinct shapes: CUDA sets up each once
-            max_len=self.manifest.max_seq_length,  # the tokenizer truncates to it, so rounding never exceeds it
-            max_padding=MAX_PADDING if self.device == "cpu" else None,
-        )
+        parallel, batches = self._sessions.plan(list(token_ids), batch_size or self.batch_size,
+                                                max_tokens or self.max_tokens, self.manifest.pad_token_id,
+                                                self.manifest.max_seq_length)
         bar = Progress(len(token_ids)) if progress else None
         def store(batch: Batch, emb: np.ndarray) -> None:
             out[batch.indices] = emb

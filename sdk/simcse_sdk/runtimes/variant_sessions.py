@@ -19,14 +19,14 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelDirError
-from ..inputs.batching import Batch
+from ..inputs.batching import Batch, plan_batches
 from ..model.manifest import Variant
 from .session import Session, open_session
 
@@ -129,6 +129,18 @@ class VariantSessions:
         if n < SPLIT_MIN_ITEMS.get(self.variant.runtime, n + 1):
             return False, batch_size
         return True, -(-n // self.workers)
+
+    def plan(self, token_ids: list[np.ndarray], batch_size: int, max_tokens: int, pad_id: int,
+             max_len: int) -> tuple[bool, Iterator[Batch]]:
+        """(parallel, padded batches) for these inputs, as :meth:`run` takes them: :meth:`split` decides whether
+        they run side by side; parallel batches hold at most :data:`PARALLEL_BATCH_TOKENS` padded tokens; on CPU a
+        batch stops where padding would pass :data:`MAX_PADDING` of it; on CUDA lengths round up to 16 (few
+        distinct shapes: CUDA sets up each once; never past ``max_len``, which the tokenizer truncates to)."""
+        parallel, size = self.split(len(token_ids), batch_size)
+        budget = min(max_tokens, PARALLEL_BATCH_TOKENS) if parallel else max_tokens
+        cuda = self.device == "cuda"
+        return parallel, plan_batches(token_ids, size, budget, pad_id, pad_multiple=16 if cuda else 1,
+                                      max_len=max_len, max_padding=None if cuda else MAX_PADDING)
 
     def run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool) -> None:
         """Run each batch and ``store`` its embeddings (batch, dim). With ``parallel``, small batches run ``workers``

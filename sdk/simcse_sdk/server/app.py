@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 import uuid
@@ -32,7 +31,7 @@ from starlette.routing import Route
 from ..model.manifest import Manifest
 from .api_error import ApiError
 from .config import ServerConfig
-from .embeddings import EmbeddingsEndpoint, Receive, Scope, Send
+from .embeddings import EmbeddingsEndpoint, Receive, Scope, Send, check_key
 from .metrics import CONTENT_TYPE
 from .openapi import ROUTES, document
 from .state import ServerState
@@ -90,7 +89,7 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Server
             rid = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:200]
             try:
                 if auth:
-                    _check_key(request, config)
+                    check_key(request.headers.get("authorization", ""), config.api_key)
                 response = await fn(request, state)
             except ApiError as e:
                 state.metrics.failures.labels(reason=e.code).inc()
@@ -129,17 +128,6 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Server
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
     app.state.simcse = state
     return ServerApp(app, embeddings, config.cors_origins)
-
-
-def _check_key(request: Request, config: ServerConfig) -> None:
-    if config.api_key is None:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), config.api_key.encode()):
-        what = "is missing" if not header else "is wrong"
-        raise ApiError(401, f"The API key {what}: send the header 'Authorization: Bearer <key>' with the key this "
-                            "server was started with (--api-key or SIMCSE_API_KEY).", "invalid_api_key")
 
 
 async def models(request: Request, state: ServerState) -> Response:

@@ -229,7 +229,8 @@ class RequestBatcher:
                 job.future.set_result(Result(job.out, job.tokens, job.truncated, queue_s, job.inference_s))
 
     def _run_round(self, pieces: list[_Piece]) -> list[tuple[np.ndarray, int, int] | BaseException]:
-        """On a worker thread: tokenise the round's texts in one call, embed everything, split per piece."""
+        """On the worker's thread (a lone input: the event loop's): tokenise the round's texts in one call, embed
+        everything, split per piece."""
         texts = [t for p in pieces if p.job.texts is not None for t in p.job.texts[p.start : p.end]]
         cpu = time.thread_time()
         tok_ids, tok_cut = self.encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])

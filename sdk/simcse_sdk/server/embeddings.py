@@ -50,12 +50,12 @@ class EmbeddingsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         state, path = self.state, scope["path"]
-        headers = dict(scope["headers"])  # the last of a repeated header wins, as in Starlette's Request.headers
+        headers = dict(reversed(scope["headers"]))  # the first of a repeated header wins, as in Starlette's
         rid = headers.get(b"x-request-id", b"").decode("latin-1")[:200] or f"{self._id_prefix}{next(self._ids):08x}"
         extra: list[tuple[bytes, bytes]] = []
         try:
-            self._check_key(headers.get(b"authorization"))
-            answer = await self._embed(headers, receive, extra)
+            check_key(headers.get(b"authorization", b"").decode("latin-1"), state.config.api_key)
+            answer = await self._embed(headers, receive, extra, started)
             if answer is None:  # the client is gone: nobody to answer
                 state.metrics.requests.labels(route=path, status="499").inc()
                 return
@@ -79,18 +79,8 @@ class EmbeddingsEndpoint:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("POST %s %d %.1fms id=%s", path, status, total_ms, rid)
 
-    def _check_key(self, header: bytes | None) -> None:
-        key = self.state.config.api_key
-        if key is None:
-            return
-        scheme, _, token = (header or b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-            what = "is missing" if not header else "is wrong"
-            raise ApiError(401, f"The API key {what}: send the header 'Authorization: Bearer <key>' with the key "
-                                "this server was started with (--api-key or SIMCSE_API_KEY).", "invalid_api_key")
-
-    async def _embed(self, headers: dict[bytes, bytes], receive: Receive,
-                     extra: list[tuple[bytes, bytes]]) -> bytes | None:
+    async def _embed(self, headers: dict[bytes, bytes], receive: Receive, extra: list[tuple[bytes, bytes]],
+                     started: float) -> bytes | None:
         """The response body, or None when the client went away; raises :class:`ApiError`."""
         state = self.state
         cfg, m = state.config, state.metrics
@@ -99,7 +89,6 @@ class EmbeddingsEndpoint:
         state.begin_request()
         m.in_flight.inc()
         try:
-            started = time.perf_counter()
             raw = parse_json(await read_body(receive, headers.get(b"content-length"), cfg.max_body_bytes))
             encoder, batcher, reader = state.encoder, state.batcher, state.token_ids
             assert encoder is not None and batcher is not None and reader is not None
@@ -135,6 +124,17 @@ class EmbeddingsEndpoint:
         finally:
             m.in_flight.dec()
             state.end_request()
+
+
+def check_key(header: str, api_key: str | None) -> None:
+    """401 unless ``header`` (the request's Authorization, "" if none) is ``Bearer <api_key>``; no key: no check."""
+    if api_key is None:
+        return
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        what = "is missing" if not header else "is wrong"
+        raise ApiError(401, f"The API key {what}: send the header 'Authorization: Bearer <key>' with the key this "
+                            "server was started with (--api-key or SIMCSE_API_KEY).", "invalid_api_key")
 
 
 async def read_body(receive: Receive, length: bytes | None, limit: int) -> bytes:
