@@ -224,13 +224,16 @@ class Encoder:
         max_tokens: int | None = None,
         progress: bool = False,
         on_batch: Callable[[Batch], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> np.ndarray:
         """Embed already tokenised inputs: (N, dim) float32, row i for ``token_ids[i]``.
 
         Each item is the model's full input (special tokens included, at most ``max_seq_length``
         ids), as ``encoder.tokenizer.encode`` returns it; the server uses this to batch inputs
         of many requests together. ``encode(texts)`` equals ``encode_ids(tokenizer.encode(texts))``.
-        ``on_batch`` is called with each padded batch once it has run (for metrics).
+        ``on_batch`` is called with each padded batch once it has run (for metrics). ``on_idle`` is
+        called once, on any thread, when all batches have started and a CPU worker is free before the
+        call returns (the server starts its next round then).
 
         Each item must be a 1-D list or array of ints in ``range(tokenizer.vocab_size)``, of 1 to
         ``max_seq_length`` ids; anything else raises an :class:`~simcse_sdk.errors.InputError` (wrong
@@ -240,7 +243,9 @@ class Encoder:
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         if on_batch is not None and not callable(on_batch):
             raise InputError(f"on_batch must be a function of one Batch, or None; got {type(on_batch).__name__}.")
-        return self._encode_ids(ids, *options, on_batch=on_batch)
+        if on_idle is not None and not callable(on_idle):
+            raise InputError(f"on_idle must be a function of no arguments, or None; got {type(on_idle).__name__}.")
+        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle)
 
     def _encode_ids(
         self,
@@ -250,6 +255,7 @@ class Encoder:
         max_tokens: int,
         progress: bool,
         on_batch: Callable[[Batch], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
     ) -> np.ndarray:
         out = np.zeros((len(token_ids), self.dim), dtype=np.float32)
         if not len(token_ids):
@@ -265,7 +271,7 @@ class Encoder:
             if on_batch is not None:
                 on_batch(batch)
 
-        self._sessions.run(batches, store, parallel)
+        self._sessions.run(batches, store, parallel, on_idle)
         if bar is not None:
             bar.close()
         check_finite_output(out, str(self._model_file))  # fp16 overflow or damaged weights: an error, not NaN rows

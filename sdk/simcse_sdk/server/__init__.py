@@ -1,7 +1,7 @@
 """An OpenAI-compatible embeddings server over an exported model directory (the ``serve`` extra).
 
 Start it with ``simcse-serve MODEL_DIR`` or ``python -m simcse_sdk.server MODEL_DIR``; call it with
-any OpenAI client. Inputs of concurrent requests are batched together (see :mod:`.batching`).
+any OpenAI client. Inputs of concurrent requests are batched together (see :mod:`.batching`; a request on its way: :mod:`.job`).
 
 Owns the HTTP surface (:mod:`.app`, its document :mod:`.openapi`, :mod:`.protocol`, :mod:`.token_ids`,
 :mod:`.api_error`), batching across requests, metrics, the life cycle (:mod:`.state`, :mod:`.runner`) and

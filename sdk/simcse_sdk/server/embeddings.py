@@ -27,7 +27,8 @@ from typing import Any
 
 from ..similarity import normalize
 from .api_error import ApiError
-from .batching import Job, Overloaded, RequestBatcher, TooLong
+from .batching import RequestBatcher
+from .job import Job, Overloaded, TooLong
 from .protocol import check_dimensions, parse_json, parse_request, response_body, with_prompt
 from .state import ServerState
 

@@ -115,10 +115,10 @@ class Gate:
         batcher = state.batcher
         original: Callable = batcher._run_round  # type: ignore[type-arg]
 
-        def held(pieces):  # type: ignore[no-untyped-def]
+        def held(*args):  # type: ignore[no-untyped-def]
             self.entered.set()
             assert self.release.wait(30), "gate never released"
-            return original(pieces)
+            return original(*args)
 
         batcher._run_round = held  # type: ignore[method-assign]
         batcher._inline = lambda pieces: False  # type: ignore[method-assign]  # held on the worker, not the loop

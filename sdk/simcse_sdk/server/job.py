@@ -1,0 +1,69 @@
+"""One request's inputs on their way through the :class:`~.batching.RequestBatcher`, and what it gets back.
+
+Example:
+    >>> job = batcher.submit(texts=["hello"], token_ids=None, truncate=True)  # doctest: +SKIP
+    >>> result = await job.future                                              # doctest: +SKIP
+    >>> result.embeddings.shape, result.prompt_tokens                          # doctest: +SKIP
+    ((1, 384), 3)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Overloaded(Exception):
+    """The queue holds ``max_queue`` inputs already."""
+
+
+class TooLong(Exception):
+    """An input is longer than the model and truncation is off."""
+
+    def __init__(self, index: int, max_tokens: int) -> None:
+        super().__init__(index, max_tokens)
+        self.index, self.max_tokens = index, max_tokens
+
+
+@dataclass
+class Result:
+    """What one request gets back."""
+
+    embeddings: np.ndarray  # (n, dim) float32, in the request's input order
+    prompt_tokens: int  # real tokens the model read, special tokens included
+    truncated: int  # inputs cut to the model's max length
+    queue_s: float  # from admission to the start of its first round
+    inference_s: float  # tokenise + embed time of the rounds that computed it
+
+
+@dataclass
+class Job:
+    """One request's inputs, filled piece by piece."""
+
+    texts: list[str] | None  # the inputs as text, or
+    token_ids: list[np.ndarray] | None  # as token ids
+    truncate: bool  # cut long inputs (else TooLong)
+    future: asyncio.Future[Result]
+    out: np.ndarray  # (n, dim) float32, rows written as pieces finish
+    pending: int = 0  # pieces not finished yet
+    tokens: int = 0
+    truncated: int = 0
+    admitted: float = field(default_factory=time.perf_counter)
+    started: float | None = None
+    inference_s: float = 0.0
+    cancelled: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.out)
+
+    @property
+    def skip(self) -> bool:
+        return self.cancelled or self.future.done()
+
+
+# What a piece gets from its round: (rows (n, dim), tokens, inputs truncated), or the error to answer with.
+Outcome = tuple[np.ndarray, int, int] | BaseException

@@ -1,0 +1,83 @@
+"""VariantSessions.run's ``on_idle``: the server starts its next round on it, so it must come once, as soon as a thread
+is free, and not while every thread still has a batch."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from simcse_sdk import Encoder
+from simcse_sdk.inputs.batching import Batch
+
+
+class HeldSession:
+    """Runs batch i at once, or holds it until ``release[i]`` is set (a slow batch)."""
+
+    def __init__(self, held: set[int]) -> None:
+        self.release = {i: threading.Event() for i in held}
+        self.entered = {i: threading.Event() for i in held}
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        i = int(input_ids[0, 0])
+        if i in self.release:
+            self.entered[i].set()
+            assert self.release[i].wait(10), f"batch {i} never released"
+        return np.full((len(input_ids), 4), i, dtype=np.float32)  # (batch, dim)
+
+
+def batches(n: int) -> list[Batch]:
+    """n batches of 2 rows; batch i's ids are all i."""
+    return [Batch(np.arange(2 * i, 2 * i + 2), np.full((2, 3), i, dtype=np.int64), np.ones((2, 3), dtype=np.int64))
+            for i in range(n)]
+
+
+@pytest.fixture
+def sessions(tiny_model_dir):
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    assert enc.parallelism == 2
+    return enc._sessions
+
+
+def run_in_thread(sessions, session: HeldSession, n: int, on_idle) -> tuple[threading.Thread, dict[int, np.ndarray]]:
+    _, pool = sessions.bulk()
+    sessions.bulk = lambda: (session, pool)
+    stored: dict[int, np.ndarray] = {}
+    t = threading.Thread(target=sessions.run, args=(batches(n), lambda b, e: stored.update({int(b.indices[0]): e}),
+                                                    True, on_idle))
+    t.start()
+    return t, stored
+
+
+def test_on_idle_comes_once_while_the_last_batch_still_runs(sessions):
+    held = HeldSession({4})
+    idle = threading.Event()
+    calls: list[int] = []
+    t, stored = run_in_thread(sessions, held, 5, lambda: (calls.append(1), idle.set()))
+    assert idle.wait(10), "on_idle never came though batch 4 was the only one running"
+    assert not held.release[4].is_set() and t.is_alive()  # the run has not finished: its last batch still runs
+    held.release[4].set()
+    t.join(10)
+    assert calls == [1]
+    assert sorted(stored) == [0, 2, 4, 6, 8] and stored[8][0, 0] == 4  # every batch stored, rows in place
+
+
+def test_on_idle_waits_while_every_thread_has_a_batch(sessions):
+    held = HeldSession({0, 1})
+    idle = threading.Event()
+    t, _ = run_in_thread(sessions, held, 2, idle.set)
+    assert held.entered[0].wait(10) and held.entered[1].wait(10)
+    assert not idle.wait(0.3)  # both threads busy: no thread to spare
+    held.release[0].set()
+    assert idle.wait(10)  # batch 1 still runs, one thread is free
+    assert t.is_alive()
+    held.release[1].set()
+    t.join(10)
+
+
+def test_encode_ids_refuses_an_on_idle_that_is_not_callable(tiny_model_dir):
+    from simcse_sdk.errors import InputError
+
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32")
+    with pytest.raises(InputError, match="on_idle must be a function"):
+        enc.encode_ids(enc.tokenizer.encode(["a b"]), on_idle=3)  # type: ignore[arg-type]

@@ -1,0 +1,104 @@
+"""RequestBatcher's rounds: the next round starts as soon as a thread is free, never beyond the threads there are."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+from simcse_sdk import Encoder
+
+pytest.importorskip("uvicorn", reason="the server tests need the serve extra: pip install -e '.[serve]'")
+
+from simcse_sdk.server.batching import RequestBatcher  # noqa: E402
+
+
+class Rounds:
+    """Stands in for ``Encoder.encode_ids``: records each round's inputs; round k (from 0) waits for ``release[k]``,
+    after saying it is in its tail (``on_idle``) when ``tail[k]``."""
+
+    def __init__(self, dim: int, tail: list[bool]) -> None:
+        self.dim, self.tail = dim, tail
+        self.sizes: list[int] = []
+        self.release = [threading.Event() for _ in tail]
+
+    def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle):  # type: ignore[no-untyped-def]
+        k = len(self.sizes)
+        self.sizes.append(len(ids))
+        if k < len(self.tail):
+            if self.tail[k]:
+                on_idle()
+            assert self.release[k].wait(10), f"round {k} never released"
+        return np.full((len(ids), self.dim), k, dtype=np.float32)
+
+
+@pytest.fixture
+def encoder(tiny_model_dir):
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    assert enc.parallelism == 2
+    return enc
+
+
+# Every request holds two inputs: a lone input while the server holds no other runs on the event loop itself.
+def serve(encoder: Encoder, rounds: Rounds, scenario) -> None:  # type: ignore[no-untyped-def]
+    encoder.encode_ids = rounds  # type: ignore[method-assign]
+
+    async def main() -> None:
+        batcher = RequestBatcher(encoder, batch_size=32, max_batch_tokens=8192, max_queue=100)
+        batcher.start()
+        try:
+            await scenario(batcher)
+        finally:
+            for r in rounds.release:
+                r.set()
+            await batcher.stop()
+
+    asyncio.run(main())
+
+
+def test_a_round_starts_while_the_last_batch_of_the_one_before_runs(encoder):
+    rounds = Rounds(encoder.dim, tail=[True])
+
+    async def scenario(batcher: RequestBatcher) -> None:
+        first = batcher.submit(["a b", "c d"], None, True)
+        while not rounds.sizes:
+            await asyncio.sleep(0.01)
+        second = batcher.submit(["e f", "x y"], None, True)
+        result = await asyncio.wait_for(second.future, 10)  # answered while the first round is held
+        assert not first.future.done()
+        assert result.embeddings.shape == (2, encoder.dim) and result.embeddings[0, 0] == 1  # round 1's rows
+        rounds.release[0].set()
+        assert (await asyncio.wait_for(first.future, 10)).embeddings[:, 0].tolist() == [0, 0]
+
+    serve(encoder, rounds, scenario)
+    assert rounds.sizes == [2, 2]
+
+
+def test_no_round_starts_while_every_thread_is_busy(encoder):
+    rounds = Rounds(encoder.dim, tail=[False, True, True])
+
+    async def scenario(batcher: RequestBatcher) -> None:
+        jobs = [batcher.submit(["a b", "c d"], None, True)]
+        while not rounds.sizes:
+            await asyncio.sleep(0.01)
+        jobs.append(batcher.submit(["e f", "x y"], None, True))
+        await asyncio.sleep(0.3)
+        assert rounds.sizes == [2]  # round 0 may need both threads: the new input waits
+        rounds.release[0].set()
+        await asyncio.wait_for(jobs[0].future, 10)
+        while len(rounds.sizes) < 2:
+            await asyncio.sleep(0.01)
+        jobs.append(batcher.submit(["g h", "x y"], None, True))  # round 1 is in its tail: round 2 starts beside it
+        while len(rounds.sizes) < 3:
+            await asyncio.sleep(0.01)
+        jobs.append(batcher.submit(["i j", "x y"], None, True))
+        await asyncio.sleep(0.3)
+        assert rounds.sizes == [2, 2, 2]  # two rounds run (one a thread): the third waits, though both are in tails
+        rounds.release[1].set()
+        rounds.release[2].set()
+        results = [await asyncio.wait_for(j.future, 10) for j in jobs]
+        assert [r.embeddings[0, 0] for r in results] == [0, 1, 2, 3]
+
+    serve(encoder, rounds, scenario)
+    assert rounds.sizes == [2, 2, 2, 2]
