@@ -59,7 +59,7 @@ class _Piece:
 
 
 class RequestBatcher:
-    """Admits requests and runs their inputs on one worker, batching all that wait."""
+    """Admits requests and runs their inputs in rounds, batching all that wait; a round starts when a thread is free."""
 
     def __init__(self, encoder: Encoder, batch_size: int, max_batch_tokens: int, max_queue: int,
                  metrics: Metrics | None = None) -> None:
