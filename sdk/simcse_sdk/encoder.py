@@ -232,8 +232,8 @@ class Encoder:
         ids), as ``encoder.tokenizer.encode`` returns it; the server uses this to batch inputs
         of many requests together. ``encode(texts)`` equals ``encode_ids(tokenizer.encode(texts))``.
         ``on_batch`` is called with each padded batch once it has run (for metrics). ``on_idle`` is
-        called once, on any thread, when all batches have started and a CPU worker is free before the
-        call returns (the server starts its next round then).
+        called at most once, when all batches have started and a CPU worker is free before the call
+        returns (the server starts its next round then).
 
         Each item must be a 1-D list or array of ints in ``range(tokenizer.vocab_size)``, of 1 to
         ``max_seq_length`` ids; anything else raises an :class:`~simcse_sdk.errors.InputError` (wrong

@@ -147,17 +147,13 @@ class VariantSessions:
         """Run each batch and ``store`` its embeddings (batch, dim). With ``parallel``, small batches run ``workers``
         at a time on the bulk session (few in flight); large ones, and all when not ``parallel``, on all threads.
 
-        ``on_idle`` is called once (on a pool thread, or this one) as soon as every batch has started and fewer
+        ``on_idle`` is called at most once, on this thread, when every batch has been handed to the pool and fewer
         than ``workers`` still run: a thread is free before this call returns, for other work to use."""
         pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
-        tail = _Tail(on_idle, self.workers) if on_idle is not None else None
         for batch in batches:
             if parallel and batch.padded_tokens <= PARALLEL_MAX_TOKENS:
                 session, pool = self.bulk()
-                future = pool.submit(session.run, batch.input_ids, batch.attention_mask)
-                if tail is not None:
-                    tail.watch(future)
-                pending.append((batch, future))
+                pending.append((batch, pool.submit(session.run, batch.input_ids, batch.attention_mask)))
                 if len(pending) >= 2 * self.workers:  # bounded: padded batches are not all held at once
                     store(*_done(pending.popleft()))
                 continue
@@ -167,9 +163,10 @@ class VariantSessions:
                 store(batch, self.bulk()[0].run(batch.input_ids, batch.attention_mask))
                 continue
             store(batch, self.main.run(batch.input_ids, batch.attention_mask))
-        if tail is not None:
-            tail.all_started()
         while pending:
+            if on_idle is not None and sum(not f.done() for _, f in pending) < self.workers:
+                on_idle()
+                on_idle = None
             store(*_done(pending.popleft()))
 
     def short_input_openers(self) -> list[Callable[[], object]]:
@@ -198,39 +195,6 @@ class VariantSessions:
                 f"{str(self.model_file)!r} changed since this Encoder was created (re-exported?): "
                 "create a new Encoder so that every batch runs the same model."
             )
-
-
-class _Tail:
-    """Calls ``on_idle`` once, when a run has handed out all its batches and fewer than ``workers`` still run."""
-
-    def __init__(self, on_idle: Callable[[], None], workers: int) -> None:
-        self.on_idle, self.workers = on_idle, workers
-        self.running = 0  # batches handed to the pool and not finished
-        self.started = False  # every batch handed out
-        self.fired = False
-        self.lock = threading.Lock()
-
-    def watch(self, future: Future[np.ndarray]) -> None:
-        with self.lock:
-            self.running += 1
-        future.add_done_callback(self._finished)  # at once, on this thread, if already done: outside the lock
-
-    def all_started(self) -> None:
-        with self.lock:
-            self.started = True
-        self._maybe_fire()
-
-    def _finished(self, _: Future[np.ndarray]) -> None:
-        with self.lock:
-            self.running -= 1
-        self._maybe_fire()
-
-    def _maybe_fire(self) -> None:
-        with self.lock:
-            fire = self.started and not self.fired and self.running < self.workers
-            self.fired = self.fired or fire
-        if fire:
-            self.on_idle()
 
 
 def _done(item: tuple[Batch, Future[np.ndarray]]) -> tuple[Batch, np.ndarray]:

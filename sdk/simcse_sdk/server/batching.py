@@ -144,11 +144,11 @@ class RequestBatcher:
             started = time.perf_counter()
             for p in pieces:
                 p.job.started = p.job.started or started
-            tail = _Round()
-            self._rounds.append(tail)
-            on_idle = functools.partial(loop.call_soon_threadsafe, self._on_tail, tail)
+            rnd = _Round()
+            self._rounds.append(rnd)
+            on_idle = functools.partial(loop.call_soon_threadsafe, self._on_tail, rnd)
             future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle)
-            future.add_done_callback(functools.partial(self._round_finished, pieces, started, tail))
+            future.add_done_callback(functools.partial(self._round_finished, pieces, started, rnd))
 
     def _may_start(self) -> bool:
         """Whether a round may start now: none runs, or each running one has a free thread (its last batches are
@@ -165,8 +165,11 @@ class RequestBatcher:
         self._rounds.remove(rnd)
         if self._wake is not None:
             self._wake.set()
-        exc = future.exception() if not future.cancelled() else asyncio.CancelledError()
-        self._round_done(pieces, started, exc if exc is not None else future.result())
+        try:
+            outcomes: list[Outcome] | BaseException = future.result()
+        except Exception as e:  # noqa: BLE001 - every waiting request must hear of it
+            outcomes = e
+        self._round_done(pieces, started, outcomes)
 
     def _round_done(self, pieces: list[_Piece], started: float, outcomes: list[Outcome] | BaseException) -> None:
         """On the event loop: metrics, and each piece's rows stored (or its error set)."""
