@@ -65,7 +65,9 @@ def stage(name: str, dims: list[int] | None, args: argparse.Namespace, out: Path
              str(args.eval_steps), "--save-steps", "0", "--seed", str(args.seed), "--data-dir", args.data_dir,
              "--no-progress", *(["--pooler", args.pooler] if args.pooler else []),
              *(["--lr", str(args.lr)] if args.lr else []),
-             *(["--matryoshka-dims", ",".join(map(str, dims))] if dims else [])]
+             *(["--matryoshka-dims", ",".join(map(str, dims))] if dims else []),
+             *(["--matryoshka-weights", ",".join(map(str, args.matryoshka_weights))]
+               if dims and args.matryoshka_weights else [])]
     record: dict[str, Any] = {"train_command": shlex.join(train[1:])}
     if not (work / "run" / "best" / "simcse.json").is_file():
         shutil.rmtree(work / "run", ignore_errors=True)
@@ -91,6 +93,17 @@ def stage(name: str, dims: list[int] | None, args: argparse.Namespace, out: Path
     return record
 
 
+def weights_arg(text: str) -> list[float]:
+    """``1,1,2`` -> [1.0, 1.0, 2.0]; each must be a positive number."""
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 1,1,2") from None
+    if not weights or any(not w > 0 for w in weights):
+        raise argparse.ArgumentTypeError(f"{text!r}: every weight must be a positive number")
+    return weights
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/matryoshka.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     p.add_argument("--matryoshka-dims", type=sizes_arg, default=[384, 256, 128, 64, 32],
                    help="sizes the Matryoshka run trains (default 384,256,128,64,32)")
+    p.add_argument("--matryoshka-weights", type=weights_arg, default=None, help="weight of each size's loss in "
+                   "the Matryoshka run, one per --matryoshka-dims size (default 1 each)")
     p.add_argument("--dims", type=sizes_arg, default=[384, 256, 128, 64, 32], help="sizes to score (default: the same)")
     p.add_argument("--outputs", type=outputs_arg, default=list(OUTPUTS), help="output types to score "
                    "(default float32,int8,ubinary)")
@@ -131,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
     trained = args.matryoshka_dims
+    if args.matryoshka_weights and len(args.matryoshka_weights) != len(trained):
+        p.error(f"--matryoshka-weights needs one weight per size of --matryoshka-dims ({len(trained)}); got "
+                f"{len(args.matryoshka_weights)}")
     models = {"plain": stage("plain", None, args, out), "matryoshka": stage("matryoshka", trained, args, out)}
     from simcse_sdk.runtimes.machine import cpu_description
 
@@ -138,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
               "command": "python benchmarks/matryoshka.py " + shlex.join(sys.argv[1:] if argv is None else argv),
               "machine": cpu_description(), "setup": {"base": "/".join(Path(args.base).parts[-2:]), "objective": args.objective,
               "data": args.train_data, "pooler": args.pooler or "cls (the recipe's)", "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
-              "matryoshka_dims": trained, "variant": "fp32", "tasks": "STS-B" if args.quick else "STS12-16, STS-B, "
+              "matryoshka_dims": trained,
+              "matryoshka_weights": args.matryoshka_weights or [1.0] * len(trained), "variant": "fp32", "tasks": "STS-B" if args.quick else "STS12-16, STS-B, "
               "SICK-R"}, "models": models}
     target = Path(args.json)
     write_json(target, result)

@@ -21,12 +21,20 @@ def pairs(run: Run) -> list[tuple[str, dict[str, Any]]]:
     return list(run.data["models"]["plain"]["sizes"].items())
 
 
+def weights_text(setup: dict[str, Any]) -> str:
+    """`` with the weights 1, 1, 1, 4, 4`` when the run weighted its sizes unequally, else nothing."""
+    weights = setup.get("matryoshka_weights")
+    if not weights or len(set(weights)) == 1:
+        return ""
+    return " with the weights " + ", ".join(f"{w:g}" for w in weights)
+
+
 def body(run: Run) -> list[str]:
     d, setup = run.data, run.data["setup"]
     matr = d["models"]["matryoshka"]["sizes"]
     intro = (f"Both models start from {setup['base']} and train {setup['steps']} steps ({setup['objective']}, "
              f"`{setup['data']}`, {setup.get('pooler', 'cls')} pooling, batch {setup['batch_size']}, seed {setup['seed']}); the Matryoshka run sums the "
-             f"loss over the sizes {', '.join(map(str, setup['matryoshka_dims']))}. Scores: Spearman ×100 of the "
+             f"loss over the sizes {', '.join(map(str, setup['matryoshka_dims']))}{weights_text(setup)}. Scores: Spearman ×100 of the "
              f"{setup['variant']} variant on {setup['tasks']}, each vector cut to the size and renormalised, then "
              "shaped as `encode(..., output=)` shapes it.")
     rows = []
@@ -46,6 +54,21 @@ def body(run: Run) -> list[str]:
         train_rows.append([name, f"{r.get('train_s', 'n/a')}", str(r["best_step"]), f"{r['dev']['stsb']:.2f}", gate])
     runs = table(["model", "train s", "best step", "STS-B dev", "export gate"], train_rows)
     return [intro, sizes, runs]
+
+
+def linear_body(run: Run) -> list[str]:
+    """``benchmarks/matryoshka_linear.py``'s table: STS-B test of each linear view at each size."""
+    d = run.data["linear_views"]
+    intro = (f"Model `{d['model']}` (fp32, {d['full_dim']} dimensions: STS-B test {d['stsb_full']:.2f} at full "
+             f"size). Each view is fitted on the first {d['fit_sentences']:,} Wikipedia training lines and scored "
+             "on STS-B test (Spearman ×100), renormalised at its size: *cut* the first dimensions (what "
+             "`dimensions=` serves), *pca* the top principal directions, *energy* the rotation keeping most of "
+             f"each unit vector in front, *fitted* a similarity-preserving map ({d['steps']} Adam steps, lr "
+             f"{d['lr']:g}, seed {d['seed']}).")
+    views = list(d["rows"][0]["stsb"]) if d["rows"] else []
+    rows = [[str(r["dimensions"]), *(f"{r['stsb'][v]:.2f}" for v in views),
+             f"{max(r['stsb'][v] for v in views if v != 'cut') - r['stsb']['cut']:+.2f}"] for r in d["rows"]]
+    return [intro, table(["size", *views, "best view − cut"], rows)]
 
 
 def figures(run: Run) -> list[Figure]:

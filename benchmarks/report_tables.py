@@ -43,6 +43,8 @@ KINDS: dict[str, Kind] = {
                       frozenset({"machine", "grid", "base", "runs"})),
     "matryoshka": Kind("`python benchmarks/matryoshka.py`", "Matryoshka training against a plain run, by vector size",
                        frozenset({"machine", "setup", "models"})),
+    "matryoshka-linear": Kind("`python benchmarks/matryoshka_linear.py`", "linear views of a model's small sizes "
+                              "(a bound for Matryoshka gains)", frozenset({"machine", "linear_views"})),
 }
 
 
@@ -359,10 +361,16 @@ def matryoshka_body(run: Run) -> list[str]:
     return body(run)
 
 
+def matryoshka_linear_body(run: Run) -> list[str]:
+    from benchmarks.report_matryoshka import linear_body  # it builds on this module
+
+    return linear_body(run)
+
+
 PAGES: dict[str, Callable[[Run], list[str]]] = {
     "latency": latency_body, "serving": serving_body, "bulk": bulk_body, "first-start": first_start_body,
     "int8-cpu-kinds": int8_body, "evaluation": evaluation_body, "ablations": ablations_body,
-    "matryoshka": matryoshka_body,
+    "matryoshka": matryoshka_body, "matryoshka-linear": matryoshka_linear_body,
 }
 
 
