@@ -34,6 +34,8 @@ from simcse_sdk.errors import SimcseError  # noqa: E402
 from simcse_sdk.vectors.dimensions import OUTPUTS, check_output, outputs_arg, sizes_arg  # noqa: E402
 
 from benchmarks.ablation_run import write_json  # noqa: E402
+from trainer.config import float_list, resolve  # noqa: E402
+from trainer.errors import ConfigError  # noqa: E402
 
 
 def base_model() -> str:
@@ -93,17 +95,6 @@ def stage(name: str, dims: list[int] | None, args: argparse.Namespace, out: Path
     return record
 
 
-def weights_arg(text: str) -> list[float]:
-    """``1,1,2`` -> [1.0, 1.0, 2.0]; each must be a positive number."""
-    try:
-        weights = [float(w) for w in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 1,1,2") from None
-    if not weights or any(not w > 0 for w in weights):
-        raise argparse.ArgumentTypeError(f"{text!r}: every weight must be a positive number")
-    return weights
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/matryoshka.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     p.add_argument("--matryoshka-dims", type=sizes_arg, default=[384, 256, 128, 64, 32],
                    help="sizes the Matryoshka run trains (default 384,256,128,64,32)")
-    p.add_argument("--matryoshka-weights", type=weights_arg, default=None, help="weight of each size's loss in "
+    p.add_argument("--matryoshka-weights", type=float_list, default=None, help="weight of each size's loss in "
                    "the Matryoshka run, one per --matryoshka-dims size (default 1 each)")
     p.add_argument("--dims", type=sizes_arg, default=[384, 256, 128, 64, 32], help="sizes to score (default: the same)")
     p.add_argument("--outputs", type=outputs_arg, default=list(OUTPUTS), help="output types to score "
@@ -136,19 +127,20 @@ def main(argv: list[str] | None = None) -> int:
         p.error("pass --data-dir or set SIMCSE_DATA_DIR (the STS and NLI data)")
     args.base = args.base or base_model()
     args.train_data = args.train_data or ("nli" if args.objective == "sup" else "wiki")
-    try:  # every argument checked before anything trains
+    try:  # every argument checked before anything trains; the Matryoshka run's by the trainer's own rules
         for d in args.dims:
             for o in args.outputs:
                 check_output(o, d)
-    except SimcseError as e:
+        resolve(args.objective, {"matryoshka_dims": args.matryoshka_dims, "matryoshka_weights": args.matryoshka_weights,
+                                 "steps": args.steps, "batch_size": args.batch_size, "eval_steps": args.eval_steps,
+                                 "seed": args.seed, **({"pooler": args.pooler} if args.pooler else {}),
+                                 **({"lr": args.lr} if args.lr else {})})
+    except (SimcseError, ConfigError) as e:
         p.error(str(e))
     out = Path(args.out)
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
     trained = args.matryoshka_dims
-    if args.matryoshka_weights and len(args.matryoshka_weights) != len(trained):
-        p.error(f"--matryoshka-weights needs one weight per size of --matryoshka-dims ({len(trained)}); got "
-                f"{len(args.matryoshka_weights)}")
     models = {"plain": stage("plain", None, args, out), "matryoshka": stage("matryoshka", trained, args, out)}
     from simcse_sdk.runtimes.machine import cpu_description
 

@@ -38,8 +38,6 @@ from simcse_sdk.vectors.dimensions import sizes_arg  # noqa: E402
 
 from benchmarks.ablation_run import write_json  # noqa: E402
 
-VIEWS = ("cut", "pca", "energy", "fitted")
-
 
 def unit(x: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1: (n, d) -> (n, d)."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from simcse_sdk.vectors.dimensions import sizes_arg
 
-from .config import AMP_MODES, DEVICES, MLP_INITS, PRESETS, TrainConfig, resolve
+from .config import AMP_MODES, DEVICES, MLP_INITS, PRESETS, TrainConfig, float_list, resolve
 from .data import DATA_NAMES
 from .errors import NonFiniteLossError, TrainerError
 from .pooling import POOLERS
@@ -48,14 +48,6 @@ output (--out, default runs/<objective>-<date>-<time>):
 several processes: torchrun --nproc-per-node N -m trainer ... (NCCL on GPUs, gloo on CPU);
   --batch-size is the global batch, split over the processes; negatives come from all of it.
 """
-
-def float_list(text: str) -> list[float]:
-    """``"1,0.5"`` -> [1.0, 0.5] (argparse type)."""
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,1,0.5; got {text!r}") from None
-
 
 # (flag, config field, argparse kwargs); defaults are SUPPRESSed so only given flags override the preset
 OPTIONS: list[tuple[str, str, dict[str, Any]]] = [

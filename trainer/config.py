@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -185,7 +186,8 @@ class TrainConfig:
             (all(a > b for a, b in zip(dims, dims[1:], strict=False)),
              f"--matryoshka-dims must be strictly descending (largest first), e.g. 384,256,128,64; got {shown!r}"),
             (weights is None or (len(weights) == len(dims) and all(w > 0 and math.isfinite(w) for w in weights)),
-             f"--matryoshka-weights needs one positive weight per size ({len(dims)} for {shown}); got {weights}"),
+             f"--matryoshka-weights needs one positive weight per size ({len(dims)} for {shown}): give one weight "
+             f"per size, each a positive number; got {weights}"),
             (self.select_dim is None or self.select_dim in dims,
              f"--select-dim {self.select_dim} is not one of --matryoshka-dims {shown}"),
             (not (self.pooler == "cls" and self.mlp_only_train),
@@ -228,6 +230,14 @@ PRESETS: dict[str, TrainConfig] = {
         hard_negative_weight=1.0,
     ),
 }
+
+
+def float_list(text: str) -> list[float]:
+    """``"1,0.5"`` -> [1.0, 0.5] (argparse type of list-of-number options such as --matryoshka-weights)."""
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of numbers, e.g. 1,1,0.5; got {text!r}") from None
 
 
 def resolve(preset: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
