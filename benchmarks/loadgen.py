@@ -45,7 +45,19 @@ def tree_rss_mb(proc: psutil.Process) -> float:
 
 
 def thread_cpu(proc: psutil.Process) -> dict[int, float]:
-    return {t.id: t.user_time + t.system_time for t in proc.threads()}
+    """CPU seconds of every thread of ``proc`` and its children (``--workers``), by thread id."""
+    out = {}
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            out.update({t.id: t.user_time + t.system_time for t in p.threads()})
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def main_threads(proc: psutil.Process) -> set[int]:
+    """The main threads' ids of ``proc`` and its children: each process's event loop (on Linux, its pid)."""
+    return {proc.pid, *(p.pid for p in proc.children(recursive=True))}
 
 
 def server_metrics(url: str) -> dict[str, float]:
@@ -62,17 +74,17 @@ def server_metrics(url: str) -> dict[str, float]:
 
 
 def account(before: dict[str, float], after: dict[str, float], cpu0: dict[int, float], cpu1: dict[int, float],
-            main_tid: int, load: dict[str, float], size: int, seconds: float) -> dict[str, float]:
+            main_tids: set[int], load: dict[str, float], size: int, seconds: float) -> dict[str, float]:
     """Where the SDK server's time went in one cell, from its own metrics, its per-thread CPU and wrk's CPU.
 
-    The CPU split a request: the event loop (HTTP, JSON, validation: the main thread, less the rounds of a lone
-    input that run there, which the server counts), tokenisation (CPU in the tokenizer, which the server counts),
+    The CPU split a request: the event loop (HTTP, JSON, validation: the main thread of each process, less the
+    rounds of a lone input that run there, which the server counts), tokenisation (CPU in the tokenizer, which the server counts),
     inference (every other thread of the server and those rounds, less tokenisation) and the load generator
     (wrk's own CPU, on the same cores)."""
     d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     requests = max(1, int(load["requests"]))
-    main = cpu1.get(main_tid, 0.0) - cpu0.get(main_tid, 0.0)
-    other = sum(v - cpu0.get(t, 0.0) for t, v in cpu1.items() if t != main_tid)
+    main = sum(cpu1.get(t, 0.0) - cpu0.get(t, 0.0) for t in main_tids)
+    other = sum(v - cpu0.get(t, 0.0) for t, v in cpu1.items() if t not in main_tids)
     tokenize = d.get("simcse_tokenize_cpu_seconds_total", 0.0)
     on_loop = d.get("simcse_loop_round_cpu_seconds_total", 0.0)  # lone inputs' rounds, run on the main thread
     main, other = main - on_loop, other + on_loop

@@ -10,6 +10,8 @@ all-MiniLM-L6-v2:
 - ``sdk``: ``python -m simcse_sdk.server`` (int8 on CPU, batching across requests);
 - ``sdk-baseline``: the same from another checkout (``--baseline DIR``, e.g. a ``git worktree`` of an
   earlier commit): before and after a change, in one run;
+- ``sdk-workers``: the same with ``--workers N`` (``--workers``, default 2): N processes on the port, each
+  with ``--threads`` inference threads;
 - ``naive``: a FastAPI route calling ``Encoder.encode`` once per request (benchmarks/serving/naive_server.py);
 - ``infinity``: infinity-emb with its torch engine, from its own environment
   (``bash benchmarks/infinity_env.sh`` builds ``.infinity-env``; skipped when absent);
@@ -54,21 +56,31 @@ from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
 from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
 from benchmarks.latency import ensure_model, library_versions  # noqa: E402
-from benchmarks.loadgen import account, server_metrics, thread_cpu, tree_rss_mb, write_bodies, wrk  # noqa: E402
+from benchmarks.loadgen import (  # noqa: E402
+    account,
+    main_threads,
+    server_metrics,
+    thread_cpu,
+    tree_rss_mb,
+    write_bodies,
+    wrk,
+)
 from benchmarks.report_tables import load_run, page  # noqa: E402
 
 INFINITY = ROOT / ".infinity-env" / "bin" / "infinity_emb"
-PORTS = {"sdk": 18080, "naive": 18081, "infinity": 18082, "sdk-baseline": 18083}
+PORTS = {"sdk": 18080, "naive": 18081, "infinity": 18082, "sdk-baseline": 18083, "sdk-workers": 18084}
 
 
 def server_command(system: str, model_dir: Path, base: Path, threads: int, extra: Sequence[str] = (),
-                   baseline: str = "") -> tuple[list[str], str, dict[str, str]]:
-    """(command, embeddings URL path, extra environment) for one system; ``extra``: more simcse-serve flags."""
+                   baseline: str = "", workers: int = 2) -> tuple[list[str], str, dict[str, str]]:
+    """(command, embeddings URL path, extra environment) for one system; ``extra``: more simcse-serve flags;
+    ``workers``: the processes of sdk-workers (``threads`` each, as the server's default)."""
     port = str(PORTS[system])
-    if system in ("sdk", "sdk-baseline"):
+    if system.startswith("sdk"):
         env = {"PYTHONPATH": str(Path(baseline) / "sdk")} if system == "sdk-baseline" else {}
+        processes = ["--workers", str(workers)] if system == "sdk-workers" else []
         return ([sys.executable, "-m", "simcse_sdk.server", str(model_dir), "--port", port, "--variant", "int8",
-                 "--threads", str(threads), *extra], "/v1/embeddings", env)
+                 "--threads", str(threads), *processes, *extra], "/v1/embeddings", env)
     if system == "naive":
         return ([sys.executable, str(ROOT / "benchmarks" / "serving" / "naive_server.py"), str(model_dir), "--port",
                  port], "/v1/embeddings", {})
@@ -110,7 +122,7 @@ class Server:
 
 def start(system: str, args: argparse.Namespace) -> Server:
     cmd, path, env = server_command(system, Path(args.model_dir), Path(args.base), args.threads,
-                                    shlex.split(args.sdk_args), args.baseline)
+                                    shlex.split(args.sdk_args), args.baseline, args.workers)
     log = open(Path(args.tmp) / f"{system}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT)
     server = Server(system, proc, f"http://127.0.0.1:{PORTS[system]}", path, 0.0)
@@ -144,7 +156,7 @@ def cell(server: Server, args: argparse.Namespace, size: int, c: int) -> dict[st
         "errors": errors, "rss_mb": tree_rss_mb(server.ps), "startup_s": server.startup_s,
     }
     if server.system.startswith("sdk"):
-        row["account"] = account(m0, m1, cpu0, cpu1, server.proc.pid, r, size, secs)
+        row["account"] = account(m0, m1, cpu0, cpu1, main_threads(server.ps), r, size, secs)
     print(f"  {server.system} size {size:>2} c {c:>3}: {row['sent_per_s']:8.0f} sent/s {row['req_per_s']:8.0f} "
           f"req/s p50 {row['p50_ms']:7.1f} p99 {row['p99_ms']:7.1f} ms errors {errors}", file=sys.stderr)
     return row
@@ -259,7 +271,10 @@ def main() -> int:
     p.add_argument("--sizes", nargs="+", type=int, default=[1, 32], help="sentences per request")
     p.add_argument("--duration", type=int, default=8, help="seconds of load per cell")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
-    p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. '--workers 2'")
+    p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. "
+                   "'--max-batch-tokens 4096'")
+    p.add_argument("--workers", type=int, default=2, help="server processes of system sdk-workers (simcse-serve "
+                   "--workers), each with --threads inference threads")
     p.add_argument("--baseline", default="", help="a checkout of this project (git worktree) whose server runs as "
                    "system sdk-baseline: before and after a change, in one run")
     p.add_argument("--soak", type=int, default=0, help="also run mixed requests for this many seconds (memory)")

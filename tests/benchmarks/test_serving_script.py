@@ -14,7 +14,7 @@ def test_cpu_a_request_is_split_by_thread_and_counter():
     after = {"simcse_tokenize_cpu_seconds_total": 1.5, "simcse_round_inputs_sum": 1010, "simcse_round_inputs_count": 55}
     cpu0 = {100: 2.0, 101: 1.0, 102: 1.0}  # thread id -> CPU seconds; 100 is the main thread (the event loop)
     cpu1 = {100: 3.0, 101: 4.0, 102: 5.0, 103: 0.5}  # a thread that started during the cell counts from zero
-    a = account(before, after, cpu0, cpu1, main_tid=100, load={"requests": 1000, "cpu_s": 0.2}, size=1, seconds=5.0)
+    a = account(before, after, cpu0, cpu1, main_tids={100}, load={"requests": 1000, "cpu_s": 0.2}, size=1, seconds=5.0)
     split = a["cpu_us_per_request"]
     # other threads: 3 + 4 + 0.5 = 7.5 s, of which the server counted 0.5 s tokenising
     assert split == pytest.approx({"event_loop": 1000.0, "tokenize": 500.0, "inference": 7000.0,
@@ -23,7 +23,7 @@ def test_cpu_a_request_is_split_by_thread_and_counter():
     assert a["round_inputs_mean"] == 20.0 and a["inference_us_per_sentence"] == pytest.approx(7000.0)
     # a lone input's round runs on the main thread: the server counts it, and it moves to inference
     after["simcse_loop_round_cpu_seconds_total"] = 0.25
-    moved = account(before, after, cpu0, cpu1, main_tid=100, load={"requests": 1000, "cpu_s": 0.2}, size=1,
+    moved = account(before, after, cpu0, cpu1, main_tids={100}, load={"requests": 1000, "cpu_s": 0.2}, size=1,
                     seconds=5.0)["cpu_us_per_request"]
     assert moved["event_loop"] == pytest.approx(750.0) and moved["inference"] == pytest.approx(7250.0)
 
@@ -44,3 +44,11 @@ def test_the_page_shows_the_split_and_the_one_client_ratio(tmp_path):
     text = page(load_run(path), figures=[])
     assert "| sdk | 1 | 1 | 400 | 30 | 1,200 | 50 | 1,680 | 0.90 |" in text
     assert "1.50 ms (sdk) against 1.20 ms" in text and "1.25x" in text
+
+
+def test_with_workers_each_process_main_thread_is_an_event_loop():
+    cpu0 = {100: 1.0, 101: 1.0, 200: 1.0, 201: 1.0}  # two worker processes (pids 100, 200), one inference thread each
+    cpu1 = {100: 2.0, 101: 3.0, 200: 1.5, 201: 4.0}
+    a = account({}, {}, cpu0, cpu1, main_tids={100, 200}, load={"requests": 1000, "cpu_s": 0.0}, size=1, seconds=1.0)
+    assert a["cpu_us_per_request"]["event_loop"] == pytest.approx(1500.0)
+    assert a["cpu_us_per_request"]["inference"] == pytest.approx(5000.0)

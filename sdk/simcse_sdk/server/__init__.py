@@ -3,9 +3,9 @@
 Start it with ``simcse-serve MODEL_DIR`` or ``python -m simcse_sdk.server MODEL_DIR``; call it with
 any OpenAI client. Inputs of concurrent requests are batched together (see :mod:`.batching`; a request on its way: :mod:`.job`).
 
-Owns the HTTP surface (:mod:`.app`, its document :mod:`.openapi`, :mod:`.protocol`, :mod:`.token_ids`,
-:mod:`.api_error`), batching across requests, metrics, the life cycle (:mod:`.state`, :mod:`.runner`) and
-the command line. May import the Encoder and the core rooms, never the bulk job or the evaluation.
+Owns the HTTP surface (:mod:`.app`, the hot route :mod:`.embeddings`, and the wire in :mod:`.api`: request
+parsing, OpenAI's error body and token ids, the OpenAPI document), batching across requests, metrics, the
+life cycle (:mod:`.state`, :mod:`.runner`, and :mod:`.supervisor` for ``--workers``) and the command line. May import the Encoder and the core rooms, never the bulk job or the evaluation.
 
 Example:
     >>> from openai import OpenAI                                                   # doctest: +SKIP

@@ -22,6 +22,7 @@ FLAGS: list[tuple[str, str, dict[str, object]]] = [
     ("--device", "device", {"choices": ["auto", "cpu", "cuda"]}),
     ("--variant", "variant", {}),
     ("--threads", "threads", {"type": int}),
+    ("--workers", "workers", {"type": int}),
     ("--model-name", "model_name", {}),
     ("--batch-size", "batch_size", {"type": int}),
     ("--max-batch-tokens", "max_batch_tokens", {"type": int}),

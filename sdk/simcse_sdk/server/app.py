@@ -1,6 +1,6 @@
 """The ASGI application: OpenAI-compatible routes over a shared :class:`RequestBatcher`.
 
-Routes (declared once, in :data:`.openapi.ROUTES`, which ``GET /openapi.json`` documents):
+Routes (declared once, in :data:`.api.openapi.ROUTES`, which ``GET /openapi.json`` documents):
 ``POST /v1/embeddings`` (and ``/embeddings``), ``GET /v1/models``, ``GET /info``, ``GET /health``
 (liveness), ``GET /ready`` (readiness: 503 until the model is loaded and warm, and while
 draining), ``GET /metrics`` (Prometheus), ``GET /openapi.json``. Every error has OpenAI's body shape.
@@ -29,11 +29,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..model.manifest import Manifest
-from .api_error import ApiError
+from .api.api_error import ApiError
+from .api.openapi import ROUTES, document
 from .config import ServerConfig
 from .embeddings import EmbeddingsEndpoint, Receive, Scope, Send, check_key
 from .metrics import CONTENT_TYPE
-from .openapi import ROUTES, document
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class ServerApp:
 
     @property
     def routes(self) -> list[Any]:
-        """The routing table (every route of :data:`.openapi.ROUTES`)."""
+        """The routing table (every route of :data:`.api.openapi.ROUTES`)."""
         return self.routes_app.routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,6 +150,10 @@ async def ready(request: Request, state: ServerState) -> Response:
         e = state.unavailable()
         return json_response({"status": "draining" if state.draining else "loading", "message": e.message},
                              status=503, headers=e.headers)
+    others = state.workers_unready()
+    if others is not None:
+        return json_response({"status": "loading", "message": f"The server is still loading: {others}"},
+                             status=503, headers={"Retry-After": str(state.config.retry_after)})
     return json_response({"status": "ready"})
 
 

@@ -27,7 +27,11 @@ class ServerConfig:
     device: str = "auto"  # where inference runs: cpu, cuda, or auto (CUDA when onnxruntime-gpu sees a GPU)
     variant: str = "auto"  # a variant of the model directory (fp32, fp16, int8, ov-fp32, ov-bf16, ov-int8) or auto:
     # the fastest here that passed the export gate and is as accurate on this CPU, measured at the first start, cached
-    threads: int | None = None  # inference threads; default: the CPUs this process may use (affinity, cgroup quota)
+    threads: int | None = None  # inference threads (of each worker); default: the CPUs this process may use
+    # (affinity, cgroup quota)
+    workers: int = 1  # server processes sharing the port, each with its own model, batcher and threads; /metrics and
+    # /ready speak for all of them. One event loop feeds about 6 to 12 cores of single sentence requests
+    # (docs/serving.md)
     model_name: str | None = None  # name shown in /v1/models and responses; default: the model directory's name
     # (requests may name any model)
     batch_size: int = 32  # most inputs in one inference batch
@@ -53,7 +57,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.api_key is None:
             self.api_key = os.environ.get(API_KEY_ENV) or None
-        for name in ("batch_size", "max_batch_tokens", "max_queue", "max_inputs", "max_body_bytes", "retry_after"):
+        for name in ("batch_size", "max_batch_tokens", "max_queue", "max_inputs", "max_body_bytes", "retry_after",
+                     "workers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -62,7 +67,7 @@ class ServerConfig:
                 f"max_inputs ({self.max_inputs}) exceeds max_queue ({self.max_queue}): one request could never be "
                 "admitted; raise --max-queue or lower --max-inputs."
             )
-        from .token_ids import OPENAI_ENCODINGS, POLICIES
+        from .api.token_ids import OPENAI_ENCODINGS, POLICIES
 
         if self.token_ids not in POLICIES:
             raise ValueError(f"token_ids must be one of {', '.join(POLICIES)}, got {self.token_ids!r}")

@@ -1,7 +1,7 @@
 """``POST /v1/embeddings`` as a plain ASGI app: the one route on the hot path, without a framework in between.
 
 From the request's bytes to the response's bytes in one pass: headers read once from the ASGI scope,
-the body checked against its limit while it arrives, the request validated (:mod:`.protocol`), its
+the body checked against its limit while it arrives, the request validated (:mod:`.api.protocol`), its
 inputs handed to the shared :class:`~.batching.RequestBatcher`, the answer written as two ASGI messages.
 The other routes go through Starlette (:mod:`.app`); every error has OpenAI's body, as there. Measured
 on a 2-core Xeon with 64 one-sentence clients, the Starlette route spent about 230 µs of event-loop CPU a
@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ..similarity import normalize
-from .api_error import ApiError
+from .api.api_error import ApiError
+from .api.protocol import check_dimensions, parse_json, parse_request, response_body, with_prompt
 from .batching import RequestBatcher
 from .job import Job, Overloaded, TooLong
-from .protocol import check_dimensions, parse_json, parse_request, response_body, with_prompt
 from .state import ServerState
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,10 @@
 """The server's Prometheus metrics (``GET /metrics``), on a registry of its own.
 
+With ``--workers N`` the supervisor (:mod:`.workers`) gives every worker process one
+``PROMETHEUS_MULTIPROC_DIR``: prometheus-client's multiprocess mode then keeps each process's values in
+files there, and any worker's ``/metrics`` answers for all of them (counters and histograms summed; the
+queue and in-flight gauges summed over the live workers; ``simcse_ready`` one series per live worker).
+
 Example:
     >>> m = Metrics()
     >>> m.requests.labels(route="/v1/embeddings", status="200").inc()
@@ -8,6 +13,9 @@ Example:
 """
 
 from __future__ import annotations
+
+import glob
+import os
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import (
@@ -18,6 +26,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode: set by the supervisor
 
 __all__ = ["Metrics", "CONTENT_TYPE"]
 
@@ -32,6 +43,7 @@ class Metrics:
     """Every metric the server exports."""
 
     def __init__(self) -> None:
+        self.shared_dir = os.environ.get(MULTIPROC_ENV) or None  # the workers' shared files (multiprocess mode)
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("simcse_requests", "HTTP requests by route and status", ["route", "status"],
@@ -42,8 +54,10 @@ class Metrics:
                               "openai_token_ids (decoded to text)", ["kind"], registry=r)
         self.tokens = Counter("simcse_prompt_tokens", "Real tokens embedded (special tokens included)", registry=r)
         self.truncated = Counter("simcse_truncated_inputs", "Inputs cut to the model's max length", registry=r)
-        self.queue_inputs = Gauge("simcse_queue_inputs", "Inputs admitted and not yet answered", registry=r)
-        self.in_flight = Gauge("simcse_requests_in_flight", "Embedding requests being handled", registry=r)
+        self.queue_inputs = Gauge("simcse_queue_inputs", "Inputs admitted and not yet answered", registry=r,
+                                  multiprocess_mode="livesum")
+        self.in_flight = Gauge("simcse_requests_in_flight", "Embedding requests being handled", registry=r,
+                               multiprocess_mode="livesum")
         self.batch_size = Histogram("simcse_batch_size", "Inputs per inference batch", buckets=SIZE_BUCKETS,
                                     registry=r)
         self.batch_tokens = Histogram("simcse_batch_padded_tokens", "Padded tokens per inference batch",
@@ -59,9 +73,20 @@ class Metrics:
         self.tokenize_cpu = Counter("simcse_tokenize_cpu_seconds", "CPU time spent tokenising texts", registry=r)
         self.loop_round_cpu = Counter("simcse_loop_round_cpu_seconds", "CPU time of the rounds run on the event "
                                       "loop's thread (a lone input; tokenising included)", registry=r)
-        self.ready = Gauge("simcse_ready", "1 when the model is loaded and warm and the server is not draining",
-                           registry=r)
+        self.ready = Gauge("simcse_ready", "1 when the model is loaded and warm and the server is not draining "
+                           "(with --workers: one series a worker, by pid)", registry=r, multiprocess_mode="liveall")
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric (of every worker, in multiprocess mode)."""
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.shared_dir)
+        return generate_latest(registry)
+
+    def workers_ready(self) -> int:
+        """How many live worker processes are ready (multiprocess mode; read from their ``simcse_ready`` files)."""
+        assert self.shared_dir is not None, "workers_ready() needs multiprocess mode"
+        files = glob.glob(os.path.join(self.shared_dir, "gauge_liveall_*.db"))
+        return sum(1 for metric in MultiProcessCollector.merge(files, accumulate=False) if metric.name == "simcse_ready"
+                   for sample in metric.samples if sample.value == 1)

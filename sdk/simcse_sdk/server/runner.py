@@ -1,5 +1,6 @@
 """Running the app on uvicorn, with a graceful drain on SIGTERM.
 
+With ``--workers N``, :mod:`.supervisor` runs N such processes on one port.
 SIGTERM marks the server as draining: ``/ready`` and new embedding requests answer 503 with
 ``Retry-After``, requests in flight finish, then uvicorn closes (exit status 0). A second
 SIGTERM or a SIGINT during the drain stops at once. If the model cannot be loaded the
@@ -13,7 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
+import threading
+import time
 from types import FrameType
 
 import uvicorn
@@ -21,6 +26,7 @@ import uvicorn
 from .app import create_app
 from .config import ServerConfig
 from .state import ServerState
+from .supervisor import BACKLOG, supervise
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +62,38 @@ class DrainingServer(uvicorn.Server):
 
 
 def run(config: ServerConfig, log_level: str = "info") -> int:
-    """Serve until stopped; returns the process exit status."""
+    """Serve until stopped (``config.workers`` processes: see :mod:`.workers`); returns the process exit status."""
+    if config.workers > 1:
+        return supervise(config, log_level, worker_main)
+    return serve(config, log_level)
+
+
+def serve(config: ServerConfig, log_level: str = "info", sockets: list[socket.socket] | None = None) -> int:
+    """One server process until stopped, on ``config``'s host and port, or on ``sockets`` already bound (a worker)."""
     state = ServerState(config)
     app = create_app(config, state)
     uv = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
-                        timeout_graceful_shutdown=config.drain_timeout, backlog=4096,
+                        timeout_graceful_shutdown=config.drain_timeout, backlog=BACKLOG,
                         proxy_headers=False)  # no proxy headers read: scope["client"] is not used
     server = DrainingServer(uv, state)
-    server.run()
+    server.run(sockets=sockets)
     return server.exit_code
+
+
+def worker_main(config: ServerConfig, log_level: str, sock: socket.socket, index: int) -> None:
+    """A worker process of :func:`.supervisor.supervise`: its own log output (tagged with its index), then one
+    server on the supervisor's socket; its exit status is the server's."""
+    logging.basicConfig(level=log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
+    os.setsid()  # signals reach it from the supervisor only, once: not again from a terminal's or timeout's group
+    supervisor = os.getppid()
+    threading.Thread(target=_stop_when_orphaned, args=(supervisor,), daemon=True, name="simcse-orphan").start()
+    raise SystemExit(serve(config, log_level, sockets=[sock]))
+
+
+def _stop_when_orphaned(supervisor: int) -> None:
+    """A worker whose supervisor is gone (killed with SIGKILL) drains and exits, as on SIGTERM, within a second."""
+    while os.getppid() == supervisor:
+        time.sleep(1.0)
+    logger.warning("the supervisor (pid %d) is gone: draining and stopping this worker", supervisor)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -18,11 +18,11 @@ from typing import Any
 from ..encoder import Encoder
 from ..model.manifest import MANIFEST_NAME, sha256_file
 from ..runtimes.machine import default_threads
-from .api_error import ApiError
+from .api.api_error import ApiError
+from .api.token_ids import TokenIdReader
 from .batching import RequestBatcher
 from .config import ServerConfig
 from .metrics import Metrics
-from .token_ids import TokenIdReader
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,16 @@ class ServerState:
     @property
     def is_ready(self) -> bool:
         return self.loaded and not self.draining
+
+    def workers_unready(self) -> str | None:
+        """Why ``/ready`` must say no although this process is ready: with ``--workers``, one probe answers for the
+        port, so it is ready only when every worker is (their ``simcse_ready`` values); None when all are."""
+        if self.config.workers == 1 or self.metrics.shared_dir is None:
+            return None
+        ready = self.metrics.workers_ready()
+        if ready >= self.config.workers:
+            return None
+        return f"{ready} of its {self.config.workers} workers are ready (--workers); retry after {self.config.retry_after} s."
 
     def start_loading(self) -> None:
         """Load and warm the model on a thread; the server answers /health and /ready meanwhile."""

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from server_harness import thread_server
 from simcse_sdk.server import ServerConfig, create_app
-from simcse_sdk.server.openapi import ENCODING_FORMATS, KNOWN_FIELDS, REQUEST, ROUTES
+from simcse_sdk.server.api.openapi import ENCODING_FORMATS, KNOWN_FIELDS, REQUEST, ROUTES
 
 pytest.importorskip("schemathesis", reason="the fuzz test needs schemathesis (the dev extra)")
 

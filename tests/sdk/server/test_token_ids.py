@@ -7,8 +7,8 @@ import pytest
 from server_harness import thread_server
 from simcse_sdk import Encoder
 from simcse_sdk.model.tokenizer import SentenceTokenizer
-from simcse_sdk.server.api_error import ApiError
-from simcse_sdk.server.token_ids import TokenIdReader
+from simcse_sdk.server.api.api_error import ApiError
+from simcse_sdk.server.api.token_ids import TokenIdReader
 
 bpe_openai = pytest.importorskip("bpe_openai", reason="OpenAI token ids need the serve extra (bpe-openai)")
 

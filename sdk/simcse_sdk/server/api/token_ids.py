@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingExtraError
+from ...errors import MissingExtraError
 from .api_error import bad
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import ServerConfig
+from ..config import ServerConfig
 from .token_ids import OPENAI_ENCODINGS
 
 ENCODING_FORMATS = ("float", "base64")
@@ -170,7 +170,7 @@ def _operation(spec: RouteSpec, config: ServerConfig, dimensions: int, prompts: 
 def document(config: ServerConfig, dimensions: int, vocab_size: int | None, prompts: list[str] | None = None
              ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of a server with ``config`` serving a model of ``dimensions`` and ``prompts``."""
-    from .. import __version__
+    from ... import __version__
 
     paths: dict[str, Any] = {}
     for spec in ROUTES:

@@ -3,10 +3,10 @@
 A request's ``input`` is a string, a list of strings, a list of token ids, or a list of
 lists of token ids. Token ids are this model's full input (special tokens included, as
 ``Encoder.tokenizer.encode`` returns them) or OpenAI's, which are decoded to text: see
-:mod:`simcse_sdk.server.token_ids`. An empty string is embedded, as ``Encoder.encode`` embeds it.
+:mod:`simcse_sdk.server.api.token_ids`. An empty string is embedded, as ``Encoder.encode`` embeds it.
 
 Example:
-    >>> from simcse_sdk.server.token_ids import TokenIdReader
+    >>> from simcse_sdk.server.api.token_ids import TokenIdReader
     >>> reader = TokenIdReader("auto", (101,), (102,), 30522)
     >>> req = parse_request({"input": ["a", "b"], "encoding_format": "float"}, max_inputs=8, token_ids=reader)
     >>> req.texts, req.encoding_format
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from ..errors import InvalidArgumentError
-from ..model.prompts import prompt_text
+from ...errors import InvalidArgumentError
+from ...model.prompts import prompt_text
 from .api_error import ApiError, bad
 from .openapi import ENCODING_FORMATS, KNOWN_FIELDS
 
 if TYPE_CHECKING:
-    from ..model.manifest import Manifest
+    from ...model.manifest import Manifest
     from .token_ids import TokenIdReader
 
 @dataclass
