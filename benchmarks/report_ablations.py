@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.ablation_run import write_text
+from benchmarks.report_format import rate, table
 from benchmarks.report_plots import Figure, style, title
-from benchmarks.report_tables import Run, load_run, page, rate, table
+from benchmarks.report_tables import Run, load_run, page
 
 UNSUP_REF, SUP_REF = "unsup-dropout-0.1", "sup-hard-negatives"
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.report_format import table
 from benchmarks.report_plots import Figure, style, title
-from benchmarks.report_tables import Run, table
+from benchmarks.report_tables import Run
 
 MODELS = ("plain", "matryoshka")
 

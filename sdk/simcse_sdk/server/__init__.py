@@ -5,7 +5,8 @@ any OpenAI client. Inputs of concurrent requests are batched together (see :mod:
 
 Owns the HTTP surface (:mod:`.app`, the hot route :mod:`.embeddings`, and the wire in :mod:`.api`: request
 parsing, OpenAI's error body and token ids, the OpenAPI document), batching across requests, metrics, the
-life cycle (:mod:`.state`, :mod:`.runner`, and :mod:`.supervisor` for ``--workers``) and the command line. May import the Encoder and the core rooms, never the bulk job or the evaluation.
+life cycle (:mod:`.state`, :mod:`.runner`, and :mod:`.supervisor` for ``--workers``) and the command line.
+May import the Encoder and the core rooms, never the bulk job or the evaluation.
 
 Example:
     >>> from openai import OpenAI                                                   # doctest: +SKIP

@@ -1,6 +1,6 @@
 """The server's Prometheus metrics (``GET /metrics``), on a registry of its own.
 
-With ``--workers N`` the supervisor (:mod:`.workers`) gives every worker process one
+With ``--workers N`` the supervisor (:mod:`.supervisor`) gives every worker process one
 ``PROMETHEUS_MULTIPROC_DIR``: prometheus-client's multiprocess mode then keeps each process's values in
 files there, and any worker's ``/metrics`` answers for all of them (counters and histograms summed; the
 queue and in-flight gauges summed over the live workers; ``simcse_ready`` one series per live worker).
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import (
@@ -26,6 +27,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode: set by the supervisor
@@ -42,8 +44,10 @@ disable_created_metrics()  # no *_created series: they double the output and no 
 class Metrics:
     """Every metric the server exports."""
 
-    def __init__(self) -> None:
-        self.shared_dir = os.environ.get(MULTIPROC_ENV) or None  # the workers' shared files (multiprocess mode)
+    def __init__(self, shared: bool = False) -> None:
+        # the workers' shared files: only in a worker of --workers (a PROMETHEUS_MULTIPROC_DIR left in the
+        # environment for another program does not make a single server report that program's files)
+        self.shared_dir = (os.environ.get(MULTIPROC_ENV) or None) if shared else None
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("simcse_requests", "HTTP requests by route and status", ["route", "status"],
@@ -81,12 +85,33 @@ class Metrics:
         if self.shared_dir is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=self.shared_dir)
+        registry.register(SharedFiles(self.shared_dir))
         return generate_latest(registry)
 
     def workers_ready(self) -> int:
         """How many live worker processes are ready (multiprocess mode; read from their ``simcse_ready`` files)."""
         assert self.shared_dir is not None, "workers_ready() needs multiprocess mode"
-        files = glob.glob(os.path.join(self.shared_dir, "gauge_liveall_*.db"))
+        files = SharedFiles(self.shared_dir, "gauge_liveall_*.db").files()
         return sum(1 for metric in MultiProcessCollector.merge(files, accumulate=False) if metric.name == "simcse_ready"
                    for sample in metric.samples if sample.value == 1)
+
+
+class SharedFiles:
+    """prometheus-client's multiprocess collector over the workers' files, less those not written yet: a worker
+    creates its file empty and sizes it after, and reading it in between fails (a /metrics answered 500)."""
+
+    def __init__(self, path: str, pattern: str = "*.db") -> None:
+        self.path, self.pattern = path, pattern
+
+    def files(self) -> list[str]:
+        out = []
+        for f in glob.glob(os.path.join(self.path, self.pattern)):
+            try:
+                if os.path.getsize(f) > 0:
+                    out.append(f)
+            except OSError:  # removed since (a worker marked dead)
+                continue
+        return out
+
+    def collect(self) -> Iterable[Metric]:
+        return MultiProcessCollector.merge(self.files(), accumulate=True)

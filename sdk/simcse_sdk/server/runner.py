@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
 import threading
-import time
 from types import FrameType
 
 import uvicorn
@@ -26,7 +27,7 @@ import uvicorn
 from .app import create_app
 from .config import ServerConfig
 from .state import ServerState
-from .supervisor import BACKLOG, supervise
+from .supervisor import BACKLOG, STOP_SIGNALS, supervise
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +35,29 @@ logger = logging.getLogger(__name__)
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, whose SIGTERM drains in-flight requests before it stops."""
 
-    def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
+    def __init__(self, config: uvicorn.Config, state: ServerState, worker: bool = False) -> None:
         super().__init__(config)
         self.state = state
         self.exit_code = 0
+        self.worker = worker  # a worker of --workers: a repeated SIGTERM is ignored (the supervisor sends SIGINT)
+        self._drain_requested = False
         self._drain_task: asyncio.Task[None] | None = None
         state.on_fatal = self._fatal
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's signal handlers are in place now: a worker's stop signals, held since the supervisor started
+        # it, are let through (one that came meanwhile is handled now)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        await super().startup(sockets=sockets)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig == signal.SIGTERM and self._drain_task is None and not self.should_exit:
-            loop = asyncio.get_event_loop()
-            loop.call_soon_threadsafe(self._start_drain)
-            return
+        if sig == signal.SIGTERM and not self.should_exit:
+            if not self._drain_requested:
+                self._drain_requested = True
+                asyncio.get_event_loop().call_soon_threadsafe(self._start_drain)
+                return
+            if self.worker:  # systemd signals every process of a service, and the supervisor passes it on too
+                return
         super().handle_exit(sig, frame)
 
     def _start_drain(self) -> None:
@@ -62,7 +74,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def run(config: ServerConfig, log_level: str = "info") -> int:
-    """Serve until stopped (``config.workers`` processes: see :mod:`.workers`); returns the process exit status."""
+    """Serve until stopped (``config.workers`` processes: see :mod:`.supervisor`); returns the exit status."""
     if config.workers > 1:
         return supervise(config, log_level, worker_main)
     return serve(config, log_level)
@@ -75,8 +87,11 @@ def serve(config: ServerConfig, log_level: str = "info", sockets: list[socket.so
     uv = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
                         timeout_graceful_shutdown=config.drain_timeout, backlog=BACKLOG,
                         proxy_headers=False)  # no proxy headers read: scope["client"] is not used
-    server = DrainingServer(uv, state)
-    server.run(sockets=sockets)
+    server = DrainingServer(uv, state, worker=sockets is not None)
+    try:
+        server.run(sockets=sockets)
+    except KeyboardInterrupt:  # SIGINT: uvicorn raises it again once stopped; a stop asked for, as uvicorn's own CLI
+        pass
     return server.exit_code
 
 
@@ -85,15 +100,17 @@ def worker_main(config: ServerConfig, log_level: str, sock: socket.socket, index
     server on the supervisor's socket; its exit status is the server's."""
     logging.basicConfig(level=log_level.upper(),
                         format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
-    os.setsid()  # signals reach it from the supervisor only, once: not again from a terminal's or timeout's group
-    supervisor = os.getppid()
-    threading.Thread(target=_stop_when_orphaned, args=(supervisor,), daemon=True, name="simcse-orphan").start()
+    os.setsid()  # signals reach it from the supervisor only: not from a terminal's or timeout's process group
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(target=_stop_when_orphaned, args=(parent.sentinel,), daemon=True,
+                         name="simcse-orphan").start()
     raise SystemExit(serve(config, log_level, sockets=[sock]))
 
 
 def _stop_when_orphaned(supervisor: int) -> None:
-    """A worker whose supervisor is gone (killed with SIGKILL) drains and exits, as on SIGTERM, within a second."""
-    while os.getppid() == supervisor:
-        time.sleep(1.0)
-    logger.warning("the supervisor (pid %d) is gone: draining and stopping this worker", supervisor)
-    os.kill(os.getpid(), signal.SIGTERM)
+    """A worker whose supervisor is gone (killed with SIGKILL, even before this started) drains and exits, as on
+    SIGTERM: ``supervisor`` is the end of a pipe that the supervisor holds open while it lives."""
+    multiprocessing.connection.wait([supervisor])
+    logger.warning("the supervisor is gone: draining and stopping this worker")
+    os.kill(os.getpid(), signal.SIGTERM)  # held until its server handles it, if it is still starting

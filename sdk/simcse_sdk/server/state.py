@@ -34,7 +34,7 @@ class ServerState:
 
     def __init__(self, config: ServerConfig, on_fatal: Callable[[str], None] | None = None) -> None:
         self.config = config
-        self.metrics = Metrics()
+        self.metrics = Metrics(shared=config.workers > 1)
         self.encoder: Encoder | None = None
         self.batcher: RequestBatcher | None = None
         self.token_ids: TokenIdReader | None = None  # reads id lists in requests (set once loaded)

@@ -9,9 +9,11 @@ worker, 32-sentence requests from 1 client 1,111 against 766; docs/serving.md). 
 ``/metrics`` and ``/ready`` answer for all of them (:mod:`.metrics`, :meth:`.ServerState.workers_unready`).
 
 Signals: SIGTERM drains every worker, as one server drains (:mod:`.runner`), and the supervisor exits 0
-once all have; SIGINT stops them; a second signal is passed on too (stop now). Each worker runs in a
-session of its own, so that only the supervisor signals it (a terminal's Ctrl+C or ``timeout`` signals the
-supervisor's process group); a worker whose supervisor is gone (SIGKILL) drains and exits. A worker that exits on its
+once all have; SIGINT, or a second SIGTERM, stops them at once (the supervisor sends them SIGINT). A worker
+ignores a repeated SIGTERM: systemd (``KillMode=control-group``) signals every process of a service, so a
+worker hears SIGTERM from systemd and again from the supervisor. Each worker runs in a session of its own,
+so a terminal's Ctrl+C or ``timeout`` reaches the supervisor only, and a worker whose supervisor is gone
+(SIGKILL) drains and exits. A worker that exits on its
 own (it could not load the model, or it crashed) stops the others and the supervisor exits 1: a server
 short of workers does not run on quietly, and whatever restarts it (systemd, Kubernetes) sees the failure.
 
@@ -33,6 +35,7 @@ import signal
 import socket
 import tempfile
 from collections.abc import Callable, Sequence
+from multiprocessing import resource_tracker
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
@@ -45,6 +48,7 @@ from .metrics import MULTIPROC_ENV
 logger = logging.getLogger(__name__)
 
 BACKLOG = 4096  # connections the kernel holds for accept(): a burst of clients is queued, not refused
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 Worker = Callable[[ServerConfig, str, socket.socket, int], None]  # (config, log level, listening socket, index)
 
 
@@ -65,45 +69,27 @@ def listen(host: str, port: int) -> socket.socket:
 
 def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
     """Run ``config.workers`` processes of ``worker`` on one socket until they stop; the exit status."""
-    threads = config.threads or default_threads()
-    config = dataclasses.replace(config, threads=threads)
-    sock = listen(config.host, config.port)
-    shared = tempfile.mkdtemp(prefix="simcse-metrics-")
-    previous = os.environ.get(MULTIPROC_ENV)
-    os.environ[MULTIPROC_ENV] = shared  # the workers inherit it; prometheus-client reads it when they import it
+    config = dataclasses.replace(config, threads=config.threads or default_threads())
     received: list[int] = []
-    handlers = {sig: signal.signal(sig, lambda sig, frame: received.append(sig))
-                for sig in (signal.SIGTERM, signal.SIGINT)}
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=worker, args=(config, log_level, sock, i), name=f"simcse-worker-{i}")
-             for i in range(config.workers)]
+    handlers = {sig: signal.signal(sig, lambda sig, frame: received.append(sig)) for sig in STOP_SIGNALS}
+    previous = os.environ.get(MULTIPROC_ENV)
+    sock: socket.socket | None = None
+    shared: str | None = None
+    procs: list[BaseProcess] = []
     exit_code = 0
     try:
-        for p in procs:
-            p.start()
+        sock = listen(config.host, config.port)
+        shared = tempfile.mkdtemp(prefix="simcse-metrics-")
+        os.environ[MULTIPROC_ENV] = shared  # the workers inherit it; prometheus-client reads it when they import it
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=worker, args=(config, log_level, sock, i), name=f"simcse-worker-{i}")
+                 for i in range(config.workers)]
+        _start_holding_signals(procs)
         host, port = sock.getsockname()[:2]
         logger.info("simcse-serve running on http://%s:%d: %d workers of %d inference threads (pids %s); "
-                    "SIGTERM drains them", host, port, config.workers, threads, ", ".join(str(p.pid) for p in procs))
-        forwarded = 0
-        alive = list(procs)
-        while alive:
-            for sig in received[forwarded:]:
-                _signal_all(alive, sig)
-            forwarded = len(received)
-            wait([p.sentinel for p in alive], timeout=0.2)
-            for p in [p for p in alive if not p.is_alive()]:
-                alive.remove(p)
-                p.join()
-                assert p.pid is not None
-                mark_process_dead(p.pid, shared)
-                if not received:  # exited on its own: stop the rest
-                    logger.error("worker %s (pid %d) exited with status %s; stopping the other workers", p.name,
-                                 p.pid, p.exitcode)
-                    exit_code = 1
-                    received.append(signal.SIGTERM)
-                elif p.exitcode:
-                    logger.warning("worker %s (pid %d) stopped with status %s", p.name, p.pid, p.exitcode)
-                    exit_code = exit_code or 1
+                    "SIGTERM drains them", host, port, config.workers, config.threads,
+                    ", ".join(str(p.pid) for p in procs))
+        exit_code = _watch(procs, received, shared)
     finally:
         for p in procs:
             if p.is_alive():  # only if the supervisor itself failed
@@ -111,8 +97,10 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
                 p.join()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        sock.close()
-        shutil.rmtree(shared, ignore_errors=True)
+        if sock is not None:
+            sock.close()
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
         if previous is None:
             os.environ.pop(MULTIPROC_ENV, None)
         else:
@@ -121,10 +109,50 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
     return exit_code
 
 
-def _signal_all(procs: Sequence[BaseProcess], sig: int) -> None:
-    for p in procs:
-        if p.pid is not None and p.is_alive():
-            try:
-                os.kill(p.pid, sig)
-            except ProcessLookupError:
-                pass
+def _start_holding_signals(procs: Sequence[BaseProcess]) -> None:
+    """Start the workers with SIGTERM and SIGINT blocked (the mask is inherited across exec): a signal while they
+    import is held, not fatal, and handled once their server's handlers are in place (``DrainingServer.startup``
+    unblocks them). The supervisor's own signals meanwhile wait too, and are handled once it unblocks them."""
+    resource_tracker.ensure_running()  # else started by the first worker's start, which unblocks both signals
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _watch(procs: list[BaseProcess], received: list[int], shared: str) -> int:
+    """Pass each signal on until every worker has exited: the first SIGTERM as SIGTERM (drain), any later one or a
+    SIGINT as SIGINT (stop now). A worker that exits before any signal stops the others: exit status 1."""
+    exit_code, forwarded = 0, 0
+    alive = list(procs)
+    while alive:
+        while forwarded < len(received):  # a signal that lands meanwhile is passed on in the next turn
+            stop_now = forwarded > 0 or received[forwarded] == signal.SIGINT
+            for p in alive:
+                _signal(p, signal.SIGINT if stop_now else signal.SIGTERM)
+            forwarded += 1
+        wait([p.sentinel for p in alive], timeout=0.1)
+        for p in [p for p in alive if not p.is_alive()]:
+            alive.remove(p)
+            p.join()
+            assert p.pid is not None
+            mark_process_dead(p.pid, shared)
+            if not received:  # exited on its own: stop the rest
+                logger.error("worker %s (pid %d) exited with status %s; stopping the other workers", p.name,
+                             p.pid, p.exitcode)
+                exit_code = 1
+                received.append(signal.SIGTERM)
+            elif p.exitcode:
+                logger.warning("worker %s (pid %d) stopped with status %s", p.name, p.pid, p.exitcode)
+                exit_code = 1
+    return exit_code
+
+
+def _signal(p: BaseProcess, sig: int) -> None:
+    if p.pid is not None and p.is_alive():
+        try:
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            pass

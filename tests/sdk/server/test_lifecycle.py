@@ -96,3 +96,16 @@ def test_clean_install_with_only_the_serve_extra(tmp_path, minilm_model_dir):
     assert r.status_code == 200
     want = Encoder(minilm_model_dir, device="cpu", variant="int8").encode(["A man plays a guitar."], normalize=True)
     np.testing.assert_allclose(r.json()["data"][0]["embedding"], want[0], atol=1e-5)
+
+
+def test_sigint_stops_cleanly(tiny_model_dir):
+    """Ctrl+C: the server stops with status 0 and no traceback, as uvicorn's own command does."""
+    proc = subprocess.Popen([sys.executable, "-m", "simcse_sdk.server", str(tiny_model_dir), "--port", "0",
+                             "--variant", "fp32", "--device", "cpu"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "Application startup complete" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in proc.stderr.read()

@@ -43,21 +43,27 @@ def gone(pid: int) -> bool:
 def test_workers_share_the_port_and_answer_for_each_other(tiny_model_dir):
     """Requests on fresh connections are answered like Encoder.encode whichever worker takes them; /metrics on any
     worker counts all of them and lists each worker as ready; SIGTERM stops every worker and the server exits 0."""
-    texts = [f"sentence number {i} about a cat" for i in range(24)]
+    texts = [f"sentence number {i} about a cat" for i in range(200)]
     want = Encoder(tiny_model_dir, device="cpu", variant="fp32").encode(texts, normalize=True)
     with subprocess_server(tiny_model_dir, "--workers", "2", "--variant", "fp32") as running:
         url = running.url
         info = httpx.get(f"{url}/info", timeout=30).json()
         assert info["limits"]["workers"] == 2 and info["threads"] >= 1
-        for text, row in zip(texts, want, strict=True):  # httpx.post: a new connection each, so the kernel spreads them
+        answered_by, sent = set(), 0  # a worker's request ids start with a prefix of its own
+        for text, row in zip(texts, want, strict=True):  # httpx.post: a new connection each, which any worker takes
             r = httpx.post(f"{url}/v1/embeddings", json={"input": text, "encoding_format": "float"}, timeout=30)
             assert r.status_code == 200
             np.testing.assert_allclose(r.json()["data"][0]["embedding"], row, atol=1e-5)
+            answered_by.add(r.headers["x-request-id"][:12])
+            sent += 1
+            if len(answered_by) == 2 and sent >= 24:
+                break
+        assert len(answered_by) == 2  # both workers answered
         pids = worker_pids(url)
         assert len(pids) == 2 and running.process is not None and running.process.pid not in pids
         assert set(series(url, "simcse_ready").values()) == {1.0}
-        assert series(url, "simcse_requests_total")['{route="/v1/embeddings",status="200"}'] == len(texts)
-        assert series(url, "simcse_inputs_total") == {'{kind="text"}': len(texts)}
+        assert series(url, "simcse_requests_total")['{route="/v1/embeddings",status="200"}'] == sent
+        assert series(url, "simcse_inputs_total") == {'{kind="text"}': sent}
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(timeout=60) == 0
     assert all(gone(pid) for pid in pids)
@@ -138,8 +144,51 @@ def test_sigterm_drains_every_worker(minilm_model_dir):
             deadline = time.monotonic() + 30
             while sum(series(url, "simcse_requests_in_flight").values()) < 8 and time.monotonic() < deadline:
                 time.sleep(0.01)
+            assert sum(series(url, "simcse_requests_in_flight").values()) == 8  # all in flight when SIGTERM comes
             assert running.process is not None
             running.process.send_signal(signal.SIGTERM)
             results = [f.result() for f in futures]
         assert running.process.wait(timeout=120) == 0
     assert results == [(200, len(long_texts))] * 8  # none lost
+
+
+def started_supervisor(model_dir, *args: str) -> subprocess.Popen[str]:
+    """The supervisor, returned as soon as it logs its port: its workers are still importing."""
+    proc = subprocess.Popen([sys.executable, "-m", "simcse_sdk.server", str(model_dir), "--port", "0", "--variant",
+                             "fp32", "--device", "cpu", "--workers", "2", *args], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "running on http://" in line:
+            return proc
+    raise AssertionError(f"the supervisor exited with {proc.wait()} before listening")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_workers_start_is_a_clean_stop(tiny_model_dir, sig):
+    """systemctl stop right after start: the workers hold the signal until their server can drain, then exit 0."""
+    proc = started_supervisor(tiny_model_dir)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+
+
+def test_workers_of_a_killed_supervisor_stop(tiny_model_dir):
+    """SIGKILL (the OOM killer) leaves no worker holding the port: each notices and drains."""
+    with subprocess_server(tiny_model_dir, "--workers", "2", "--variant", "fp32") as running:
+        pids = worker_pids(running.url)
+        assert running.process is not None
+        running.process.kill()
+        deadline = time.monotonic() + 30
+        while not all(gone(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert all(gone(pid) for pid in pids)
+
+
+def test_one_server_ignores_a_multiprocess_dir_left_in_the_environment(monkeypatch, tmp_path):
+    """PROMETHEUS_MULTIPROC_DIR set for another program (gunicorn images set it) does not make a single server read
+    that directory: only a worker of --workers does."""
+    from simcse_sdk.server.metrics import MULTIPROC_ENV, Metrics
+
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    assert Metrics().shared_dir is None
+    assert Metrics(shared=True).shared_dir == str(tmp_path)
