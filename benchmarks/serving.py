@@ -203,6 +203,31 @@ class Probe:
         self.proc.wait(timeout=60)
 
 
+def settle(servers: list[Server], idle_cores: float = 0.1, timeout: float = 120.0) -> float:
+    """Wait until every server is idle (their processes together below ``idle_cores`` over 0.5 s) and return the
+    seconds waited: a server keeps computing the requests its last cell left queued after wrk disconnects (a
+    slow one, for many seconds), which would take the cores from the next system's cell."""
+    started = time.monotonic()
+    procs = [p for s in servers if s.ps is not None for p in [s.ps, *s.ps.children(recursive=True)]]
+    while time.monotonic() - started < timeout:
+        before = sum(cpu_seconds(p) for p in procs)
+        time.sleep(0.5)
+        if (sum(cpu_seconds(p) for p in procs) - before) / 0.5 < idle_cores:
+            break
+    waited = time.monotonic() - started
+    if waited > 1.0:
+        print(f"  (waited {waited:.1f} s for the servers to finish earlier requests)", file=sys.stderr)
+    return waited
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    try:
+        t = proc.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return t.user + t.system
+
+
 def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str, object]]]:
     """Every cell of every system, the systems taking turns at each cell (the CPU's speed drifts on shared
     machines: neighbours in time compare fairly); the in-process figures at the start, around the one-client
@@ -219,6 +244,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
                 for server in servers[turn:] + servers[:turn]:
+                    settle(servers)
                     rows.append(cell(server, args, size, c))
                 turn = (turn + 1) % len(servers)
                 if size == 1 and c == 1:

@@ -78,7 +78,11 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
     procs: list[BaseProcess] = []
     exit_code = 0
     try:
-        sock = listen(config.host, config.port)
+        try:
+            sock = listen(config.host, config.port)
+        except OSError as e:  # as uvicorn alone: a log line and exit status 1, not a traceback
+            logger.error("%s", e.strerror or e)
+            return 1
         shared = tempfile.mkdtemp(prefix="simcse-metrics-")
         os.environ[MULTIPROC_ENV] = shared  # the workers inherit it; prometheus-client reads it when they import it
         ctx = multiprocessing.get_context("spawn")

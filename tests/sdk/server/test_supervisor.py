@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -192,3 +193,14 @@ def test_one_server_ignores_a_multiprocess_dir_left_in_the_environment(monkeypat
     monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
     assert Metrics().shared_dir is None
     assert Metrics(shared=True).shared_dir == str(tmp_path)
+
+
+def test_a_port_in_use_is_named(tiny_model_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "simcse_sdk.server", str(tiny_model_dir), "--port", str(port),
+                            "--workers", "2"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "pick another --port" in r.stderr
