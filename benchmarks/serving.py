@@ -215,7 +215,7 @@ def settle(servers: list[Server], idle_cores: float = 0.1, timeout: float = 120.
         if (sum(cpu_seconds(p) for p in procs) - before) / 0.5 < idle_cores:
             break
     waited = time.monotonic() - started
-    if waited > 1.0:
+    if waited > 2.0:
         print(f"  (waited {waited:.1f} s for the servers to finish earlier requests)", file=sys.stderr)
     return waited
 
