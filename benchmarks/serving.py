@@ -208,24 +208,16 @@ def settle(servers: list[Server], idle_cores: float = 0.1, timeout: float = 120.
     seconds waited: a server keeps computing the requests its last cell left queued after wrk disconnects (a
     slow one, for many seconds), which would take the cores from the next system's cell."""
     started = time.monotonic()
-    procs = [p for s in servers if s.ps is not None for p in [s.ps, *s.ps.children(recursive=True)]]
+    procs = [s.ps for s in servers if s.ps is not None]
     while time.monotonic() - started < timeout:
-        before = sum(cpu_seconds(p) for p in procs)
+        before = sum(sum(thread_cpu(p).values()) for p in procs)
         time.sleep(0.5)
-        if (sum(cpu_seconds(p) for p in procs) - before) / 0.5 < idle_cores:
+        if (sum(sum(thread_cpu(p).values()) for p in procs) - before) / 0.5 < idle_cores:
             break
     waited = time.monotonic() - started
     if waited > 2.0:
         print(f"  (waited {waited:.1f} s for the servers to finish earlier requests)", file=sys.stderr)
     return waited
-
-
-def cpu_seconds(proc: psutil.Process) -> float:
-    try:
-        t = proc.cpu_times()
-    except psutil.NoSuchProcess:
-        return 0.0
-    return t.user + t.system
 
 
 def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str, object]]]:

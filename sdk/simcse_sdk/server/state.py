@@ -56,7 +56,7 @@ class ServerState:
     def workers_unready(self) -> str | None:
         """Why ``/ready`` must say no although this process is ready: with ``--workers``, one probe answers for the
         port, so it is ready only when every worker is (their ``simcse_ready`` values); None when all are."""
-        if self.config.workers == 1 or self.metrics.shared_dir is None:
+        if self.metrics.shared_dir is None:  # one process, or no shared directory: this process speaks for itself
             return None
         ready = self.metrics.workers_ready()
         if ready >= self.config.workers:

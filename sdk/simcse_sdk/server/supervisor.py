@@ -4,18 +4,19 @@ The supervisor binds the port, then starts N workers (``spawn``: each a fresh in
 model, batcher and event loop) that accept connections from that one listening socket; the kernel hands
 each new connection to one of them, not evenly when there are few. So each worker's inference threads
 default to all the CPUs, as one server's do: a worker that got most of the connections can still use every
-core (2-core Xeon, 2 workers, wrk: 4 one-sentence clients 981 against 490 sentences/s with 1 thread a
-worker, 32-sentence requests from 1 client 1,111 against 766; docs/serving.md). The workers share a directory for prometheus-client's multiprocess mode, so that any worker's
-``/metrics`` and ``/ready`` answer for all of them (:mod:`.metrics`, :meth:`.ServerState.workers_unready`).
+core (2-core Xeon, 2 workers, one client sending 32-sentence requests: 1,406 sentences/s with 2 threads a
+worker against 778 with 1; ``benchmarks/results/serving-workers-cpu.json``). The workers share a directory
+for prometheus-client's multiprocess mode, so that any worker's ``/metrics`` and ``/ready`` answer for all
+of them (:mod:`.metrics`, :meth:`.ServerState.workers_unready`).
 
 Signals: SIGTERM drains every worker, as one server drains (:mod:`.runner`), and the supervisor exits 0
 once all have; SIGINT, or a second SIGTERM, stops them at once (the supervisor sends them SIGINT). A worker
 ignores a repeated SIGTERM: systemd (``KillMode=control-group``) signals every process of a service, so a
 worker hears SIGTERM from systemd and again from the supervisor. Each worker runs in a session of its own,
 so a terminal's Ctrl+C or ``timeout`` reaches the supervisor only, and a worker whose supervisor is gone
-(SIGKILL) drains and exits. A worker that exits on its
-own (it could not load the model, or it crashed) stops the others and the supervisor exits 1: a server
-short of workers does not run on quietly, and whatever restarts it (systemd, Kubernetes) sees the failure.
+(SIGKILL) drains and exits. A worker that exits on its own (it could not load the model, or it crashed)
+stops the others and the supervisor exits 1: a server short of workers does not run on quietly, and
+whatever restarts it (systemd, Kubernetes) sees the failure.
 
 Why more than one: one event loop spends 120-180 µs of CPU on a one-sentence request (2-core Xeon,
 docs/serving.md), so one process feeds about 6-12 cores of one-sentence traffic; past that, add workers.
