@@ -32,3 +32,4 @@ test-fast: venv
 
 lint: venv
 	$(BIN)/ruff check sdk trainer export benchmarks tests examples
+	$(BIN)/mypy sdk/simcse_sdk

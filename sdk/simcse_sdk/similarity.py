@@ -21,6 +21,8 @@ Examples:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .errors import InputError, InvalidArgumentError, MissingExtraError
@@ -185,7 +187,7 @@ class FaissIndex:
         if self.bits:
             _bits_pair(corpus, corpus, ("corpus", "corpus"))
             c = np.ascontiguousarray(corpus)
-            self._index = faiss.IndexBinaryFlat(8 * c.shape[1])
+            self._index: Any = faiss.IndexBinaryFlat(8 * c.shape[1])
         else:
             c = normalize(_as_matrix(corpus, "corpus"))
             self._index = faiss.IndexFlatIP(c.shape[1])

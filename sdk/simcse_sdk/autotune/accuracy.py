@@ -91,10 +91,14 @@ def compare(name: str, emb: np.ndarray, reference: np.ndarray, min_cos: float) -
 class Embedder(Protocol):
     """What the check needs of a candidate (an :class:`~simcse_sdk.autotune.Candidate`)."""
 
-    name: str
-    encode: Callable[[list[np.ndarray], int | None], np.ndarray]
-    open: list[Callable[[], object]]
-    close: Callable[[], None]
+    @property
+    def name(self) -> str: ...
+    @property
+    def encode(self) -> Callable[[list[np.ndarray], int | None], np.ndarray]: ...
+    @property
+    def open(self) -> list[Callable[[], object]]: ...
+    @property
+    def close(self) -> Callable[[], None]: ...
 
 
 def reference_embeddings(reference: Embedder | None, ids: Sequence[np.ndarray], keep_open: bool) -> np.ndarray | None:
@@ -119,4 +123,4 @@ def reference_embeddings(reference: Embedder | None, ids: Sequence[np.ndarray], 
 def from_dict(raw: dict[str, object]) -> AccuracyCheck:
     """An :class:`AccuracyCheck` read back from a cache file."""
     return AccuracyCheck(str(raw["variant"]), float(raw["min_cos"]), float(raw["mean_cos"]),  # type: ignore[arg-type]
-                         float(raw["threshold"]), int(raw["sentences"]))  # type: ignore[call-overload]
+                         float(raw["threshold"]), int(raw["sentences"]))  # type: ignore[arg-type,call-overload]

@@ -146,7 +146,7 @@ class RequestBatcher:
                 p.job.started = p.job.started or started
             rnd = _Round()
             self._rounds.append(rnd)
-            on_idle = functools.partial(loop.call_soon_threadsafe, self._on_tail, rnd)
+            on_idle = functools.partial(self._tail_soon, loop, rnd)
             future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle)
             future.add_done_callback(functools.partial(self._round_finished, pieces, started, rnd))
 
@@ -154,6 +154,10 @@ class RequestBatcher:
         """Whether a round may start now: none runs, or each running one has a free thread (its last batches are
         running), up to ``parallelism`` rounds at once."""
         return not self._rounds or (len(self._rounds) < self.max_rounds and all(r.tail for r in self._rounds))
+
+    def _tail_soon(self, loop: asyncio.AbstractEventLoop, rnd: _Round) -> None:
+        """On the round's thread: have the event loop run :meth:`_on_tail`."""
+        loop.call_soon_threadsafe(self._on_tail, rnd)
 
     def _on_tail(self, rnd: _Round) -> None:
         """On the event loop: a round's last batches run and a thread is free; the next round may start."""
@@ -226,7 +230,7 @@ class RequestBatcher:
                 queue_s = (job.started or job.admitted) - job.admitted
                 job.future.set_result(Result(job.out, job.tokens, job.truncated, queue_s, job.inference_s))
 
-    def _run_round(self, pieces: list[_Piece], on_idle: Callable[[], object] | None) -> list[Outcome]:
+    def _run_round(self, pieces: list[_Piece], on_idle: Callable[[], None] | None) -> list[Outcome]:
         """On a round thread (a lone input: the event loop's): tokenise the round's texts in one call, embed
         everything, split per piece. ``on_idle`` is called once a thread is free before the round ends."""
         texts = [t for p in pieces if p.job.texts is not None for t in p.job.texts[p.start : p.end]]

@@ -96,6 +96,21 @@ class Metrics:
                    for sample in metric.samples if sample.value == 1)
 
 
+def leave_shared_dir(path: str, pid: int) -> None:
+    """An orphaned worker's last step (its supervisor, which removes the directory, was killed): remove this
+    process's files from the shared directory, and the directory itself once no worker's files are left in it.
+    Each worker does this when it exits, so the last to exit leaves nothing behind in the temp folder."""
+    for f in glob.glob(os.path.join(path, f"*_{pid}.db")):
+        try:
+            os.remove(f)
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(path)
+    except OSError:  # another worker's files are still there (it removes the directory), or it already did
+        pass
+
+
 class SharedFiles:
     """prometheus-client's multiprocess collector over the workers' files, less those not written yet: a worker
     creates its file empty and sizes it after, and reading it in between fails (a /metrics answered 500)."""

@@ -26,6 +26,7 @@ import uvicorn
 
 from .app import create_app
 from .config import ServerConfig
+from .metrics import MULTIPROC_ENV, leave_shared_dir
 from .state import ServerState
 from .supervisor import BACKLOG, STOP_SIGNALS, supervise
 
@@ -85,7 +86,8 @@ def serve(config: ServerConfig, log_level: str = "info", sockets: list[socket.so
     state = ServerState(config)
     app = create_app(config, state)
     uv = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
-                        timeout_graceful_shutdown=config.drain_timeout, backlog=BACKLOG,
+                        timeout_graceful_shutdown=config.drain_timeout,  # type: ignore[arg-type]  # a float works
+                        backlog=BACKLOG,
                         proxy_headers=False)  # no proxy headers read: scope["client"] is not used
     server = DrainingServer(uv, state, worker=sockets is not None)
     try:
@@ -95,22 +97,28 @@ def serve(config: ServerConfig, log_level: str = "info", sockets: list[socket.so
     return server.exit_code
 
 
-def worker_main(config: ServerConfig, log_level: str, sock: socket.socket, index: int) -> None:
+def worker_main(config: ServerConfig, log_level: str, socks: list[socket.socket], index: int) -> None:
     """A worker process of :func:`.supervisor.supervise`: its own log output (tagged with its index), then one
-    server on the supervisor's socket; its exit status is the server's."""
+    server on the supervisor's sockets; its exit status is the server's."""
     logging.basicConfig(level=log_level.upper(),
                         format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
     os.setsid()  # signals reach it from the supervisor only: not from a terminal's or timeout's process group
     parent = multiprocessing.parent_process()
+    orphaned = threading.Event()
     if parent is not None and parent.sentinel is not None:
-        threading.Thread(target=_stop_when_orphaned, args=(parent.sentinel,), daemon=True,
+        threading.Thread(target=_stop_when_orphaned, args=(parent.sentinel, orphaned), daemon=True,
                          name="simcse-orphan").start()
-    raise SystemExit(serve(config, log_level, sockets=[sock]))
+    code = serve(config, log_level, sockets=socks)
+    shared = os.environ.get(MULTIPROC_ENV)
+    if orphaned.is_set() and shared:  # nobody is left to remove the metrics directory: the last worker does
+        leave_shared_dir(shared, os.getpid())
+    raise SystemExit(code)
 
 
-def _stop_when_orphaned(supervisor: int) -> None:
+def _stop_when_orphaned(supervisor: int, orphaned: threading.Event) -> None:
     """A worker whose supervisor is gone (killed with SIGKILL, even before this started) drains and exits, as on
     SIGTERM: ``supervisor`` is the end of a pipe that the supervisor holds open while it lives."""
     multiprocessing.connection.wait([supervisor])
+    orphaned.set()
     logger.warning("the supervisor is gone: draining and stopping this worker")
     os.kill(os.getpid(), signal.SIGTERM)  # held until its server handles it, if it is still starting

@@ -50,22 +50,38 @@ logger = logging.getLogger(__name__)
 
 BACKLOG = 4096  # connections the kernel holds for accept(): a burst of clients is queued, not refused
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-Worker = Callable[[ServerConfig, str, socket.socket, int], None]  # (config, log level, listening socket, index)
+Worker = Callable[[ServerConfig, str, list[socket.socket], int], None]  # (config, log level, listening sockets, index)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host``:``port`` (port 0: a free one), as uvicorn binds its own."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening TCP sockets on ``host``:``port`` (port 0: a free one), one an address the name resolves to, as
+    uvicorn (asyncio's ``create_server``) binds its own: ``localhost`` is 127.0.0.1 and ::1 where both exist."""
     try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise OSError(e.errno, f"cannot listen on {host}:{port} ({e.strerror}): pick another --port, or stop what "
-                               "uses it") from None
-    sock.listen(BACKLOG)
-    return sock
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise OSError(e.errno, f"cannot listen on {host}:{port} ({e.strerror}): give --host an address or a name "
+                               "this machine resolves") from None
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):  # each address once
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # ::1 and 127.0.0.1 on one port: each socket its own family
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(socks) > 1:  # a free port: the one the first address got, on every address
+                address = (address[0], socks[0].getsockname()[1], *address[2:])
+            try:
+                sock.bind(address)
+            except OSError as e:
+                raise OSError(e.errno, f"cannot listen on {host}:{port} ({e.strerror}): pick another --port, or "
+                                       "stop what uses it") from None
+            sock.listen(BACKLOG)
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
@@ -74,25 +90,24 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
     received: list[int] = []
     handlers = {sig: signal.signal(sig, lambda sig, frame: received.append(sig)) for sig in STOP_SIGNALS}
     previous = os.environ.get(MULTIPROC_ENV)
-    sock: socket.socket | None = None
+    socks: list[socket.socket] = []
     shared: str | None = None
     procs: list[BaseProcess] = []
     exit_code = 0
     try:
         try:
-            sock = listen(config.host, config.port)
+            socks = listen(config.host, config.port)
         except OSError as e:  # as uvicorn alone: a log line and exit status 1, not a traceback
             logger.error("%s", e.strerror or e)
             return 1
         shared = tempfile.mkdtemp(prefix="simcse-metrics-")
         os.environ[MULTIPROC_ENV] = shared  # the workers inherit it; prometheus-client reads it when they import it
         ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=worker, args=(config, log_level, sock, i), name=f"simcse-worker-{i}")
+        procs = [ctx.Process(target=worker, args=(config, log_level, socks, i), name=f"simcse-worker-{i}")
                  for i in range(config.workers)]
         _start_holding_signals(procs)
-        host, port = sock.getsockname()[:2]
-        logger.info("simcse-serve running on http://%s:%d: %d workers of %d inference threads (pids %s); "
-                    "SIGTERM drains them", host, port, config.workers, config.threads,
+        logger.info("simcse-serve running on %s: %d workers of %d inference threads (pids %s); "
+                    "SIGTERM drains them", " and ".join(map(url, socks)), config.workers, config.threads,
                     ", ".join(str(p.pid) for p in procs))
         exit_code = _watch(procs, received, shared)
     finally:
@@ -102,7 +117,7 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
                 p.join()
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        if sock is not None:
+        for sock in socks:
             sock.close()
         if shared is not None:
             shutil.rmtree(shared, ignore_errors=True)
@@ -112,6 +127,12 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
             os.environ[MULTIPROC_ENV] = previous
     logger.info("all workers stopped (exit status %d)", exit_code)
     return exit_code
+
+
+def url(sock: socket.socket) -> str:
+    """``http://HOST:PORT`` of a listening socket (an IPv6 address in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
 
 
 def _start_holding_signals(procs: Sequence[BaseProcess]) -> None:
