@@ -77,64 +77,6 @@ def latency_body(run: Run) -> list[str]:
                      table(head, rows)]
 
 
-def serving_body(run: Run) -> list[str]:
-    d, rows = run.data, run.data["rows"]
-    ceiling = d["offline"]["sent_per_s"]
-    systems = list(dict.fromkeys(r["system"] for r in rows))
-    sizes, levels = sorted({r["size"] for r in rows}), sorted({r["concurrency"] for r in rows})
-    blocks = [f"Load generator: {d['load_generator']}; {d['duration_s']} s per cell; requests of "
-              f"{' or '.join(map(str, sizes))} STS-B test sentences; "
-              f"{plural(d['machine']['threads'], 'inference thread')}. The SDK's offline bulk "
-              f"`Encoder.encode` on the same {count(d['offline']['sentences'])} sentences: "
-              f"**{count(ceiling)} sentences/s**."]
-    cell = {(r["system"], r["size"], r["concurrency"]): r for r in rows}
-    for size in sizes:
-        blocks += [f"**{plural(size, 'sentence')} a request**: sentences/s (p99 ms)", table(
-            ["system", *(f"c={c}" for c in levels)],
-            [[s, *(f"{count(r['sent_per_s'])} ({ms(r['p99_ms'])})" if (r := cell.get((s, size, c))) else "-"
-                   for c in levels)] for s in systems if any(k[:2] == (s, size) for k in cell)])]
-    failed = [f"{r['system']} size {r['size']} c={r['concurrency']}: {r['errors']}"
-              for r in rows if r["errors"]]
-    blocks.append("Errors: " + ("; ".join(failed) if failed else "none in any cell") + ".")
-    blocks += ["**Every cell:**", table(
-        ["system", "sentences/request", "concurrency", "sentences/s", "% of offline", "requests/s", "p50 ms",
-         "p95 ms", "p99 ms", "errors", "RSS MB", "start-up s"],
-        [[r["system"], str(r["size"]), str(r["concurrency"]), count(r["sent_per_s"]),
-          f"{100 * r['sent_per_s'] / ceiling:.0f}%", count(r["req_per_s"]), ms(r["p50_ms"]), ms(r["p95_ms"]),
-          ms(r["p99_ms"]), str(r["errors"]), count(r["rss_mb"]), ms(r["startup_s"])] for r in rows])]
-    if acc := [(r, r["account"]) for r in rows if "account" in r]:
-        blocks += ["**Where the SDK server's time went** (its metrics and per-thread CPU):", table(
-            ["system", "size", "concurrency", "queue ms", "round ms", "inputs/round", "batch size",
-             "event loop cores", "inference cores"],
-            [[r["system"], str(r["size"]), str(r["concurrency"]), ms(a["queue_ms_mean"]), ms(a["round_ms_mean"]),
-              f"{a.get('round_inputs_mean', float('nan')):.1f}", f"{a['batch_size_mean']:.1f}",
-              f"{a['event_loop_cores']:.2f}", f"{a['inference_cores']:.2f}"] for r, a in acc])]
-        if split := [(r, a) for r, a in acc if "cpu_us_per_request" in a]:
-            parts = ["event_loop", "tokenize", "inference", "load_generator"]
-            blocks += ["**CPU a request, µs** (event loop: the server's main thread, HTTP and JSON; tokenisation: "
-                       "counted by the server; inference: the server's other threads, and the rounds of a lone "
-                       "input that the main thread runs, counted by the server; load generator: wrk's own CPU on "
-                       "the same cores), and the cores busy in all:", table(
-                ["system", "size", "concurrency", "event loop", "tokenisation", "inference", "load generator",
-                 "total", "cores busy"],
-                [[r["system"], str(r["size"]), str(r["concurrency"]),
-                  *(count(a["cpu_us_per_request"][k]) for k in parts),
-                  count(sum(a["cpu_us_per_request"][k] for k in parts)), f"{a['cores_busy']:.2f}"]
-                 for r, a in split])]
-        one = d["offline"].get("one_p50_ms")
-        if one is not None and (c1 := [r for r in rows if r["size"] == 1 and r["concurrency"] == 1]):
-            blocks.append("One client, one sentence a request: HTTP round trip p50 "
-                          + ", ".join(f"{ms(r['p50_ms'])} ms ({r['system']})" for r in c1)
-                          + f" against {ms(one)} ms for `Encoder.encode` of one sentence in-process: "
-                          + ", ".join(f"{r['p50_ms'] / one:.2f}x" for r in c1) + ".")
-    if s := d.get("soak"):
-        blocks.append(f"Soak: {s['seconds']} s of mixed requests, {count(s['requests'])} requests, "
-                      f"{s['errors']} errors; server RSS max {count(s['rss_first_quarter_mb'])} MB in the "
-                      f"first quarter, {count(s['rss_last_quarter_mb'])} MB in the last, "
-                      f"{count(s['rss_max_mb'])} MB overall.")
-    return blocks
-
-
 def bulk_body(run: Run) -> list[str]:
     d, ratio = run.data, run.data["throughput_vs_loop"]
     blocks = [f"{count(d['rows'])} rows: {count(d['unique_sentences'])} unique real sentences, repeated; "

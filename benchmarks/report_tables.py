@@ -178,7 +178,7 @@ def evaluation_body(run: Run) -> list[str]:
 # kind -> (module in benchmarks/, function): each body gives a run's markdown blocks; the modules other than this
 # one build on it, so they are imported when a page needs them
 PAGES: dict[str, tuple[str, str]] = {
-    "latency": ("report_speed", "latency_body"), "serving": ("report_speed", "serving_body"),
+    "latency": ("report_speed", "latency_body"), "serving": ("report_serving", "serving_body"),
     "bulk": ("report_speed", "bulk_body"), "first-start": ("report_speed", "first_start_body"),
     "int8-cpu-kinds": ("report_tables", "int8_body"), "evaluation": ("report_tables", "evaluation_body"),
     "ablations": ("report_ablations", "body"), "matryoshka": ("report_matryoshka", "body"),

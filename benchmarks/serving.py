@@ -16,7 +16,8 @@ all-MiniLM-L6-v2:
 - ``infinity``: infinity-emb with its torch engine, from its own environment
   (``bash benchmarks/infinity_env.sh`` builds ``.infinity-env``; skipped when absent);
 - ``offline``: the SDK in-process (benchmarks/serving/probe.py): bulk ``Encoder.encode`` on the same
-  sentences at the start and the end (the ceiling: the better of the two), and one sentence a call
+  sentences at the start and the end (the ceiling: the best pass), a turn of ``--offline-passes`` bulk
+  passes at each cell among the systems' (the offline rate beside the cell), and one sentence a call
   just before and after the one-client cells (what one client's round trip is compared with).
 
 Reports sentences/s, requests/s, p50/p95/p99 latency and errors per cell; for the SDK servers, their
@@ -222,23 +223,30 @@ def settle(servers: list[Server], idle_cores: float = 0.1, timeout: float = 120.
 
 def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str, object]]]:
     """Every cell of every system, the systems taking turns at each cell (the CPU's speed drifts on shared
-    machines: neighbours in time compare fairly); the in-process figures at the start, around the one-client
-    cells and at the end."""
+    machines: neighbours in time compare fairly). The in-process probe takes a turn at each cell too (one bulk
+    pass: the offline rate next to the cell), and also measures at the start, around the one-client cells and at
+    the end."""
     probe = Probe(args)
     servers: list[Server] = []
     try:
         ceiling = [probe.ask("bulk")]
         one: list[dict[str, float]] = []
+        turns: list[dict[str, object]] = []  # the offline pass at each cell
         servers = [start(system, args) for system in args.systems]
         rows, turn = [], 0
         for size in args.sizes:
             for c in args.concurrency:
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
-                for server in servers[turn:] + servers[:turn]:
+                players: list[Server | None] = [*servers, None]  # None: the in-process probe's turn
+                for server in players[turn:] + players[:turn]:
                     settle(servers)
-                    rows.append(cell(server, args, size, c))
-                turn = (turn + 1) % len(servers)
+                    if server is None:
+                        passes = probe.ask(f"bulk {args.offline_passes}")
+                        turns.append({"size": size, "concurrency": c, "sent_per_s": passes["mean_sent_per_s"]})
+                    else:
+                        rows.append(cell(server, args, size, c))
+                turn = (turn + 1) % len(players)
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
         ceiling.append(probe.ask("bulk"))
@@ -248,7 +256,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
         probe.close()
     offline: dict[str, object] = {"sent_per_s": max(x["sent_per_s"] for x in ceiling),
                                   "sentences": ceiling[0]["sentences"],
-                                  "passes_sent_per_s": [x["sent_per_s"] for x in ceiling]}
+                                  "passes_sent_per_s": [x["sent_per_s"] for x in ceiling], "turns": turns}
     if one:
         offline |= {"one_p50_ms": sum(x["p50_ms"] for x in one) / len(one),
                     "one_p99_ms": sum(x["p99_ms"] for x in one) / len(one)}
@@ -305,6 +313,8 @@ def main() -> int:
     p.add_argument("--sizes", nargs="+", type=int, default=[1, 32], help="sentences per request")
     p.add_argument("--duration", type=int, default=8, help="seconds of load per cell")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
+    p.add_argument("--offline-passes", type=int, default=2, help="bulk passes of the in-process probe at each cell "
+                   "(its turn among the systems: the offline rate each cell is compared with)")
     p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. "
                    "'--max-batch-tokens 4096'")
     p.add_argument("--workers", nargs="+", default=["2"], metavar="N[xT]", help="system sdk-workers: N server "

@@ -3,7 +3,8 @@
 A process of its own that loads the Encoder once and answers commands on stdin, one JSON line each on stdout,
 so that its measurements can be taken between the HTTP cells, next to the ones they are compared with:
 
-- ``bulk``: the best of 5 passes of ``Encoder.encode`` over all the sentences (batch 32): sentences/s;
+- ``bulk [PASSES]``: passes of ``Encoder.encode`` over all the sentences (batch 32; default 5): the best pass's
+  sentences/s, and all of them together (``mean_sent_per_s``);
 - ``one SECONDS``: ``Encoder.encode([sentence])`` one sentence a call for SECONDS: p50 and p99 in ms.
 
     python benchmarks/serving/probe.py MODEL_DIR DATA_DIR THREADS
@@ -32,12 +33,14 @@ def main() -> None:
     for line in sys.stdin:
         command, *arg = line.split()
         if command == "bulk":  # onnxruntime settles over the first passes (new shapes): the best pass is the ceiling
-            best = 0.0
-            for _ in range(5):
+            best, took = 0.0, 0.0
+            for _ in range(int(arg[0]) if arg else 5):
                 t0 = time.perf_counter()
                 enc.encode(sentences, batch_size=32)
+                took += time.perf_counter() - t0
                 best = max(best, len(sentences) / (time.perf_counter() - t0))
-            print(json.dumps({"sent_per_s": best, "sentences": len(sentences)}), flush=True)
+            print(json.dumps({"sent_per_s": best, "mean_sent_per_s": len(sentences) * (int(arg[0]) if arg else 5) / took,
+                              "sentences": len(sentences)}), flush=True)
         elif command == "one":  # one sentence a call, as one client sends them
             times, i, end = [], 0, time.perf_counter() + float(arg[0])
             while time.perf_counter() < end:

@@ -1,0 +1,145 @@
+"""The serving benchmark's page: servers under load, where the SDK server's CPU went, and issue 23's aims.
+
+The aims are read off the result file, against two offline references: the best bulk pass of the run (the
+ceiling), and the pass the in-process probe took as its turn at each cell, between the systems' (the CPU's
+speed drifts by 20-50 % within minutes on these machines; the neighbouring pass is what a cell ran beside).
+
+    from benchmarks.report_serving import serving_body
+    blocks = serving_body(load_run(Path("benchmarks/results/serving-cpu.json")))
+"""
+
+from __future__ import annotations
+
+from benchmarks.report_format import count, ms, plural, table
+from benchmarks.report_tables import Run
+
+# issue 23's aims: one-sentence requests from 64 clients at this share of offline; 32-sentence requests from 16
+# clients on at this share; one client's p50 at most this many times in-process encode; p99 at 64 clients within
+# this many rounds at the offline rate
+ONE_SENTENCE_SHARE, BATCH_SHARE, ONE_CLIENT_RATIO, P99_ROUNDS = 0.70, 0.85, 1.3, 4
+
+
+def offline_at_turn(d: dict) -> dict[tuple[int, int], float]:
+    """{(sentences a request, clients): the offline rate of the probe's turn at that cell} (empty in older runs)."""
+    return {(t["size"], t["concurrency"]): t["sent_per_s"] for t in d["offline"].get("turns", [])}
+
+
+def serving_body(run: Run) -> list[str]:
+    d, rows = run.data, run.data["rows"]
+    ceiling = d["offline"]["sent_per_s"]
+    near = offline_at_turn(d)
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    sizes, levels = sorted({r["size"] for r in rows}), sorted({r["concurrency"] for r in rows})
+    blocks = [f"Load generator: {d['load_generator']}; {d['duration_s']} s per cell; requests of "
+              f"{' or '.join(map(str, sizes))} STS-B test sentences; "
+              f"{plural(d['machine']['threads'], 'inference thread')}. The SDK's offline bulk "
+              f"`Encoder.encode` on the same {count(d['offline']['sentences'])} sentences: "
+              f"**{count(ceiling)} sentences/s** (the best pass of the run)"
+              + (f"; the passes it took as its turn at each cell, between the systems': "
+                 f"{count(min(near.values()))}-{count(max(near.values()))} sentences/s." if near else ".")]
+    cell = {(r["system"], r["size"], r["concurrency"]): r for r in rows}
+    for size in sizes:
+        blocks += [f"**{plural(size, 'sentence')} a request**: sentences/s (p99 ms)", table(
+            ["system", *(f"c={c}" for c in levels)],
+            [[s, *(f"{count(r['sent_per_s'])} ({ms(r['p99_ms'])})" if (r := cell.get((s, size, c))) else "-"
+                   for c in levels)] for s in systems if any(k[:2] == (s, size) for k in cell)])]
+    failed = [f"{r['system']} size {r['size']} c={r['concurrency']}: {r['errors']}"
+              for r in rows if r["errors"]]
+    blocks.append("Errors: " + ("; ".join(failed) if failed else "none in any cell") + ".")
+    blocks += ["**Every cell:**", table(
+        ["system", "sentences/request", "concurrency", "sentences/s", "% of offline (best pass)",
+         "% of offline (its turn)", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "RSS MB", "start-up s"],
+        [[r["system"], str(r["size"]), str(r["concurrency"]), count(r["sent_per_s"]),
+          f"{100 * r['sent_per_s'] / ceiling:.0f}%",
+          f"{100 * r['sent_per_s'] / near[k]:.0f}%" if (k := (r["size"], r["concurrency"])) in near else "-",
+          count(r["req_per_s"]), ms(r["p50_ms"]), ms(r["p95_ms"]),
+          ms(r["p99_ms"]), str(r["errors"]), count(r["rss_mb"]), ms(r["startup_s"])] for r in rows])]
+    if acc := [(r, r["account"]) for r in rows if "account" in r]:
+        blocks += ["**Where the SDK server's time went** (its metrics and per-thread CPU):", table(
+            ["system", "size", "concurrency", "queue ms", "round ms", "inputs/round", "batch size",
+             "event loop cores", "inference cores"],
+            [[r["system"], str(r["size"]), str(r["concurrency"]), ms(a["queue_ms_mean"]), ms(a["round_ms_mean"]),
+              f"{a.get('round_inputs_mean', float('nan')):.1f}", f"{a['batch_size_mean']:.1f}",
+              f"{a['event_loop_cores']:.2f}", f"{a['inference_cores']:.2f}"] for r, a in acc])]
+        if split := [(r, a) for r, a in acc if "cpu_us_per_request" in a]:
+            parts = ["event_loop", "tokenize", "inference", "load_generator"]
+            blocks += ["**CPU a request, µs** (event loop: the server's main thread, HTTP and JSON; tokenisation: "
+                       "counted by the server; inference: the server's other threads, and the rounds of a lone "
+                       "input that the main thread runs, counted by the server; load generator: wrk's own CPU on "
+                       "the same cores), and the cores busy in all:", table(
+                ["system", "size", "concurrency", "event loop", "tokenisation", "inference", "load generator",
+                 "total", "cores busy"],
+                [[r["system"], str(r["size"]), str(r["concurrency"]),
+                  *(count(a["cpu_us_per_request"][k]) for k in parts),
+                  count(sum(a["cpu_us_per_request"][k] for k in parts)), f"{a['cores_busy']:.2f}"]
+                 for r, a in split])]
+        one = d["offline"].get("one_p50_ms")
+        if one is not None and (c1 := [r for r in rows if r["size"] == 1 and r["concurrency"] == 1]):
+            blocks.append("One client, one sentence a request: HTTP round trip p50 "
+                          + ", ".join(f"{ms(r['p50_ms'])} ms ({r['system']})" for r in c1)
+                          + f" against {ms(one)} ms for `Encoder.encode` of one sentence in-process: "
+                          + ", ".join(f"{r['p50_ms'] / one:.2f}x" for r in c1) + ".")
+    blocks += aims(d, rows)
+    if s := d.get("soak"):
+        blocks.append(f"Soak: {s['seconds']} s of mixed requests, {count(s['requests'])} requests, "
+                      f"{s['errors']} errors; server RSS max {count(s['rss_first_quarter_mb'])} MB in the "
+                      f"first quarter, {count(s['rss_last_quarter_mb'])} MB in the last, "
+                      f"{count(s['rss_max_mb'])} MB overall.")
+    return blocks
+
+
+def aims(d: dict, rows: list[dict]) -> list[str]:
+    """Issue 23's aims for each SDK server of the run: the figure against each offline reference, and whether
+    it is met against both, against the neighbouring pass only, or not."""
+    ceiling, near, one = d["offline"]["sent_per_s"], offline_at_turn(d), d["offline"].get("one_p50_ms")
+    naive = {(r["size"], r["concurrency"]): r["sent_per_s"] for r in rows if r["system"] == "naive"}
+    out = []
+    for system in dict.fromkeys(r["system"] for r in rows if r["system"].startswith("sdk")):
+        mine = [r for r in rows if r["system"] == system]
+
+        def shares(cells: list[dict]) -> tuple[float, float | None]:
+            """The lowest share of offline among ``cells``: (of the ceiling, of the neighbouring passes)."""
+            low = min(r["sent_per_s"] / ceiling for r in cells)
+            turns = [r["sent_per_s"] / near[(r["size"], r["concurrency"])] for r in cells
+                     if (r["size"], r["concurrency"]) in near]
+            return low, (min(turns) if len(turns) == len(cells) else None)
+
+        def verdict(pair: tuple[float, float | None], aim: float) -> str:
+            best, turn = pair
+            return "met" if best >= aim else "met at its turn only" if turn is not None and turn >= aim else "not met"
+
+        def pct(pair: tuple[float, float | None]) -> str:
+            return f"{100 * pair[0]:.0f}%" + (f" ({100 * pair[1]:.0f}% of its turn)" if pair[1] is not None else "")
+
+        rows_out = []
+        if c64 := [r for r in mine if r["size"] == 1 and r["concurrency"] == 64]:
+            pair = shares(c64)
+            rows_out.append([f"64 clients x 1 sentence, >= {ONE_SENTENCE_SHARE:.0%} of offline", pct(pair),
+                             verdict(pair, ONE_SENTENCE_SHARE)])
+        if big := [r for r in mine if r["size"] == 32 and r["concurrency"] >= 16]:
+            pair = shares(big)
+            rows_out.append([f"32 sentences from 16 clients on, >= {BATCH_SHARE:.0%} (lowest cell)", pct(pair),
+                             verdict(pair, BATCH_SHARE)])
+        if one is not None and (c1 := [r for r in mine if r["size"] == 1 and r["concurrency"] == 1]):
+            ratio = c1[0]["p50_ms"] / one
+            rows_out.append([f"one client's p50, <= {ONE_CLIENT_RATIO}x in-process", f"{ratio:.2f}x",
+                             "met" if ratio <= ONE_CLIENT_RATIO else "not met"])
+        if naive and (few := [r for r in mine if r["concurrency"] < 16 and (r["size"], r["concurrency"]) in naive]):
+            behind = [f"{r['size']} x c={r['concurrency']}: {count(r['sent_per_s'])} against "
+                      f"{count(naive[(r['size'], r['concurrency'])])}" for r in few
+                      if r["sent_per_s"] < naive[(r["size"], r["concurrency"])]]
+            rows_out.append(["below 16 clients, at least the FastAPI route's rate",
+                             "behind in " + "; ".join(behind) if behind else f"ahead in all {len(few)} cells",
+                             "not met" if behind else "met"])
+        if c64:
+            p99, bounds = c64[0]["p99_ms"], [1000 * 64 / rate * P99_ROUNDS for rate in (ceiling, near.get((1, 64)))
+                                             if rate is not None]
+            rows_out.append([f"p99 at 64 clients x 1 sentence, <= {P99_ROUNDS} rounds at the offline rate",
+                             f"{ms(p99)} ms (bound {ms(bounds[0])} ms"
+                             + (f"; {ms(bounds[1])} ms at its turn)" if len(bounds) > 1 else ")"),
+                             "met" if p99 <= bounds[0] else "met at its turn only" if p99 <= bounds[-1] else "not met"])
+        errors = sum(r["errors"] for r in mine)
+        rows_out.append(["no errors", f"{errors} errors", "met" if errors == 0 else "not met"])
+        out += [f"**Issue 23's aims, `{system}`** (computed from this file):", table(["aim", "this run", "verdict"],
+                                                                                     rows_out)]
+    return out
