@@ -1,4 +1,7 @@
-"""On the real all-MiniLM-L6-v2: the SDK reproduces the torch model on the STS-B dev sentences."""
+"""On the real all-MiniLM-L6-v2: the SDK reproduces the torch model on STS-B dev sentences.
+
+A third of them (every length is there): the export gate compares every one with the exporter's own torch
+module; this test compares with Hugging Face's model and a mean pooling written here, independently."""
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ def test_sdk_fp32_matches_torch_mean_pooling_on_stsb_dev(minilm_model_dir, minil
     from transformers import AutoModel, AutoTokenizer
 
     dev = load_stsb(data_dir, "dev")
-    sentences = sorted(set(dev.first) | set(dev.second))
+    sentences = sorted(set(dev.first) | set(dev.second), key=lambda s: (len(s), s))[::3]  # torch's batches pad little
     enc = Encoder(minilm_model_dir, device="cpu", variant="fp32")
     assert enc.manifest.pooling == "avg" and enc.manifest.normalized
     ours = enc.encode(sentences, batch_size=64)
@@ -29,5 +32,5 @@ def test_sdk_fp32_matches_torch_mean_pooling_on_stsb_dev(minilm_model_dir, minil
             ref.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
     ref = np.concatenate(ref)
     cos = (ours * ref).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(ref, axis=1)
-    assert len(sentences) > 2500
+    assert len(sentences) > 900
     assert cos.min() >= 0.99999, f"min cosine {cos.min():.7f}"
