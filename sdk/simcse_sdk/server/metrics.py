@@ -96,19 +96,34 @@ class Metrics:
                    for sample in metric.samples if sample.value == 1)
 
 
-def leave_shared_dir(path: str, pid: int) -> None:
-    """An orphaned worker's last step (its supervisor, which removes the directory, was killed): remove this
-    process's files from the shared directory, and the directory itself once no worker's files are left in it.
-    Each worker does this when it exits, so the last to exit leaves nothing behind in the temp folder."""
-    for f in glob.glob(os.path.join(path, f"*_{pid}.db")):
+def worker_marker(path: str, index: int) -> str:
+    """The file that says worker ``index`` has not left the shared directory (made by the supervisor at its start)."""
+    return os.path.join(path, f"worker-{index}.running")
+
+
+def leave_shared_dir(path: str, pid: int, index: int, orphaned: bool) -> None:
+    """A worker's last step: remove its marker; if ``orphaned`` (its supervisor, which removes the directory, was
+    killed), also its files, and the directory once no worker's marker is left in it (the markers keep it for a
+    worker still starting, which has written no file yet)."""
+    _remove([worker_marker(path, index)])
+    if not orphaned:
+        return
+    _remove(glob.glob(os.path.join(path, f"*_{pid}.db")))
+    if glob.glob(os.path.join(path, "worker-*.running")):  # another worker is still there: it removes the directory
+        return
+    _remove(glob.glob(os.path.join(path, "*.db")))  # of workers that left before the supervisor was killed
+    try:
+        os.rmdir(path)
+    except OSError:  # another worker removed it meanwhile
+        pass
+
+
+def _remove(files: list[str]) -> None:
+    for f in files:
         try:
             os.remove(f)
         except FileNotFoundError:
             pass
-    try:
-        os.rmdir(path)
-    except OSError:  # another worker's files are still there (it removes the directory), or it already did
-        pass
 
 
 class SharedFiles:

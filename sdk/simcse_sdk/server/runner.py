@@ -26,9 +26,10 @@ import uvicorn
 
 from .app import create_app
 from .config import ServerConfig
+from .listening import BACKLOG
 from .metrics import MULTIPROC_ENV, leave_shared_dir
 from .state import ServerState
-from .supervisor import BACKLOG, STOP_SIGNALS, supervise
+from .supervisor import STOP_SIGNALS, supervise
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +109,11 @@ def worker_main(config: ServerConfig, log_level: str, socks: list[socket.socket]
     if parent is not None and parent.sentinel is not None:
         threading.Thread(target=_stop_when_orphaned, args=(parent.sentinel, orphaned), daemon=True,
                          name="simcse-orphan").start()
-    code = serve(config, log_level, sockets=socks)
-    shared = os.environ.get(MULTIPROC_ENV)
-    if orphaned.is_set() and shared:  # nobody is left to remove the metrics directory: the last worker does
-        leave_shared_dir(shared, os.getpid())
+    try:
+        code = serve(config, log_level, sockets=socks)
+    finally:
+        if shared := os.environ.get(MULTIPROC_ENV):  # orphaned: the last worker removes the metrics directory
+            leave_shared_dir(shared, os.getpid(), index, orphaned=orphaned.is_set())
     raise SystemExit(code)
 
 

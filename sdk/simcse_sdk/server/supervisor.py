@@ -1,7 +1,8 @@
 """``simcse-serve --workers N``: N server processes on one port, under a supervisor process.
 
-The supervisor binds the port, then starts N workers (``spawn``: each a fresh interpreter with its own
-model, batcher and event loop) that accept connections from that one listening socket; the kernel hands
+The supervisor binds the port (on each address of ``--host``: :mod:`.listening`), then starts N workers
+(``spawn``: each a fresh interpreter with its own model, batcher and event loop) that accept connections from
+those listening sockets; the kernel hands
 each new connection to one of them, not evenly when there are few. So each worker's inference threads
 default to all the CPUs, as one server's do: a worker that got most of the connections can still use every
 core (2-core Xeon, 2 workers, one client sending 32-sentence requests: 1,406 sentences/s with 2 threads a
@@ -44,48 +45,17 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from ..runtimes.machine import default_threads
 from .config import ServerConfig
-from .metrics import MULTIPROC_ENV
+from .listening import listen, url
+from .metrics import MULTIPROC_ENV, worker_marker
 
 logger = logging.getLogger(__name__)
 
-BACKLOG = 4096  # connections the kernel holds for accept(): a burst of clients is queued, not refused
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 Worker = Callable[[ServerConfig, str, list[socket.socket], int], None]  # (config, log level, listening sockets, index)
 
 
-def listen(host: str, port: int) -> list[socket.socket]:
-    """Listening TCP sockets on ``host``:``port`` (port 0: a free one), one an address the name resolves to, as
-    uvicorn (asyncio's ``create_server``) binds its own: ``localhost`` is 127.0.0.1 and ::1 where both exist."""
-    try:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as e:
-        raise OSError(e.errno, f"cannot listen on {host}:{port} ({e.strerror}): give --host an address or a name "
-                               "this machine resolves") from None
-    socks: list[socket.socket] = []
-    try:
-        for family, kind, proto, _, address in dict.fromkeys(infos):  # each address once
-            sock = socket.socket(family, kind, proto)
-            socks.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:  # ::1 and 127.0.0.1 on one port: each socket its own family
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if port == 0 and len(socks) > 1:  # a free port: the one the first address got, on every address
-                address = (address[0], socks[0].getsockname()[1], *address[2:])
-            try:
-                sock.bind(address)
-            except OSError as e:
-                raise OSError(e.errno, f"cannot listen on {host}:{port} ({e.strerror}): pick another --port, or "
-                                       "stop what uses it") from None
-            sock.listen(BACKLOG)
-    except BaseException:
-        for sock in socks:
-            sock.close()
-        raise
-    return socks
-
-
 def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
-    """Run ``config.workers`` processes of ``worker`` on one socket until they stop; the exit status."""
+    """Run ``config.workers`` processes of ``worker`` on the listening sockets until they stop; the exit status."""
     config = dataclasses.replace(config, threads=config.threads or default_threads())
     received: list[int] = []
     handlers = {sig: signal.signal(sig, lambda sig, frame: received.append(sig)) for sig in STOP_SIGNALS}
@@ -101,6 +71,8 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
             logger.error("%s", e.strerror or e)
             return 1
         shared = tempfile.mkdtemp(prefix="simcse-metrics-")
+        for i in range(config.workers):  # each worker removes its own as it exits (metrics.leave_shared_dir)
+            open(worker_marker(shared, i), "x").close()
         os.environ[MULTIPROC_ENV] = shared  # the workers inherit it; prometheus-client reads it when they import it
         ctx = multiprocessing.get_context("spawn")
         procs = [ctx.Process(target=worker, args=(config, log_level, socks, i), name=f"simcse-worker-{i}")
@@ -127,12 +99,6 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
             os.environ[MULTIPROC_ENV] = previous
     logger.info("all workers stopped (exit status %d)", exit_code)
     return exit_code
-
-
-def url(sock: socket.socket) -> str:
-    """``http://HOST:PORT`` of a listening socket (an IPv6 address in brackets)."""
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
 
 
 def _start_holding_signals(procs: Sequence[BaseProcess]) -> None:

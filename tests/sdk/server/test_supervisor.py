@@ -189,32 +189,6 @@ def test_workers_of_a_killed_supervisor_stop(tiny_model_dir, tmp_path, monkeypat
     assert list(tmp_path.glob("simcse-metrics-*")) == []  # (onnxruntime leaves a .ses file of its own there)
 
 
-def test_the_supervisor_listens_on_every_address_of_the_host(monkeypatch):
-    """--host localhost where it resolves to 127.0.0.1 and ::1 (as uvicorn alone binds): one socket each, one port."""
-    from simcse_sdk.server.supervisor import listen, url
-
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6 on this machine")
-    resolve = socket.getaddrinfo
-
-    def both(host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-        assert host == "dualhost"
-        return resolve("127.0.0.1", port, *args, **kwargs) + resolve("::1", port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", both)
-    socks = listen("dualhost", 0)
-    try:
-        assert [s.family for s in socks] == [socket.AF_INET, socket.AF_INET6]
-        port = socks[0].getsockname()[1]
-        assert [url(s) for s in socks] == [f"http://127.0.0.1:{port}", f"http://[::1]:{port}"]
-        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            with socket.socket(family) as client:
-                client.connect((host, port))
-    finally:
-        for s in socks:
-            s.close()
-
-
 def test_a_host_that_does_not_resolve_is_named(tiny_model_dir):
     r = subprocess.run([sys.executable, "-m", "simcse_sdk.server", str(tiny_model_dir), "--host", "no-such-host.invalid",
                         "--workers", "2"], capture_output=True, text=True, timeout=60)

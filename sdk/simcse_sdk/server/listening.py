@@ -1,0 +1,96 @@
+"""The listening sockets of ``simcse-serve --workers``: bound once by the supervisor, accepted from by every worker.
+
+They are bound as uvicorn (asyncio's ``create_server``) binds its own: one socket for each address ``--host``
+resolves to (``localhost``: 127.0.0.1 and ::1 where the machine has both; ``""``: every interface of both
+families; ``::``: IPv6 only), an IPv6 socket for IPv6 alone, and an address family this machine has turned off
+skipped. With port 0 every address gets the one free port the first address got.
+
+Example:
+    >>> socks = listen("127.0.0.1", 0)
+    >>> url(socks[0]).startswith("http://127.0.0.1:")
+    True
+    >>> for s in socks: s.close()
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+
+logger = logging.getLogger(__name__)
+
+BACKLOG = 4096  # connections the kernel holds for accept(): a burst of clients is queued, not refused
+PORT_TRIES = 5  # port 0 on several addresses: a port free on the first may be taken on another; try again
+
+
+class _PortTaken(Exception):
+    """Port 0: the port the first address got is taken on another address."""
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening TCP sockets on ``host``:``port`` (port 0: a free one), one an address the name resolves to.
+
+    Raises:
+        OSError: naming the address and what to change (``--port`` or ``--host``).
+    """
+    try:
+        infos = list(dict.fromkeys(socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                      flags=socket.AI_PASSIVE)))  # each address once
+    except socket.gaierror as e:
+        raise OSError(e.errno, f"cannot listen on {host}:{port} ({e.strerror}): give --host an address or a name "
+                               "this machine resolves") from None
+    for _ in range(PORT_TRIES):
+        try:
+            return _bind_all(host, port, infos)
+        except _PortTaken:
+            continue
+    raise OSError(errno.EADDRINUSE, f"cannot listen on {host}: in {PORT_TRIES} tries no free port was free on every "
+                                    "address it resolves to; give a --port")
+
+
+def url(sock: socket.socket) -> str:
+    """``http://HOST:PORT`` of a listening socket (an IPv6 address in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+
+
+def _bind_all(host: str, port: int, infos: list[tuple]) -> list[socket.socket]:  # type: ignore[type-arg]
+    socks: list[socket.socket] = []
+    skipped: list[str] = []
+    try:
+        for family, kind, proto, _, address in infos:
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as e:  # this family is off on this machine (IPv6 disabled): skipped, as asyncio does
+                skipped.append(f"{address[0]} ({e.strerror})")
+                continue
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # ::1 and 127.0.0.1 on one port: each socket its own family
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and socks:  # a free port: the one the first address got, on every address
+                address = (address[0], socks[0].getsockname()[1], *address[2:])
+            try:
+                sock.bind(address)
+            except OSError as e:
+                sock.close()
+                if e.errno == errno.EADDRNOTAVAIL:  # not an address of this machine now: skipped, as asyncio does
+                    skipped.append(f"{address[0]} ({e.strerror})")
+                    continue
+                if e.errno == errno.EADDRINUSE and port == 0 and socks:
+                    raise _PortTaken from None
+                where = f"[{address[0]}]:{address[1]}" if family == socket.AF_INET6 else f"{address[0]}:{address[1]}"
+                raise OSError(e.errno, f"cannot listen on {where} ({e.strerror}): pick another --port, or stop what "
+                                       "uses it") from None
+            sock.listen(BACKLOG)
+            socks.append(sock)
+        if not socks:
+            raise OSError(errno.EADDRNOTAVAIL, f"cannot listen on {host}:{port}: none of its addresses can be bound "
+                                               f"here ({'; '.join(skipped)}); give --host an address of this machine")
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    for what in skipped:
+        logger.warning("not listening on %s: skipped", what)
+    return socks
