@@ -81,6 +81,11 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
         logger.info("simcse-serve running on %s: %d workers of %d inference threads (pids %s); "
                     "SIGTERM drains them", " and ".join(map(url, socks)), config.workers, config.threads,
                     ", ".join(str(p.pid) for p in procs))
+        cpus, threads = default_threads(), config.workers * (config.threads or 1)
+        if threads > cpus:  # the default: each worker all the CPUs (see the docstring)
+            logger.info("when every worker is busy, %d inference threads share %d CPUs; --threads %d gives each "
+                        "worker its share, at the cost of a lone busy worker using only that share",
+                        threads, cpus, max(1, cpus // config.workers))
         exit_code = _watch(procs, received, shared)
     finally:
         for p in procs:

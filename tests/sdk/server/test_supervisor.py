@@ -170,7 +170,10 @@ def test_a_stop_while_the_workers_start_is_a_clean_stop(tiny_model_dir, sig):
     proc = started_supervisor(tiny_model_dir)
     proc.send_signal(sig)
     assert proc.wait(timeout=60) == 0
-    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+    err = proc.stderr.read() if proc.stderr else ""
+    assert "Traceback" not in err
+    # each worker defaults to all the CPUs: the log says how many threads share them, and the flag that splits them
+    assert re.search(r"when every worker is busy, \d+ inference threads share \d+ CPUs; --threads \d+ gives", err)
 
 
 def test_workers_of_a_killed_supervisor_stop(tiny_model_dir, tmp_path, monkeypatch):
