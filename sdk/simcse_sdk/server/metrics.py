@@ -103,19 +103,40 @@ def worker_marker(path: str, index: int) -> str:
 
 def leave_shared_dir(path: str, pid: int, index: int, orphaned: bool) -> None:
     """A worker's last step: remove its marker; if ``orphaned`` (its supervisor, which removes the directory, was
-    killed), also its files, and the directory once no worker's marker is left in it (the markers keep it for a
-    worker still starting, which has written no file yet)."""
+    killed), also its files, and the directory once no marker of a worker that may still use it is left: one
+    without a pid (a worker still starting, which has written no file yet) or with the pid of a live process."""
     _remove([worker_marker(path, index)])
     if not orphaned:
         return
     _remove(glob.glob(os.path.join(path, f"*_{pid}.db")))
-    if glob.glob(os.path.join(path, "worker-*.running")):  # another worker is still there: it removes the directory
+    markers = glob.glob(os.path.join(path, "worker-*.running"))
+    if any(_still_there(m) for m in markers):  # another worker may still use it: it removes the directory
         return
-    _remove(glob.glob(os.path.join(path, "*.db")))  # of workers that left before the supervisor was killed
+    _remove(markers + glob.glob(os.path.join(path, "*.db")))  # of workers killed outright, or gone before
     try:
         os.rmdir(path)
     except OSError:  # another worker removed it meanwhile
         pass
+
+
+def join_shared_dir(path: str, pid: int, index: int) -> None:
+    """A worker's first step: its pid in its marker, so that one killed outright does not keep the directory."""
+    with open(worker_marker(path, index), "w", encoding="utf-8") as f:
+        f.write(str(pid))
+
+
+def _still_there(marker: str) -> bool:
+    """Whether the worker of ``marker`` may still use the directory: starting (no pid yet) or alive."""
+    try:
+        with open(marker, encoding="utf-8") as f:
+            text = f.read().strip()
+        if text:
+            os.kill(int(text), 0)
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except (OSError, ValueError):  # no permission to signal it (alive), or a marker being written
+        return True
+    return True
 
 
 def _remove(files: list[str]) -> None:

@@ -27,7 +27,7 @@ import uvicorn
 from .app import create_app
 from .config import ServerConfig
 from .listening import BACKLOG
-from .metrics import MULTIPROC_ENV, leave_shared_dir
+from .metrics import MULTIPROC_ENV, join_shared_dir, leave_shared_dir
 from .state import ServerState
 from .supervisor import STOP_SIGNALS, supervise
 
@@ -109,6 +109,8 @@ def worker_main(config: ServerConfig, log_level: str, socks: list[socket.socket]
     if parent is not None and parent.sentinel is not None:
         threading.Thread(target=_stop_when_orphaned, args=(parent.sentinel, orphaned), daemon=True,
                          name="simcse-orphan").start()
+    if shared := os.environ.get(MULTIPROC_ENV):
+        join_shared_dir(shared, os.getpid(), index)
     try:
         code = serve(config, log_level, sockets=socks)
     finally:
