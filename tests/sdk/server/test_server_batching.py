@@ -41,11 +41,11 @@ def encoder(tiny_model_dir):
 
 
 # Every request holds two inputs: a lone input while the server holds no other runs on the event loop itself.
-def serve(encoder: Encoder, rounds: Rounds, scenario) -> None:  # type: ignore[no-untyped-def]
+def serve(encoder: Encoder, rounds: Rounds, scenario, batch_size: int = 32) -> None:  # type: ignore[no-untyped-def]
     encoder.encode_ids = rounds  # type: ignore[method-assign]
 
     async def main() -> None:
-        batcher = RequestBatcher(encoder, batch_size=32, max_batch_tokens=8192, max_queue=100)
+        batcher = RequestBatcher(encoder, batch_size=batch_size, max_batch_tokens=8192, max_queue=100)
         batcher.start()
         try:
             await scenario(batcher)
@@ -102,3 +102,29 @@ def test_no_round_starts_while_every_thread_is_busy(encoder):
 
     serve(encoder, rounds, scenario)
     assert rounds.sizes == [2, 2, 2, 2]
+
+
+def test_a_full_batch_starts_its_round_beside_a_busy_one(encoder):
+    """Requests of a full batch (here 2 inputs) do not wait for the running round's tail: their round shares the
+    threads at once; beyond ``parallelism`` rounds the next one waits."""
+    rounds = Rounds(encoder.dim, tail=[False, False])
+
+    async def scenario(batcher: RequestBatcher) -> None:
+        jobs = [batcher.submit(["a b", "c d"], None, True)]
+        while not rounds.sizes:
+            await asyncio.sleep(0.01)
+        jobs.append(batcher.submit(["e f", "x y"], None, True))  # a full batch: starts though round 0 is not in its tail
+        while len(rounds.sizes) < 2:
+            await asyncio.sleep(0.01)
+        jobs.append(batcher.submit(["g h", "x y"], None, True))
+        await asyncio.sleep(0.3)
+        assert rounds.sizes == [2, 2]  # two rounds run, one a thread: the third waits
+        rounds.release[1].set()
+        assert (await asyncio.wait_for(jobs[1].future, 10)).embeddings[0, 0] == 1  # answered while round 0 is held
+        assert not jobs[0].future.done()
+        rounds.release[0].set()
+        results = [await asyncio.wait_for(j.future, 10) for j in jobs]
+        assert [r.embeddings[0, 0] for r in results] == [0, 1, 2]
+
+    serve(encoder, rounds, scenario, batch_size=2)
+    assert rounds.sizes == [2, 2, 2]
