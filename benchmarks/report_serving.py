@@ -1,8 +1,9 @@
 """The serving benchmark's page: servers under load, where the SDK server's CPU went, and issue 23's aims.
 
 The aims are read off the result file, against two offline references: the best bulk pass of the run (the
-ceiling), and the pass the in-process probe took as its turn at each cell, between the systems' (the CPU's
-speed drifts by 20-50 % within minutes on these machines; the neighbouring pass is what a cell ran beside).
+ceiling: at the start, the end, or a cell's turn), and the pass the in-process probe took as its turn at each
+cell, between the systems' (the CPU's speed drifts by 20-50 % within minutes on these machines; the
+neighbouring pass is what a cell ran beside). An aim is met only when it holds against both.
 
     from benchmarks.report_serving import serving_body
     blocks = serving_body(load_run(Path("benchmarks/results/serving-cpu.json")))
@@ -19,6 +20,11 @@ from benchmarks.report_tables import Run
 ONE_SENTENCE_SHARE, BATCH_SHARE, ONE_CLIENT_RATIO, P99_ROUNDS = 0.70, 0.85, 1.3, 4
 
 
+def best_offline(d: dict) -> float:
+    """The run's best offline rate: its best pass at the start and the end, or a cell's turn if that was faster."""
+    return max([d["offline"]["sent_per_s"], *offline_at_turn(d).values()])
+
+
 def offline_at_turn(d: dict) -> dict[tuple[int, int], float]:
     """{(sentences a request, clients): the offline rate of the probe's turn at that cell} (empty in older runs)."""
     return {(t["size"], t["concurrency"]): t["sent_per_s"] for t in d["offline"].get("turns", [])}
@@ -26,15 +32,14 @@ def offline_at_turn(d: dict) -> dict[tuple[int, int], float]:
 
 def serving_body(run: Run) -> list[str]:
     d, rows = run.data, run.data["rows"]
-    ceiling = d["offline"]["sent_per_s"]
-    near = offline_at_turn(d)
+    ceiling, near = best_offline(d), offline_at_turn(d)
     systems = list(dict.fromkeys(r["system"] for r in rows))
     sizes, levels = sorted({r["size"] for r in rows}), sorted({r["concurrency"] for r in rows})
     blocks = [f"Load generator: {d['load_generator']}; {d['duration_s']} s per cell; requests of "
               f"{' or '.join(map(str, sizes))} STS-B test sentences; "
               f"{plural(d['machine']['threads'], 'inference thread')}. The SDK's offline bulk "
               f"`Encoder.encode` on the same {count(d['offline']['sentences'])} sentences: "
-              f"**{count(ceiling)} sentences/s** (the best of its passes at the start and the end of the run)"
+              f"**{count(ceiling)} sentences/s** (the run's best: of its passes at the start and the end, and its turns at the cells)"
               + (f"; the passes it took as its turn at each cell, between the systems' (their mean at each cell): "
                  f"{count(min(near.values()))}-{count(max(near.values()))} sentences/s." if near else ".")]
     cell = {(r["system"], r["size"], r["concurrency"]): r for r in rows}
@@ -47,7 +52,7 @@ def serving_body(run: Run) -> list[str]:
               for r in rows if r["errors"]]
     blocks.append("Errors: " + ("; ".join(failed) if failed else "none in any cell") + ".")
     blocks += ["**Every cell:**", table(
-        ["system", "sentences/request", "concurrency", "sentences/s", "% of offline (start/end best)",
+        ["system", "sentences/request", "concurrency", "sentences/s", "% of offline (best pass)",
          "% of offline (its turn)", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "RSS MB", "start-up s"],
         [[r["system"], str(r["size"]), str(r["concurrency"]), count(r["sent_per_s"]),
           f"{100 * r['sent_per_s'] / ceiling:.0f}%",
@@ -91,7 +96,7 @@ def serving_body(run: Run) -> list[str]:
 def aims(d: dict, rows: list[dict]) -> list[str]:
     """Issue 23's aims for each SDK server of the run: the figure against each offline reference, and whether
     it is met against both, against the neighbouring pass only, or not."""
-    ceiling, near, one = d["offline"]["sent_per_s"], offline_at_turn(d), d["offline"].get("one_p50_ms")
+    ceiling, near, one = best_offline(d), offline_at_turn(d), d["offline"].get("one_p50_ms")
     naive = {(r["size"], r["concurrency"]): r["sent_per_s"] for r in rows if r["system"] == "naive"}
     out = []
     for system in dict.fromkeys(r["system"] for r in rows if r["system"].startswith("sdk")):
@@ -106,7 +111,10 @@ def aims(d: dict, rows: list[dict]) -> list[str]:
 
         def verdict(pair: tuple[float, float | None], aim: float) -> str:
             best, turn = pair
-            return "met" if best >= aim else "met at its turn only" if turn is not None and turn >= aim else "not met"
+            if turn is None:
+                return "met" if best >= aim else "not met"
+            return {(True, True): "met", (True, False): "met against the best pass only",
+                    (False, True): "met at its turn only", (False, False): "not met"}[(best >= aim, turn >= aim)]
 
         def pct(pair: tuple[float, float | None]) -> str:
             return f"{100 * pair[0]:.0f}%" + (f" ({100 * pair[1]:.0f}% of its turn)" if pair[1] is not None else "")
@@ -145,6 +153,9 @@ def behind_naive(few: list[dict], naive: dict[tuple[int, int], float]) -> tuple[
 
 def p99_within(p99: float, ceiling: float, near: float | None) -> tuple[str, str]:
     """(p99 against the bound of ``P99_ROUNDS`` rounds of 64 sentences at the offline rate, verdict)."""
-    bounds = [1000 * 64 / rate * P99_ROUNDS for rate in (ceiling, near) if rate is not None]
-    text = f"{ms(p99)} ms (bound {ms(bounds[0])} ms" + (f"; {ms(bounds[1])} ms at its turn)" if near else ")")
-    return text, "met" if p99 <= bounds[0] else "met at its turn only" if p99 <= bounds[-1] else "not met"
+    bound, at_turn = 1000 * 64 / ceiling * P99_ROUNDS, None if near is None else 1000 * 64 / near * P99_ROUNDS
+    text = f"{ms(p99)} ms (bound {ms(bound)} ms" + (f"; {ms(at_turn)} ms at its turn)" if at_turn else ")")
+    if at_turn is None:
+        return text, "met" if p99 <= bound else "not met"
+    return text, {(True, True): "met", (True, False): "met against the best pass only",
+                  (False, True): "met at its turn only", (False, False): "not met"}[(p99 <= bound, p99 <= at_turn)]
