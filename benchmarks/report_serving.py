@@ -110,11 +110,7 @@ def aims(d: dict, rows: list[dict]) -> list[str]:
             return low, (min(turns) if len(turns) == len(cells) else None)
 
         def verdict(pair: tuple[float, float | None], aim: float) -> str:
-            best, turn = pair
-            if turn is None:
-                return "met" if best >= aim else "not met"
-            return {(True, True): "met", (True, False): "met against the best pass only",
-                    (False, True): "met at its turn only", (False, False): "not met"}[(best >= aim, turn >= aim)]
+            return verdict_of(pair[0] >= aim, None if pair[1] is None else pair[1] >= aim)
 
         def pct(pair: tuple[float, float | None]) -> str:
             return f"{100 * pair[0]:.0f}%" + (f" ({100 * pair[1]:.0f}% of its turn)" if pair[1] is not None else "")
@@ -155,7 +151,12 @@ def p99_within(p99: float, ceiling: float, near: float | None) -> tuple[str, str
     """(p99 against the bound of ``P99_ROUNDS`` rounds of 64 sentences at the offline rate, verdict)."""
     bound, at_turn = 1000 * 64 / ceiling * P99_ROUNDS, None if near is None else 1000 * 64 / near * P99_ROUNDS
     text = f"{ms(p99)} ms (bound {ms(bound)} ms" + (f"; {ms(at_turn)} ms at its turn)" if at_turn else ")")
-    if at_turn is None:
-        return text, "met" if p99 <= bound else "not met"
-    return text, {(True, True): "met", (True, False): "met against the best pass only",
-                  (False, True): "met at its turn only", (False, False): "not met"}[(p99 <= bound, p99 <= at_turn)]
+    return text, verdict_of(p99 <= bound, None if at_turn is None else p99 <= at_turn)
+
+
+def verdict_of(by_best: bool, by_turn: bool | None) -> str:
+    """The verdict on an aim, held (or not) against the run's best pass and against the pass at its turn (None:
+    the run has no turns): met only when it holds against both."""
+    if by_turn is None or by_best == by_turn:
+        return "met" if by_best else "not met"
+    return "met against the best pass only" if by_best else "met at its turn only"

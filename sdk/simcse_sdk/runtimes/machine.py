@@ -36,19 +36,24 @@ def cpuinfo() -> tuple[str, set[str]]:
     return model or platform.machine(), flags
 
 
+def int8_flags(flags: set[str]) -> list[str]:
+    """The int8-relevant flags among ``flags``, sorted."""
+    return sorted(f for f in INT8_FLAGS if f in flags)
+
+
 def cpu_description() -> dict[str, object]:
     """CPU model, machine, and the int8-relevant flags present."""
     model, flags = cpuinfo()
     return {
         "model": model,
         "machine": platform.machine(),
-        "int8_flags": sorted(f for f in INT8_FLAGS if f in flags),
+        "int8_flags": int8_flags(flags),
     }
 
 
 def missing_int8_flags(recorded: list[str]) -> list[str]:
     """Flags the export CPU had that this CPU lacks (empty when this CPU is at least as capable)."""
-    here = set(cpuinfo()[1]) & set(INT8_FLAGS)
+    here = set(int8_flags(cpuinfo()[1]))
     return sorted(set(recorded) - here)
 
 

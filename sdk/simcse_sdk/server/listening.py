@@ -51,8 +51,12 @@ def listen(host: str, port: int) -> list[socket.socket]:
 
 def url(sock: socket.socket) -> str:
     """``http://HOST:PORT`` of a listening socket (an IPv6 address in brackets)."""
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+    return f"http://{_host_port(sock.family, sock.getsockname())}"
+
+
+def _host_port(family: int, address: tuple) -> str:  # type: ignore[type-arg]
+    """``HOST:PORT`` of a socket address, an IPv6 host in brackets."""
+    return f"[{address[0]}]:{address[1]}" if family == socket.AF_INET6 else f"{address[0]}:{address[1]}"
 
 
 def _bind_all(host: str, port: int, infos: list[tuple]) -> list[socket.socket]:  # type: ignore[type-arg]
@@ -79,9 +83,8 @@ def _bind_all(host: str, port: int, infos: list[tuple]) -> list[socket.socket]: 
                     continue
                 if e.errno == errno.EADDRINUSE and port == 0 and socks:
                     raise _PortTaken from None
-                where = f"[{address[0]}]:{address[1]}" if family == socket.AF_INET6 else f"{address[0]}:{address[1]}"
-                raise OSError(e.errno, f"cannot listen on {where} ({e.strerror}): pick another --port, or stop what "
-                                       "uses it") from None
+                raise OSError(e.errno, f"cannot listen on {_host_port(family, address)} ({e.strerror}): pick another "
+                                       "--port, or stop what uses it") from None
             sock.listen(BACKLOG)
             socks.append(sock)
         if not socks:

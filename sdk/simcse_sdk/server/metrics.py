@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import (
@@ -141,10 +142,7 @@ def _still_there(marker: str) -> bool:
 
 def _remove(files: list[str]) -> None:
     for f in files:
-        try:
-            os.remove(f)
-        except FileNotFoundError:
-            pass
+        Path(f).unlink(missing_ok=True)
 
 
 class SharedFiles:

@@ -109,12 +109,13 @@ def worker_main(config: ServerConfig, log_level: str, socks: list[socket.socket]
     if parent is not None and parent.sentinel is not None:
         threading.Thread(target=_stop_when_orphaned, args=(parent.sentinel, orphaned), daemon=True,
                          name="simcse-orphan").start()
-    if shared := os.environ.get(MULTIPROC_ENV):
+    shared = os.environ.get(MULTIPROC_ENV)
+    if shared:
         join_shared_dir(shared, os.getpid(), index)
     try:
         code = serve(config, log_level, sockets=socks)
     finally:
-        if shared := os.environ.get(MULTIPROC_ENV):  # orphaned: the last worker removes the metrics directory
+        if shared:  # orphaned: the last worker removes the metrics directory
             leave_shared_dir(shared, os.getpid(), index, orphaned=orphaned.is_set())
     raise SystemExit(code)
 
