@@ -2,12 +2,12 @@
 
 Example:
     >>> from simcse_sdk import Encoder
-    >>> enc = Encoder("my-model", device="cpu")                       # doctest: +SKIP
+    >>> enc = Encoder("models/minilm", device="cpu", variant="fp32")  # all-MiniLM-L6-v2 (make demo)   # doctest: +SKIP
     >>> emb = enc.encode(["A man plays a guitar.", "Someone plays music."])   # doctest: +SKIP
     >>> emb.shape                                                        # doctest: +SKIP
     (2, 384)
-    >>> enc.similarity(["A man plays a guitar."], ["Someone plays music."])   # doctest: +SKIP
-    array([0.62], dtype=float32)
+    >>> enc.similarity(["A man plays a guitar."], ["Someone plays music."]).round(2)   # doctest: +SKIP
+    array([0.65], dtype=float32)
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ class Encoder:
         runtime: str = "auto",
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        check_encoder_args(path, device, variant, threads, batch_size, max_tokens, verify, parallel_batches)
+        check_encoder_args(path, device, variant, threads, batch_size, max_tokens, verify, parallel_batches,
+                           cache_dir)
         self.path = Path(path)
         self.manifest = Manifest.load(self.path)
         self.device = resolve_device(device)
@@ -289,10 +290,7 @@ class Encoder:
                prompt_name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k corpus rows by cosine for each query: (indices, scores), each (n_queries, k). The queries are
         encoded as the corpus was: its width gives the size, its dtype the output (int8; uint8: ubinary)."""
-        c = np.asarray(corpus_embeddings)
-        out = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "ubinary"}.get(c.dtype, "float32")
-        width = c.shape[-1] * (8 if out == "ubinary" else 1) if c.ndim == 2 else self.dim
-        dims = min(width, self.dim) if width != self.dim else None  # a wrong width: search() names both sizes
+        c, dims, out = sim.corpus_form(corpus_embeddings, self.dim)
         return sim.search(self.encode(queries, dimensions=dims, output=out, prompt_name=prompt_name), c, top_k)
 
     def __repr__(self) -> str:

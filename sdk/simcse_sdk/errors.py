@@ -20,27 +20,33 @@ class SimcseError(Exception):
 
 
 class ModelDirError(SimcseError, FileNotFoundError):
-    """The model directory, or a file it must hold, is missing."""
+    """The model directory, or a file it must hold, is missing; or its ``tokenizer.json`` cannot be parsed."""
 
 
 class ManifestError(SimcseError, ValueError):
-    """The manifest is unreadable, of an unknown format version, or inconsistent."""
+    """The manifest is unreadable, of an unknown format version, or inconsistent: a field of the wrong type, an
+    ``embedding_dim`` that disagrees with the ONNX graph's declared output."""
 
 
 class IntegrityError(SimcseError, ValueError):
-    """A model file's sha256 does not match the manifest: the file was changed or truncated."""
+    """A model file's sha256 does not match the manifest (the file was changed or truncated), or, with
+    ``verify=False``, it is not a loadable ONNX file."""
 
 
 class InputError(SimcseError, TypeError):
-    """An argument has the wrong type: sentences that are not a list of strings, a float batch size..."""
+    """An argument has the wrong type: ``encode("one string")``, a dict or set of texts, bytes, a non-str item,
+    ``batch_size=2.0``, ``normalize="yes"``, a token id list holding floats."""
 
 
 class InvalidArgumentError(SimcseError, ValueError):
-    """An argument has the right type but a bad value: ``batch_size=0``, a NaN embedding, a lone surrogate."""
+    """An argument has the right type but a bad value: ``batch_size=0`` (``None`` means "the default"),
+    ``threads=-3``, ``top_k=0``, a text with a lone surrogate, a token id outside the vocabulary, a NaN/inf
+    embedding row passed to ``search``/``cosine_matrix``/``FaissIndex``."""
 
 
 class InferenceError(SimcseError, RuntimeError):
-    """The inference runtime failed on a batch (out of memory, or a model directory whose parts disagree)."""
+    """The inference runtime failed on a batch (out of memory, or a model directory whose parts disagree), or the
+    model gave NaN/inf for an input."""
 
 
 class DeviceError(SimcseError, RuntimeError):

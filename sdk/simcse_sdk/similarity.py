@@ -169,6 +169,22 @@ def search(
     return np.take_along_axis(best_idx, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
 
 
+def corpus_form(corpus_embeddings: object, dim: int) -> tuple[np.ndarray, int | None, str]:
+    """(corpus, dimensions, output): the corpus as an array, and how queries must be encoded to be scored against it
+    by a model of ``dim`` values: its width gives the size (None: the full one), its dtype the output (int8;
+    uint8: ubinary). An empty list is an empty corpus; rows of no values are refused."""
+    c = np.asarray(corpus_embeddings)
+    if c.ndim == 1 and c.size == 0:  # an empty list: no corpus rows yet
+        c = np.zeros((0, dim), dtype=np.float32)
+    if c.ndim == 2 and c.shape[1] == 0:
+        raise InputError(f"corpus_embeddings has shape {c.shape}: rows of no values. Pass what encode() returned "
+                         "for the corpus, shape (n, width).")
+    out = {np.dtype(np.int8): "int8", np.dtype(np.uint8): "ubinary"}.get(c.dtype, "float32")
+    width = c.shape[-1] * (8 if out == "ubinary" else 1) if c.ndim == 2 else dim
+    dims = min(width, dim) if width != dim else None  # a wrong width: search() names both sizes
+    return c, dims, out
+
+
 class FaissIndex:
     """Exact index over normalised embeddings (needs ``pip install faiss-cpu``): inner product for float and int8
     vectors, Hamming distance (``faiss.IndexBinaryFlat``) for packed bits, scored as :func:`search` scores.

@@ -95,6 +95,28 @@ def test_unknown_variant_lists_what_exists(tiny_model_dir):
         Encoder(tiny_model_dir, device="cpu", variant="fp16")
 
 
+@pytest.mark.parametrize("name, fix", [("FP32", r"Did you mean 'fp32'\?"), (" Int8", r"Did you mean 'int8'\?"),
+                                       ("fp64", r"Pass one of those or variant='auto' \(the exporter makes")])
+def test_a_misspelt_variant_is_named_with_its_fix_and_no_export_flag_that_does_not_exist(tiny_model_dir, name, fix):
+    with pytest.raises(VariantError, match=fix) as e:
+        Encoder(tiny_model_dir, device="cpu", variant=name)
+    assert "re-export with" not in str(e.value)
+
+
+def test_cache_dir_of_the_wrong_type(tiny_model_dir):
+    with pytest.raises(InputError, match="cache_dir must be a folder path.*got int 5"):
+        Encoder(tiny_model_dir, device="cpu", cache_dir=5)
+
+
+def test_search_over_an_empty_corpus_and_over_rows_of_no_values(encoder):
+    idx, scores = encoder.search(["a query", "another"], [])
+    assert idx.shape == scores.shape == (2, 0)
+    idx, _ = encoder.search(["a query"], np.zeros((0, encoder.dim), dtype=np.float32))
+    assert idx.shape == (1, 0)
+    with pytest.raises(InputError, match=r"shape \(3, 0\): rows of no values"):
+        encoder.search(["a query"], np.zeros((3, 0), dtype=np.float32))
+
+
 def test_unknown_device(tiny_model_dir):
     with pytest.raises(DeviceError, match="Unknown device 'gpu'"):
         Encoder(tiny_model_dir, device="gpu")

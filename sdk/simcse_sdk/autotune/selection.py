@@ -29,6 +29,10 @@ from .choice import Candidate, Choice, Encode
 
 logger = logging.getLogger(__name__)
 
+# The export flag that adds each optional variant (python -m export --help), for the hint when one is missing.
+EXPORT_FLAGS = {"fp16": "--fp16", "int8": "--int8", "ov-fp32": "--openvino", "ov-bf16": "--openvino",
+                "ov-int8": "--openvino"}
+
 
 def choose(path: Path, manifest: Manifest, device: str, variant: str, runtime: str, threads: int | None,
            settings: dict[str, Any], cache_dir: str | os.PathLike[str] | None,
@@ -48,14 +52,14 @@ def choose(path: Path, manifest: Manifest, device: str, variant: str, runtime: s
 
         import_openvino()  # not installed: the error names the extra
     names = [n for n, v in manifest.variants.items() if v.gate.get("passed", True) and runs_on(v, device)
-             and runtime in ("auto", v.runtime) and installed(v.runtime)]
+             and runtime in ("auto", v.runtime) and installed(v.runtime) and _files_present(path, n, v)]
     if not names:
         hint = " (re-export with --openvino)" if runtime == "openvino" else ""
         raise VariantError(f"No variant in {str(path)!r} runs on {device} with runtime {runtime!r}{hint}; "
                            f"it has {sorted(manifest.variants)}.")
     if len(names) == 1:
         return Choice(names[0], manifest.variants[names[0]].runtime, "only candidate"), None
-    ref = _reference(manifest, device)
+    ref = _reference(manifest, device, path)
     key = {"model": cache.model_description(path, manifest, names + ([ref] if ref and ref not in names else [])),
            "machine": cache.machine_description(device, threads or default_threads(), settings)}
     path = cache.cache_path(_cache_root(cache_dir), key)
@@ -74,7 +78,7 @@ def check_here(path: Path, manifest: Manifest, device: str, name: str, threads: 
                tokenize: Callable[[list[str]], list[np.ndarray]]) -> accuracy.AccuracyCheck | None:
     """Variant ``name`` (its ``encode``) against the reference on this machine, once per model and machine
     (cached); None where there is nothing to check (it is the reference, or the reference does not run here)."""
-    ref = _reference(manifest, device)
+    ref = _reference(manifest, device, path)
     if ref is None or not accuracy.needs_check(name):
         return None
     key = {"model": cache.model_description(path, manifest, [name, ref]),
@@ -96,10 +100,23 @@ def check_here(path: Path, manifest: Manifest, device: str, name: str, threads: 
     return check
 
 
-def _reference(manifest: Manifest, device: str) -> str | None:
-    """The variant the others are checked against here, if the model directory has it and it runs on ``device``."""
+def _reference(manifest: Manifest, device: str, path: Path | None = None) -> str | None:
+    """The variant the others are checked against here, if the model directory has it (with its files, when
+    ``path`` is given) and it runs on ``device``."""
     v = manifest.variants.get(accuracy.REFERENCE)
-    return accuracy.REFERENCE if v is not None and runs_on(v, device) and installed(v.runtime) else None
+    if v is None or not (runs_on(v, device) and installed(v.runtime)):
+        return None
+    return accuracy.REFERENCE if path is None or _files_present(path, accuracy.REFERENCE, v, warn=False) else None
+
+
+def _files_present(path: Path, name: str, variant: Variant, warn: bool = True) -> bool:
+    """Whether every file of ``variant`` is in the model directory; a candidate without them is left out (logged)."""
+    missing = [f for f in (variant.file, *variant.extra_files) if not (path / f).is_file()]
+    if missing and warn:
+        files = f"file {missing[0]!r} is" if len(missing) == 1 else f"files {', '.join(map(repr, missing))} are"
+        logger.warning("variant=auto: leaving out %r: its %s missing from %s (copy the whole model directory, or "
+                       "re-export)", name, files, str(path))
+    return not missing
 
 
 def _cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
@@ -123,10 +140,14 @@ def check_named(path: Path, manifest: Manifest, device: str, variant: str) -> st
     """``variant`` itself, once checked to be in the model directory and to run on ``device``."""
     have = sorted(manifest.variants)
     if variant not in manifest.variants:
-        raise VariantError(
-            f"Variant {variant!r} is not in {str(path)!r}; it has {have}. "
-            f"Pass one of those, or variant='auto', or re-export with --{variant}."
-        )
+        near = [n for n in have if n.lower() == variant.lower().strip()]
+        if near:
+            fix = f"Did you mean {near[0]!r}? Variant names are lower case."
+        elif variant in EXPORT_FLAGS:
+            fix = f"Pass one of those, or variant='auto', or re-export with {EXPORT_FLAGS[variant]}."
+        else:
+            fix = f"Pass one of those or variant='auto' (the exporter makes {', '.join(sorted(EXPORT_FLAGS))} and fp32)."
+        raise VariantError(f"Variant {variant!r} is not in {str(path)!r}; it has {have}. {fix}")
     if manifest.variants[variant].gate.get("passed") is False:
         logger.warning("variant %r failed the export accuracy gate: %s", variant,
                        "; ".join(manifest.variants[variant].gate.get("failures", [])))

@@ -26,6 +26,7 @@ from .errors import (
     EmbedConfigError,
     ExtraMissingError,
     OutputDirError,
+    OutputPathError,
     ShardError,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "EmbedConfigError",
     "ExtraMissingError",
     "OutputDirError",
+    "OutputPathError",
     "ShardError",
 ]
 

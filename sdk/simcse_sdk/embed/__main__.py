@@ -40,7 +40,8 @@ def parser() -> argparse.ArgumentParser:
                    "(fixed_size_list<float>), int8 (fixed_size_list<int8>: 4x smaller, scale in _manifest.json) or "
                    "ubinary (fixed_size_list<uint8> of packed sign bits: 32x smaller)")
     p.add_argument("--prompt-name", default=None, help="the model's prompt to put before each text (e.g. passage)")
-    p.add_argument("--variant", default=d.variant, help="auto | fp32 | fp16 | int8")
+    p.add_argument("--variant", default=d.variant, help="auto (the fastest measured here), or a variant of the model "
+                   "directory's manifest.json: fp32, fp16, int8, ov-fp32, ov-bf16, ov-int8")
     p.add_argument("--device", default=d.device, help="local engine: auto | cpu | cuda")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per inference batch")
     p.add_argument("--max-tokens", type=int, default=d.max_tokens, help="padded tokens per inference batch")

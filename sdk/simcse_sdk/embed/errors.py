@@ -27,7 +27,12 @@ class EmbedConfigError(SimcseError, ValueError):
 
 
 class OutputDirError(SimcseError, FileExistsError):
-    """The output folder holds another job's files: a different model, inputs or settings."""
+    """The output folder holds another job's files: a different model, inputs or settings, or files that are not
+    this job's (a Parquet reader of the folder would read them too)."""
+
+
+class OutputPathError(SimcseError, OSError):
+    """The output folder cannot be made or written: a file stands where it should be, no permission, read-only."""
 
 
 class ShardError(SimcseError, RuntimeError):

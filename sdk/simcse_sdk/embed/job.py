@@ -22,10 +22,10 @@ from typing import Any
 
 from ..encoder import Encoder
 from .config import EmbedConfig
-from .errors import OutputDirError, ShardError
+from .errors import EmbedConfigError, OutputDirError, OutputPathError, ShardError
 from .io import manifest
 from .io.inputs import resolve_inputs
-from .io.shards import complete_shards, remove_temporaries, shard_info
+from .io.shards import complete_shards, other_files, remove_temporaries, shard_info
 from .plan import ShardSpec, plan_shards
 from .summary import Progress, Summary
 
@@ -43,10 +43,25 @@ def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.Pa
     before any work where it can.
     """
     config = (config or EmbedConfig()).validated()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]  # one path, glob or folder
     files = resolve_inputs(inputs, config.format)
     shards = plan_shards(files, config)
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise EmbedConfigError(f"out_dir must be a folder path (str or os.PathLike), got {type(out_dir).__name__}: "
+                               "pass the folder the Parquet shards go to, e.g. 'embeddings/'.")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    created = _make_folder(out)
+    try:
+        return _embed(model_dir, files, shards, out, config, ray_udf)
+    except BaseException:
+        if created and not any(out.iterdir()):  # refused before anything was written: leave no empty folder
+            out.rmdir()
+        raise
+
+
+def _embed(model_dir: str | os.PathLike[str], files: list[Any], shards: list[ShardSpec], out: Path,
+           config: EmbedConfig, ray_udf: type[Any] | None) -> Summary:
     with _locked(out):
         saved = manifest.load(out)
         if config.overwrite:
@@ -55,6 +70,10 @@ def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.Pa
         elif saved is None and complete_shards(out):
             raise OutputDirError(f"{str(out)!r} holds part-*.parquet files but no {manifest.NAME}: they are not this "
                                  "job's. Use another --out, or --overwrite to delete them.")
+        foreign = other_files(out)
+        if foreign:
+            raise OutputDirError(f"{str(out)!r} holds {foreign[0]!r}, which is not this job's: a Parquet reader of "
+                                 "the folder (pyarrow.parquet.read_table) would read it too. Use an empty or new --out.")
         variant = saved["model"]["variant"] if saved and config.variant == "auto" else config.variant  # pinned
         started_ray = False
         encoder = None
@@ -154,6 +173,23 @@ def _clear(out: Path) -> None:
     for name in (manifest.NAME, manifest.BAD_ROWS_NAME):
         (out / name).unlink(missing_ok=True)
     remove_temporaries(out)
+
+
+def _make_folder(out: Path) -> bool:
+    """Make the output folder (and its parents) and check it can be written; whether it was made now."""
+    existed = out.is_dir()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".simcse-write-check.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        what = e.strerror or type(e).__name__
+        if isinstance(e, (FileExistsError, NotADirectoryError)):
+            what = "a file stands where the folder (or one of its parents) should be"
+        raise OutputPathError(f"Cannot write the output folder {str(out)!r}: {what}. Pass --out a folder you can "
+                              "write to (it is made if missing).") from e
+    return not existed
 
 
 @contextlib.contextmanager

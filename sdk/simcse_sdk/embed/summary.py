@@ -36,7 +36,8 @@ class Summary:
 
     def text(self) -> str:
         bad = f"{self.bad_rows:,} bad row{'s' if self.bad_rows != 1 else ''}"
-        return (f"{self.rows:,} rows in {self.shards:,} shards ({self.shards_skipped:,} already done, skipped); "
+        shards = f"{self.shards:,} shard{'s' if self.shards != 1 else ''}"
+        return (f"{self.rows:,} rows in {shards} ({self.shards_skipped:,} already done, skipped); "
                 f"embedded {self.rows_embedded:,} rows in {self.seconds:.1f} s ({self.rows_per_s:,.0f} rows/s); {bad}")
 
 

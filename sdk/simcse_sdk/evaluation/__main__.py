@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sentence-transformers", metavar="DIR", help="score a sentence-transformers folder instead"
     )
-    parser.add_argument("--variant", default="auto", choices=["auto", "fp32", "fp16", "int8"])
+    parser.add_argument("--variant", default="auto", help="auto (the fastest measured here), or a variant of the "
+                        "model directory's manifest.json: fp32, fp16, int8, ov-fp32, ov-bf16, ov-int8")
     parser.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     parser.add_argument(
         "--tasks", default="sts", help="sts|dev|transfer|align|all, or several joined by commas"
@@ -112,6 +113,23 @@ def load_encode(args: argparse.Namespace) -> tuple[Encode, dict[str, Any]]:
         "device": encoder.device,
         "variant": encoder.variant,
     }
+
+
+def check_json_target(path: str) -> str | None:
+    """Why ``--json PATH`` could not be written, checked before the run (its folder is made), or None."""
+    target = Path(path)
+    if target.is_dir():
+        return "it is a folder"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        if isinstance(e, (FileExistsError, NotADirectoryError)):
+            return "a file stands where its folder (or one of its parents) should be"
+        return e.strerror or type(e).__name__
+    return None
 
 
 def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
@@ -176,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (args.dimensions or args.output) and "sts" not in groups:
         parser.error(f"--dimensions and --output score the sts tasks, which --tasks {args.tasks} leaves out: "
                      "add sts, e.g. --tasks sts")
+    problem = check_json_target(args.json) if args.json else None
+    if problem:
+        parser.error(f"--json {args.json}: cannot write there ({problem}); pass a file path in a folder you can write to")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         payload = run(args, groups)
@@ -183,7 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if args.json:
-        write_json(args.json, payload)
+        try:
+            write_json(args.json, payload)
+        except OSError as e:  # the folder changed during the run: keep the results on stdout
+            print(json.dumps(payload, indent=2, allow_nan=True))
+            print(f"error: could not write {args.json} ({e.strerror or e}); the results are printed above as JSON",
+                  file=sys.stderr)
+            return 1
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
 

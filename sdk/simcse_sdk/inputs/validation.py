@@ -178,12 +178,15 @@ def check_name(value: object, name: str, valid: str) -> str:
 
 
 def check_encoder_args(path: object, device: object, variant: object, threads: object, batch_size: object,
-                       max_tokens: object, verify: object, parallel_batches: object) -> None:
+                       max_tokens: object, verify: object, parallel_batches: object, cache_dir: object = None) -> None:
     """Types and ranges of ``Encoder(...)``'s arguments, before anything is loaded."""
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"path must be a str or os.PathLike (the model directory); got {type(path).__name__} {path!r:.40}.")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise InputError(f"cache_dir must be a folder path (str or os.PathLike) or None (the default cache); got "
+                         f"{type(cache_dir).__name__} {cache_dir!r:.40}.")
     check_name(device, "device", "'cpu', 'cuda' or 'auto'")
-    check_name(variant, "variant", "'auto', 'fp32', 'fp16' or 'int8'")
+    check_name(variant, "variant", "'auto' or a variant of the model directory: 'fp32', 'int8', 'ov-int8'...")
     check_int(threads, "threads", none_means="the CPUs available to this process", maximum=MAX_THREADS)
     check_int(batch_size, "batch_size")
     check_int(max_tokens, "max_tokens")

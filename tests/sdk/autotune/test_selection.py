@@ -181,6 +181,19 @@ def test_a_candidate_that_fails_here_is_left_out(monkeypatch, model_dir, tmp_pat
     assert "int8 does not run here" in caplog.text
 
 
+@pytest.mark.parametrize("removed, left", [("model.int8.onnx", "fp32"), ("model.onnx", "int8")])
+def test_a_candidate_whose_file_is_missing_is_left_out_by_name(model_dir, tmp_path, caplog, removed, left):
+    (model_dir / removed).unlink()  # a model directory copied in part
+    enc = Encoder(model_dir, device="cpu", cache_dir=tmp_path / "cache")
+    assert enc.variant == left and enc.choice.reason == "only candidate"
+    gone = ({"fp32", "int8"} - {left}).pop()
+    assert f"leaving out {gone!r}: its file {removed!r} is missing" in caplog.text
+    enc.encode(["still embeds"])
+    (model_dir / {"fp32": "model.onnx", "int8": "model.int8.onnx"}[left]).unlink()
+    with pytest.raises(VariantError, match="No variant"):
+        Encoder(model_dir, device="cpu", cache_dir=tmp_path / "cache")
+
+
 def negate_int8(monkeypatch) -> None:
     """int8 computes something else on this CPU than at export (as 8-bit weights do on an AVX2-only CPU)."""
     real = Runtime.run

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from simcse_sdk import Encoder
-from simcse_sdk.embed import EmbedConfig, OutputDirError, embed_corpus
+from simcse_sdk.embed import EmbedConfig, EmbedConfigError, OutputDirError, OutputPathError, embed_corpus
 from simcse_sdk.embed import __main__ as cli
 from simcse_sdk.model.manifest import Manifest, sha256_file
 
@@ -76,7 +76,7 @@ def test_changed_input_or_settings_refuse_to_mix_jobs(tmp_path: Path, tiny_model
         embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=60, progress=False))
     with path.open("a", encoding="utf-8") as f:
         f.write("one more line\n")
-    with pytest.raises(OutputDirError, match=rf"inputs \({path}.*modified"):
+    with pytest.raises(OutputDirError, match=rf"inputs \({path}.*changed in size or modification time"):
         embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=50, progress=False))
     summary = embed_corpus(tiny_model_dir, [path], out, EmbedConfig(shard_rows=60, overwrite=True, progress=False))
     assert (summary.rows, summary.shards, summary.shards_skipped) == (231, 4, 0)
@@ -89,6 +89,46 @@ def test_foreign_part_files_are_not_taken_for_ours(tmp_path: Path, tiny_model_di
     pq.write_table(pa.table({"x": [1]}), out / "part-000000.parquet")
     with pytest.raises(OutputDirError, match="no _manifest.json"):
         embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(progress=False))
+
+
+def test_other_files_in_the_output_folder_are_refused_before_any_work(tmp_path: Path, tiny_model_dir: Path,
+                                                                      corpus) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # pyarrow.parquet.read_table(out) would try to read it
+    with pytest.raises(OutputDirError, match="holds 'notes.txt', which is not this job's.*read_table"):
+        embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(progress=False))
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_an_output_path_that_cannot_be_a_folder_is_named_and_nothing_is_left(
+        tmp_path: Path, tiny_model_dir: Path, corpus, capsys: pytest.CaptureFixture[str]) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    for out in (a_file, a_file / "sub"):
+        with pytest.raises(OutputPathError, match=f"Cannot write the output folder '{out}': a file stands"):
+            embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(progress=False))
+        assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "-q"]) == 1
+        assert capsys.readouterr().err.startswith("error: Cannot write the output folder")
+    assert a_file.read_text() == "x"
+    with pytest.raises(EmbedConfigError, match="out_dir must be a folder path.*got NoneType"):
+        embed_corpus(tiny_model_dir, [corpus[0]], None, EmbedConfig(progress=False))  # type: ignore[arg-type]
+
+
+def test_a_refused_job_leaves_no_new_empty_folder(tmp_path: Path, tiny_model_dir: Path, corpus) -> None:
+    out = tmp_path / "new" / "out"
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "--variant", "fp64", "-q"]) == 1
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(kept), "--variant", "fp64", "-q"]) == 1
+    assert kept.is_dir()  # the user's own folder stays
+
+
+def test_one_input_path_given_as_a_string(tmp_path: Path, tiny_model_dir: Path, corpus, by_id) -> None:
+    path, texts = corpus
+    s = embed_corpus(tiny_model_dir, str(path), tmp_path / "out", EmbedConfig(progress=False))
+    assert s.rows == len(texts) and len(by_id(tmp_path / "out")) == len(texts)
 
 
 def test_bad_rows_embedded_as_empty_text_or_skipped_and_listed(tmp_path: Path, tiny_model_dir: Path, by_id) -> None:

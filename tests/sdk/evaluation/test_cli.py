@@ -37,6 +37,32 @@ def test_missing_model_dir_is_an_sdk_error(tmp_path: Path, capsys: pytest.Captur
     assert capsys.readouterr().err.startswith("error: ")
 
 
+def test_a_json_path_that_cannot_be_written_is_refused_before_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def no_run(*args: Any) -> None:
+        raise AssertionError("the run started before --json was checked")
+
+    monkeypatch.setattr(cli, "run", no_run)
+    (tmp_path / "afile").write_text("x")
+    for bad, why in ((tmp_path / "afile" / "out.json", "a file stands where its folder"), (tmp_path, "it is a folder")):
+        with pytest.raises(SystemExit) as err:
+            cli.main(["some-model", "--tasks", "dev", "--json", str(bad)])
+        assert err.value.code == 2
+        assert f"--json {bad}: cannot write there ({why}" in capsys.readouterr().err
+
+
+def test_variant_names_beyond_the_onnx_ones_reach_the_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = {}
+
+    def fake_load(args: Any) -> tuple[Any, dict[str, Any]]:
+        seen["variant"] = args.variant
+        raise cli.SimcseError("stop here")
+
+    monkeypatch.setattr(cli, "load_encode", fake_load)
+    assert cli.main(["some-model", "--tasks", "dev", "--variant", "ov-int8"]) == 1
+    assert seen == {"variant": "ov-int8"}
+
+
 def test_write_json_is_atomic(tmp_path: Path) -> None:
     out = tmp_path / "sub" / "r.json"
     cli.write_json(out, {"a": 1.5})

@@ -87,7 +87,7 @@ def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str
                 was = {f["path"]: f for f in old.get("inputs", [])}
                 now = {f["path"]: f for f in current["inputs"]}
                 changed = sorted(set(was) ^ set(now)) + sorted(p for p in set(was) & set(now) if was[p] != now[p])
-                detail.append(f"inputs ({', '.join(changed[:5]) or 'order'} added, removed or modified)")
+                detail.append(f"inputs ({', '.join(changed[:5]) or 'order'} added, removed, or changed in size or modification time)")
             elif key == "settings":
                 s_old, s_new = old.get("settings", {}), current["settings"]
                 detail.append("settings (" + ", ".join(f"{k}: {s_old.get(k)!r} -> {s_new[k]!r}"

@@ -99,3 +99,10 @@ def remove_temporaries(out_dir: str | os.PathLike[str]) -> int:
         p.unlink(missing_ok=True)
         n += 1
     return n
+
+
+def other_files(out_dir: str | os.PathLike[str]) -> list[str]:
+    """Names in ``out_dir`` that a Parquet reader of the folder would read but that are not shards of a job
+    (readers skip ``.``- and ``_``-prefixed names), sorted."""
+    shards = {p.name for p in complete_shards(out_dir).values()}
+    return sorted(p.name for p in Path(out_dir).iterdir() if not p.name.startswith((".", "_")) and p.name not in shards)
