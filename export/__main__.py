@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from simcse_sdk.errors import DataDirError
@@ -56,13 +57,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="L2-normalise inside the graph (default: as the checkpoint says)")
     p.add_argument("--data-dir", help=f"data directory for the STS-B dev gate (default: ${ENV_VAR}; "
                    "without either, a built-in probe set is used and no Spearman is measured)")
-    p.add_argument("--min-cos-fp32", type=float, default=0.99999, help="gate: min cosine to torch, fp32")
-    p.add_argument("--min-cos-fp16", type=float, default=0.999, help="gate: min cosine to torch, fp16")
-    p.add_argument("--min-cos-int8", type=float, default=0.95, help="gate: min cosine to torch, int8")
-    p.add_argument("--min-cos-bf16", type=float, default=Thresholds().min_cos["ov-bf16"],
-                   help="gate: min cosine to torch, ov-bf16")
-    p.add_argument("--max-drop-int8", type=float, default=0.5, help="gate: max STS-B dev loss in points, int8")
-    p.add_argument("--max-drop", type=float, default=0.1, help="gate: max STS-B dev loss in points, fp32/fp16")
+    p.add_argument("--min-cos-fp32", type=cosine, default=0.99999, help="gate: min cosine to torch, fp32 "
+                   "(default %(default)s)")
+    p.add_argument("--min-cos-fp16", type=cosine, default=0.999, help="gate: min cosine to torch, fp16 "
+                   "(default %(default)s)")
+    p.add_argument("--min-cos-int8", type=cosine, default=0.95, help="gate: min cosine to torch, int8 "
+                   "(default %(default)s)")
+    p.add_argument("--min-cos-bf16", type=cosine, default=Thresholds().min_cos["ov-bf16"],
+                   help="gate: min cosine to torch, ov-bf16 (default %(default)s)")
+    p.add_argument("--max-drop-int8", type=points, default=0.5, help="gate: max STS-B dev loss in points, int8 "
+                   "(default %(default)s)")
+    p.add_argument("--max-drop", type=points, default=0.1, help="gate: max STS-B dev loss in points, fp32/fp16 "
+                   "(default %(default)s)")
     p.add_argument("--matryoshka-dims", type=sizes_arg, metavar="N,N,...",
                    help="the Matryoshka sizes a model trained elsewhere was trained for (descending); default: the "
                    "checkpoint's simcse.json. The gate checks every variant at each size")
@@ -75,6 +81,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
+
+
+def cosine(text: str) -> float:
+    """argparse type of a gate's minimum cosine: a number in [-1, 1]."""
+    value = float(text)
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a cosine is between -1 and 1, got {text}")
+    return value
+
+
+def points(text: str) -> float:
+    """argparse type of a gate's largest STS-B drop: points, >= 0."""
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"an STS-B drop in points is >= 0, got {text}")
+    return value
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through build()'s cleanup
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,12 +129,16 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=data_dir, calibration=args.calibration, thresholds=thresholds, keep_failed=args.keep_failed, force=args.force,
         openvino=args.openvino, matryoshka_dims=args.matryoshka_dims, default_prompt_name=args.default_prompt_name,
     )
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the half-built folder beside --out is removed
     try:
         opts.prompts = parse_prompts(args.prompt)
         outcome = build(opts)
     except (SourceError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing was written to {opts.out}", file=sys.stderr)
+        return 130
     for name, r in outcome.results.items():
         delta = "n/a" if r.stsb_dev_delta is None else f"{r.stsb_dev_delta:+.2f}"
         verdict = "ok" if r.passed else "FAILED: " + "; ".join(r.failures)

@@ -111,7 +111,13 @@ def _check_output(opts: ExportOptions) -> Path:
     out = Path(opts.out)
     if out.exists() and not opts.force:
         raise FileExistsError(f"Output directory {str(out)!r} exists; pass --force to replace it, or choose another --out.")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        what = "a file stands where it (or a folder above it) should be" if isinstance(
+            e, (FileExistsError, NotADirectoryError)) else (e.strerror or type(e).__name__)
+        raise ValueError(f"--out {str(out)!r}: cannot make its folder {str(out.parent)!r} ({what}); choose another "
+                         "--out.") from e
     return out
 
 

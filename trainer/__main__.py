@@ -20,8 +20,9 @@ from simcse_sdk.vectors.dimensions import sizes_arg
 
 from .config import AMP_MODES, DEVICES, MLP_INITS, PRESETS, TrainConfig, float_list, resolve
 from .data import DATA_NAMES
-from .errors import NonFiniteLossError, TrainerError
+from .errors import NonFiniteLossError, Stopped, TrainerError
 from .pooling import POOLERS
+from .stopping import StopRequest
 
 EPILOG = f"""
 presets (the paper's recipes; every value can be overridden):
@@ -233,7 +234,17 @@ def main(argv: list[str] | None = None) -> int:
                 raise TrainerError("choose a recipe: --unsup DATA or --sup DATA (or --resume --out RUN_DIR)")
             preset = "unsup" if unsup is not None else "sup"
             cfg = resolve(preset, {**args, "data": unsup if unsup is not None else sup})
-        result = train(cfg, resume=resume, progress=progress)
+        stop = StopRequest()
+        stop.install()  # SIGTERM, Ctrl-C: finish the step, save last/, stop
+        result = train(cfg, resume=resume, progress=progress, stop=stop)
+    except Stopped as e:
+        if rank == 0:
+            print(str(e), file=sys.stderr)
+        return 143 if e.reason == "SIGTERM" else 130
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
+        if rank == 0:
+            print("interrupted: last/ holds the latest saved step; continue with --resume --out RUN_DIR", file=sys.stderr)
+        return 130
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -243,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if rank == 0:
         best = result.best_dev
         print(
-            f"run {result.run_dir}: {result.steps} steps, {result.wall_s:.1f} s, {result.it_per_s:.2f} it/s, "
+            f"run {result.run_dir}: {result.steps} step{'s' if result.steps != 1 else ''}, {result.wall_s:.1f} s, {result.it_per_s:.2f} it/s, "
             f"peak memory {result.peak_memory_bytes / 2**20:.0f} MiB, last loss {result.last_loss:.4f}"
             + (f", best STS-B dev {best['stsb']:.2f} at step {best['step']}" if best else "")
             + (f" (selected on STS-B dev at {best['selected_on'].split('@')[1]} dims: "

@@ -10,7 +10,7 @@ Layout of a checkpoint directory::
     training_state.pt                    only in ``last/``: optimizer, scheduler, RNG, step (for --resume)
 
 ``simcse.json``: ``{"format": "simcse-checkpoint", "format_version": 1, "pooler": <inference pooler>,
-"max_seq_length": int, "normalize": false, "base": str, "config": {resolved TrainConfig},
+"max_seq_length": int (serving), "train_max_len": int, "normalize": false, "base": str, "config": {resolved TrainConfig},
 "data": {"path", "sha256"}, "step": int, "dev": {scores}, "seed": int, "matryoshka_dims": [int] | null,
 "versions": {...}}``.
 
@@ -21,8 +21,8 @@ sits in ``.<name>.old-<pid>`` until the new one is renamed in).
 
 Example:
     >>> meta = read_meta("runs/unsup/best")          # doctest: +SKIP
-    >>> meta["pooler"], meta["max_seq_length"]      # doctest: +SKIP
-    ('cls_before_pooler', 32)
+    >>> meta["pooler"], meta["max_seq_length"], meta["train_max_len"]      # doctest: +SKIP
+    ('cls_before_pooler', 512, 32)
 """
 
 from __future__ import annotations
@@ -60,17 +60,34 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def serving_length(base: str, config: Any) -> int:
+    """Tokens a text keeps once the checkpoint is exported and served: the base's own serving length
+    (sentence-transformers' ``max_seq_length``, e.g. 256 for all-MiniLM-L6-v2), else its positions, at most 512.
+
+    Training cuts sentences much shorter (``--max-len``, 32 in the paper's recipes) only to train fast; the paper
+    scores whole sentences. Served at 32 tokens, a longer text would lose the rest without a word."""
+    st_config = Path(base) / "sentence_bert_config.json"
+    if st_config.is_file():
+        length = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
+        if isinstance(length, int) and length > 0:
+            return length
+    return min(int(getattr(config, "max_position_embeddings", None) or 512), 512)
+
+
 def build_meta(
-    *, cfg_dict: dict[str, Any], data_path: str, data_sha256: str, step: int, dev: dict[str, Any]
+    *, cfg_dict: dict[str, Any], data_path: str, data_sha256: str, step: int, dev: dict[str, Any],
+    max_seq_length: int,
 ) -> dict[str, Any]:
-    """The ``simcse.json`` content for a checkpoint at ``step`` of a run with the resolved config ``cfg_dict``."""
+    """The ``simcse.json`` content for a checkpoint at ``step`` of a run with the resolved config ``cfg_dict``;
+    ``max_seq_length``: the serving length (:func:`serving_length`)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "pooler": cfg_dict["inference_pooler"],
-        "max_seq_length": int(cfg_dict["max_len"]),
+        "max_seq_length": int(max_seq_length),  # tokens a text keeps when exported and served
+        "train_max_len": int(cfg_dict["max_len"]),  # tokens a sentence kept in training (--max-len)
         "normalize": False,
-        "base": cfg_dict["base"],
+        "base": str(Path(cfg_dict["base"]).resolve()) if Path(cfg_dict["base"]).is_dir() else cfg_dict["base"],
         "config": cfg_dict,
         "data": {"path": data_path, "sha256": data_sha256},
         "step": int(step),
@@ -103,19 +120,75 @@ def save_checkpoint(
     tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    model.encoder.save_pretrained(tmp)  # config.json + model.safetensors
-    if model.head is not None:
-        model.head.save(tmp)  # mlp_head.safetensors
-    meta = {**meta, "mlp_head": HEAD_FILE if model.head is not None else None}
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        backend.no_padding()  # the SDK pads each batch to its own longest sentence
-    tokenizer.save_pretrained(tmp)
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    if training_state is not None:
-        torch.save(training_state, tmp / STATE_FILE)
-    _replace_dir(tmp, dest)
+    try:
+        model.encoder.save_pretrained(tmp)  # config.json + model.safetensors
+        if model.head is not None:
+            model.head.save(tmp)  # mlp_head.safetensors
+        meta = {**meta, "mlp_head": HEAD_FILE if model.head is not None else None}
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            backend.no_padding()  # the SDK pads each batch to its own longest sentence
+        tokenizer.save_pretrained(tmp)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if training_state is not None:
+            torch.save(training_state, tmp / STATE_FILE)
+        _readable_as_umask_allows(tmp)
+        _replace_dir(tmp, dest)
+    except BaseException:  # a failed or interrupted save leaves no temporary copy of the weights behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     logger.info("saved checkpoint %s (step %d)", dest, meta["step"])
+
+
+def _readable_as_umask_allows(folder: Path) -> None:
+    """Give every file the mode a new file gets here (0644 under umask 022): safetensors writes its files 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for f in folder.iterdir():
+        f.chmod(0o666 & ~mask)
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete ``.<name>.tmp-<pid>`` folders of saves whose process is gone (a job killed mid-save); returns them."""
+    removed = []
+    for tmp in run_dir.glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
+    """Make ``run_dir`` (an error names it when it cannot be a folder) and clear what a killed job left: stale
+    temporary saves, and, for a fresh run, the log of a run that failed before saving anything."""
+    from .errors import ConfigError
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        what = "a file stands where it (or a folder above it) should be" if isinstance(
+            e, (FileExistsError, NotADirectoryError)) else (e.strerror or type(e).__name__)
+        raise ConfigError(f"--out {run_dir}: cannot make the run directory ({what}); pass another --out") from e
+    for tmp in remove_stale_temporaries(run_dir):
+        logger.info("removed %s, left by a job killed while saving", tmp)
+    if fresh:
+        (run_dir / "log.jsonl").unlink(missing_ok=True)  # holds_run(run_dir) is False: that run saved nothing
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run's checkpoints (a run that failed before its first save holds none)."""
+    return any((run_dir / name).exists() for name in ("last", "best")) or any(run_dir.glob(".last.old-*"))
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

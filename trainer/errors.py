@@ -36,3 +36,15 @@ class NonFiniteLossError(TrainerError, FloatingPointError):
         )
         self.step = step
         self.loss = loss
+
+
+class Stopped(TrainerError, InterruptedError):
+    """Training was asked to stop (SIGTERM, Ctrl-C) and stopped after a step, with that step saved in ``last/``."""
+
+    def __init__(self, step: int, total: int, run_dir: str, reason: str) -> None:
+        super().__init__(
+            f"stopped by {reason} at step {step} of {total}; last/ holds that step: continue with "
+            f"python -m trainer --resume --out {run_dir}"
+        )
+        self.step = step
+        self.reason = reason

@@ -21,9 +21,10 @@ from typing import Any
 import torch
 
 from . import distributed
-from .checkpoint import build_meta, save_checkpoint
+from .checkpoint import build_meta, save_checkpoint, serving_length
 from .config import TrainConfig
 from .data import BatchOrder, TrainData
+from .errors import Stopped
 from .evaluate import Encode
 from .matryoshka import dev_scores_by_size, selection_score
 from .model import SimCSEModel
@@ -75,7 +76,8 @@ class Keeper:
 
     def meta(self, at_step: int, dev: dict[str, Any]) -> dict[str, Any]:
         return build_meta(cfg_dict=self.cfg.to_dict(), data_path=str(self.data.path), data_sha256=self.data.sha256,
-                          step=at_step, dev=dev)
+                          step=at_step, dev=dev,
+                          max_seq_length=serving_length(self.cfg.base, self.model.encoder.config))
 
     def evaluate(self, at_step: int) -> dict[str, Any]:
         """Dev scores on rank 0; a new best STS-B dev Spearman is saved to best/."""
@@ -112,3 +114,12 @@ class Keeper:
             save_checkpoint(self.run_dir / "last", self.model, self.tokenizer, self.meta(at_step, last_dev),
                             training_state)
         distributed.barrier()
+
+    def stop(self, at_step: int, total: int, last_dev: dict[str, Any], train_s: float, saved: bool,
+             reason: str) -> None:
+        """Asked to stop (SIGTERM, Ctrl-C) after ``at_step``: save last/ unless this step was saved, then raise."""
+        if not saved:
+            self.save_last(at_step, last_dev, train_s)
+        if self.log is not None:
+            self.log.write("stopped", step=at_step, reason=reason)
+        raise Stopped(at_step, total, str(self.run_dir), reason)

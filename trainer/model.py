@@ -279,3 +279,12 @@ def make_encode(
         return out
 
     return encode
+
+
+def warn_without_dropout(model: SimCSEModel, objective: str) -> None:
+    """Unsupervised SimCSE's positives differ only by dropout: with every dropout at 0 it learns nothing."""
+    config = model.encoder.config
+    values = [getattr(config, a) for a in DROPOUT_ATTRS if isinstance(getattr(config, a, None), float)]
+    if objective == "unsup" and values and not any(values):
+        logger.warning("every dropout probability of %s is 0: unsupervised SimCSE needs dropout noise for its "
+                       "positives; pass --dropout 0.1", type(model.encoder).__name__)

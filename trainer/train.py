@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import find_resume_dir, load_training_state, read_meta
+from .checkpoint import find_resume_dir, holds_run, load_training_state, prepare_run_dir, read_meta
 from .config import TrainConfig
 from .data import BatchOrder, load_training_data, mask_tokens, resolve_data_file, tokenize
 from .errors import ConfigError, DataError, NonFiniteLossError
@@ -37,10 +37,11 @@ from .gradcache import grad_cache_backward
 from .keeper import Keeper, OptimState
 from .loss import at_least_fp32, simcse_loss
 from .matryoshka import check_sizes
-from .model import DROPOUT_ATTRS, SimCSEModel, load_base, make_encode
+from .model import SimCSEModel, load_base, make_encode, warn_without_dropout
 from .result import TrainResult, finish, peak_memory
 from .rng import seed_everything, set_rng_state
 from .runlog import RunLog
+from .stopping import StopRequest
 
 logger = logging.getLogger(__name__)
 
@@ -58,25 +59,19 @@ def lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     return f
 
 
-def _warn_without_dropout(model: SimCSEModel, cfg: TrainConfig) -> None:
-    """Unsupervised SimCSE's positives differ only by dropout: with every dropout at 0 it learns nothing."""
-    config = model.encoder.config
-    values = [getattr(config, a) for a in DROPOUT_ATTRS if isinstance(getattr(config, a, None), float)]
-    if cfg.objective == "unsup" and values and not any(values):
-        logger.warning("every dropout probability of %s is 0: unsupervised SimCSE needs dropout noise for its "
-                       "positives; pass --dropout 0.1", type(model.encoder).__name__)
-
-
 def train(
     cfg: TrainConfig,
     *,
     resume: bool = False,
     progress: bool = True,
     on_step: Callable[[int, SimCSEModel], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> TrainResult:
     """Run (or, with ``resume``, continue) the training run ``cfg`` describes; see the module docstring.
 
     ``on_step(step, model)`` is called after each optimizer step (1-based step), e.g. to stop a test run.
+    ``stop``: once set (the command line sets it on SIGTERM and Ctrl-C), the run saves ``last/`` after the step
+    and raises :class:`~trainer.errors.Stopped`.
 
     Raises:
         TrainerError (ConfigError, DataError, BaseModelError): before any training step;
@@ -85,7 +80,7 @@ def train(
     cfg.validate()
     dist = distributed.setup(cfg.device)
     try:
-        return _train(cfg, dist, resume=resume, progress=progress, on_step=on_step)
+        return _train(cfg, dist, resume=resume, progress=progress, on_step=on_step, stop=stop)
     finally:
         distributed.teardown()
 
@@ -97,6 +92,7 @@ def _train(
     resume: bool,
     progress: bool,
     on_step: Callable[[int, SimCSEModel], None] | None,
+    stop: StopRequest | None,
 ) -> TrainResult:
     t_start = time.perf_counter()
     device, main = dist.device, dist.is_main
@@ -111,8 +107,13 @@ def _train(
             raise ConfigError(f"--resume: no saved state in {run_dir}/last (nothing to resume)")
         cfg = TrainConfig.from_dict(read_meta(state_dir)["config"])
         state = load_training_state(state_dir)
-    elif (run_dir / "last").exists() or (run_dir / "log.jsonl").exists():
-        raise ConfigError(f"run directory {run_dir} already holds a run: pass --resume, or another --out")
+        if state["step"] >= (cfg.steps or 0) > 0:
+            raise ConfigError(f"--resume: the run in {run_dir} is complete ({state['step']} of {cfg.steps} steps); "
+                              f"nothing to resume. Its best checkpoint is {run_dir / 'best'}")
+    elif holds_run(run_dir):
+        raise ConfigError(f"run directory {run_dir} already holds a run (best/ or last/): pass --resume, or another --out")
+    if main:
+        prepare_run_dir(run_dir, fresh=not resume)
 
     # ---- 2. data: every check before the model is loaded ----
     data_path = resolve_data_file(cfg.data, cfg.data_dir)
@@ -143,7 +144,7 @@ def _train(
         seed=cfg.seed,
         mlp_init="base" if state is not None else cfg.mlp_init,
     )
-    _warn_without_dropout(model, cfg)
+    warn_without_dropout(model, cfg.objective)
     model.to(device)
     distributed.broadcast_params(model)
     seed_everything(cfg.seed + dist.rank)  # different dropout masks on each process
@@ -274,10 +275,14 @@ def _train(
         if cfg.eval_steps and (step % cfg.eval_steps == 0 or step == total_steps):
             last_dev = keeper.evaluate(step)
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", dev=f"{last_dev.get('stsb', 0):.2f}")
-        if step == total_steps or (cfg.save_steps and step % cfg.save_steps == 0):
+        saved = step == total_steps or bool(cfg.save_steps and step % cfg.save_steps == 0)
+        if saved:
             keeper.save_last(step, last_dev, train_s)
         if on_step is not None:
             on_step(step, model)
+        if stop is not None and step < total_steps and stop.agreed():
+            bar.close()
+            keeper.stop(step, total_steps, last_dev, train_s, saved, stop.reason)  # raises Stopped
     bar.close()
 
     # ---- 5. the summary ----

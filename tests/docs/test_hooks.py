@@ -31,6 +31,11 @@ def all_error_classes() -> set[type]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "110")  # the hook sets it for the docs build; not for the rest of the tests
+
+
 def test_the_errors_table_lists_every_error_class_with_its_builtin() -> None:
     from simcse_sdk.errors import SimcseError
 

@@ -156,7 +156,7 @@ def test_force_keeps_old_directory_until_new_one_is_complete(tiny_bert_dir, tmp_
 
 def test_failed_variant_is_refused_with_numbers(tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "o"
-    code = export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01",
+    code = export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.0",
                         "--int8-recipe", "per-channel"])
     assert code == 1
     captured = capsys.readouterr()
@@ -169,7 +169,7 @@ def test_failed_variant_is_refused_with_numbers(tiny_bert_dir, tmp_path, capsys)
 
 def test_keep_failed_publishes_but_auto_skips_it(tiny_bert_dir, tmp_path):
     out = tmp_path / "o"
-    args = ["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.01",
+    args = ["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.0",
             "--int8-recipe", "per-channel"]
     assert export_main(args + ["--keep-failed"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
@@ -245,3 +245,43 @@ def test_sdk_and_trainer_agree_on_pooler_names():
     from simcse_sdk.model.manifest import POOLERS as SDK_POOLERS  # the SDK cannot import the torch-side list
 
     assert SDK_POOLERS == POOLERS
+
+
+def test_an_out_under_a_file_and_gate_values_out_of_range_are_named(tiny_bert_dir, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "x"
+    assert export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out '{out}': cannot make its folder" in err and "a file stands where it" in err
+    for flag, value, why in (("--min-cos-int8", "2", "a cosine is between -1 and 1"),
+                             ("--max-drop", "-0.1", "an STS-B drop in points is >= 0")):
+        with pytest.raises(SystemExit):
+            export_main(["--ckpt", str(tiny_bert_dir), flag, value])
+        assert why in capsys.readouterr().err
+
+
+def test_sigterm_during_an_export_removes_the_half_built_folder(tiny_bert_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "model"
+    env = {**os.environ, "PYTHONPATH": f"{repo / 'sdk'}{os.pathsep}{repo}", "HF_HUB_OFFLINE": "1",
+           "SIMCSE_DATA_DIR": str(tmp_path / "no-data")}
+    proc = subprocess.Popen([sys.executable, "-m", "export", "--ckpt", str(tiny_bert_dir), "--out", str(out),
+                             "--pooler", "avg", "--fp16"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".model.building-*")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and f"interrupted: nothing was written to {out}" in err, err[-2000:]
+    assert not out.exists() and not list(tmp_path.glob(".model.building-*"))

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.checkpoint import STATE_FILE, build_meta, find_resume_dir, read_meta, save_checkpoint
+from trainer.checkpoint import (
+    STATE_FILE,
+    build_meta,
+    find_resume_dir,
+    read_meta,
+    save_checkpoint,
+    serving_length,
+)
 from trainer.config import resolve
 from trainer.data import tokenize
 from trainer.errors import BaseModelError, ConfigError
@@ -72,7 +79,8 @@ def test_cls_on_an_encoder_without_a_pooler_layer_gets_a_fresh_head(tmp_path: Pa
         assert torch.allclose(emb, torch.tanh(model.head.dense(first)), atol=1e-6)
 
     cfg = resolve("sup", {"base": str(base)})
-    meta = build_meta(cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=1, dev={})
+    meta = build_meta(cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=1, dev={},
+                      max_seq_length=serving_length(str(base), model.encoder.config))
     save_checkpoint(tmp_path / "best", model, tok, meta)
     assert read_meta(tmp_path / "best")["mlp_head"] == "mlp_head.safetensors"
     assert torch.equal(load_file(tmp_path / "best" / "mlp_head.safetensors")["dense.weight"], w)
@@ -94,7 +102,8 @@ def test_checkpoint_loads_with_plain_automodel(tmp_path: Path, tiny_bert_dir: Pa
     with torch.no_grad():
         model.encoder.pooler.dense.weight.add_(0.01)  # pretend training moved the head
     meta = build_meta(
-        cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=7, dev={"stsb": 50.0}
+        cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=7, dev={"stsb": 50.0},
+        max_seq_length=serving_length(str(tiny_bert_dir), model.encoder.config),
     )
     dest = tmp_path / "best"
     save_checkpoint(dest, model, tok, meta)
@@ -117,8 +126,10 @@ def test_checkpoint_loads_with_plain_automodel(tmp_path: Path, tiny_bert_dir: Pa
     meta = read_meta(dest)
     assert meta["format"] == "simcse-checkpoint" and meta["format_version"] == 1
     assert (
-        meta["pooler"] == cfg.inference_pooler and meta["max_seq_length"] == 32 and meta["normalize"] is False
+        meta["pooler"] == cfg.inference_pooler and meta["normalize"] is False
     )
+    # served at the base's length (the tiny BERT's 128 positions), trained at the recipe's 32 tokens
+    assert (meta["max_seq_length"], meta["train_max_len"]) == (128, 32)
     assert meta["step"] == 7 and meta["dev"] == {"stsb": 50.0} and meta["seed"] == cfg.seed
     assert meta["config"]["pooler"] == cfg.pooler and meta["data"]["sha256"] == "0" * 64
     assert {"torch", "transformers", "tokenizers"} <= set(meta["versions"])
@@ -168,3 +179,11 @@ def test_half_precision_base_is_trained_in_float32(tmp_path: Path, tiny_bert_dir
         shutil.copy(tiny_bert_dir / f, tmp_path / f)
     model, _ = load_base(str(tmp_path), pooler="cls", do_mlm=True)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_the_serving_length_is_the_bases_not_the_training_cut(tmp_path: Path, minilm_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    assert serving_length(str(minilm_dir), SimpleNamespace(max_position_embeddings=512)) == 256  # its ST config
+    assert serving_length(str(tmp_path), SimpleNamespace(max_position_embeddings=514)) == 512  # positions, at most 512
+    assert serving_length("some/hub-id", SimpleNamespace(max_position_embeddings=128)) == 128

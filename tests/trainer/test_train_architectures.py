@@ -71,15 +71,15 @@ def test_train_export_encode(arch, preset, tiny_encoder, tiny_txt, tiny_csv, tmp
 
 def test_unsup_warns_when_the_encoder_has_no_dropout(tiny_encoder, caplog):
     """ModernBERT's config ships with every dropout at 0: unsup SimCSE's positives would be identical."""
-    from trainer.train import _warn_without_dropout
+    from trainer.model import warn_without_dropout
 
     model, _ = load_base(str(tiny_encoder("modernbert")), pooler="cls")
-    with caplog.at_level("WARNING", logger="trainer.train"):
-        _warn_without_dropout(model, resolve("sup", {}))
+    with caplog.at_level("WARNING", logger="trainer.model"):
+        warn_without_dropout(model, resolve("sup", {}).objective)
         assert not caplog.records
-        _warn_without_dropout(model, resolve("unsup", {}))
+        warn_without_dropout(model, resolve("unsup", {}).objective)
     assert "--dropout 0.1" in caplog.text
     model, _ = load_base(str(tiny_encoder("modernbert")), pooler="cls", dropout=0.1)
     caplog.clear()
-    _warn_without_dropout(model, resolve("unsup", {}))
+    warn_without_dropout(model, resolve("unsup", {}).objective)
     assert not caplog.records

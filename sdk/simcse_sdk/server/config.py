@@ -74,6 +74,8 @@ class ServerConfig:
         if self.openai_encoding not in OPENAI_ENCODINGS:
             raise ValueError(f"openai_encoding must be one of {', '.join(OPENAI_ENCODINGS)}, "
                              f"got {self.openai_encoding!r}")
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535 (0: a free one, logged), got {self.port!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer, got {self.threads!r}")
 

@@ -26,7 +26,7 @@ import uvicorn
 
 from .app import create_app
 from .config import ServerConfig
-from .listening import BACKLOG
+from .listening import BACKLOG, listen, url
 from .metrics import MULTIPROC_ENV, join_shared_dir, leave_shared_dir
 from .state import ServerState
 from .supervisor import STOP_SIGNALS, supervise
@@ -51,6 +51,8 @@ class DrainingServer(uvicorn.Server):
         # it, are let through (one that came meanwhile is handled now)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         await super().startup(sockets=sockets)
+        if sockets and not self.worker and not self.should_exit:  # uvicorn logs where it listens only when it binds
+            logger.info("simcse-serve running on %s (Press CTRL+C to quit)", ", ".join(url(s) for s in sockets))
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig == signal.SIGTERM and not self.should_exit:
@@ -83,14 +85,23 @@ def run(config: ServerConfig, log_level: str = "info") -> int:
 
 
 def serve(config: ServerConfig, log_level: str = "info", sockets: list[socket.socket] | None = None) -> int:
-    """One server process until stopped, on ``config``'s host and port, or on ``sockets`` already bound (a worker)."""
+    """One server process until stopped, on ``config``'s host and port, or on ``sockets`` already bound (a worker).
+
+    The port is bound before the model loads, so a port in use is named at once (exit status 2)."""
+    worker = sockets is not None
+    if sockets is None:
+        try:
+            sockets = listen(config.host, config.port)
+        except OSError as e:
+            logger.error("%s", e.strerror or e)
+            return 2
     state = ServerState(config)
     app = create_app(config, state)
     uv = uvicorn.Config(app, host=config.host, port=config.port, log_level=log_level, access_log=False,
                         timeout_graceful_shutdown=config.drain_timeout,  # type: ignore[arg-type]  # a float works
                         backlog=BACKLOG,
                         proxy_headers=False)  # no proxy headers read: scope["client"] is not used
-    server = DrainingServer(uv, state, worker=sockets is not None)
+    server = DrainingServer(uv, state, worker=worker)
     try:
         server.run(sockets=sockets)
     except KeyboardInterrupt:  # SIGINT: uvicorn raises it again once stopped; a stop asked for, as uvicorn's own CLI

@@ -99,7 +99,8 @@ class ServerState:
         long_text = " ".join(["word"] * encoder.manifest.max_seq_length)
         encoder.encode([WARMUP_TEXT])
         encoder.encode([f"{WARMUP_TEXT} {i}" for i in range(2 * cfg.batch_size)] + [long_text])
-        reader = TokenIdReader.for_tokenizer(encoder.tokenizer, cfg.token_ids, cfg.openai_encoding)
+        reader = TokenIdReader.for_tokenizer(encoder.tokenizer, cfg.token_ids, cfg.openai_encoding,
+                                              encoder.manifest.pad_token_id)
         reader.load()
         self.manifest_sha256 = sha256_file(encoder.path / MANIFEST_NAME)
         return encoder, reader

@@ -32,3 +32,29 @@ def test_flags_set_the_config_and_defaults_are_the_configs():
     defaults = vars(parser().parse_args(["m"]))
     defaults.pop("log_level")
     assert ServerConfig(**defaults) == ServerConfig(model_dir="m")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_refused_before_anything_loads(port, capsys):
+    from simcse_sdk.server.__main__ import main
+
+    assert main(["no-such-model", "--port", port]) == 2
+    assert f"port must be 0-65535 (0: a free one, logged), got {port}" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_named_before_the_model_loads(tiny_model_dir, caplog, monkeypatch):
+    import socket
+
+    from simcse_sdk.server import state
+    from simcse_sdk.server.__main__ import main
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the port was bound")
+
+    monkeypatch.setattr(state.ServerState, "__init__", never)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([str(tiny_model_dir), "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use): pick another --port" in caplog.text

@@ -63,6 +63,22 @@ def test_this_models_ids_with_its_special_tokens_are_its_own(auto, encoder):
     assert metric(auto, 'simcse_inputs_total{kind="model_token_ids"}') >= len(TEXTS)
 
 
+def test_this_models_ids_padded_by_a_fixed_padding_tokenizer_json_are_its_own(auto, encoder, tiny_model_dir):
+    # all-MiniLM-L6-v2's own tokenizer.json pads every text to 128: [CLS] ... [SEP] [PAD] [PAD] ...
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tiny_model_dir / "tokenizer.json"))
+    tok.enable_padding(pad_id=0, pad_token="[PAD]", length=40)
+    ids = [e.ids for e in tok.encode_batch(TEXTS)]
+    assert all(len(i) == 40 and i[-1] == 0 for i in ids)
+    got, body = embed(auto, {"input": ids})
+    np.testing.assert_allclose(got, encoder.encode(TEXTS, normalize=True), atol=1e-6)
+    assert body["usage"]["prompt_tokens"] == sum(len(t) for t in encoder.tokenizer.encode(TEXTS))  # pads not counted
+    with thread_server(tiny_model_dir, token_ids="model") as running:
+        got, _ = embed(running, {"input": ids})
+    np.testing.assert_allclose(got, encoder.encode(TEXTS, normalize=True), atol=1e-6)
+
+
 def test_this_models_ids_without_special_tokens_are_read_as_openai_ids_under_auto(auto, encoder, cl100k):
     bare = encoder.tokenizer.encode(TEXTS[:1])[0][1:-1].tolist()  # [CLS] and [SEP] taken off
     got, _ = embed(auto, {"input": [bare]})

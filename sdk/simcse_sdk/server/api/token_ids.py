@@ -6,7 +6,8 @@ them by default: LangChain's ``OpenAIEmbeddings`` turns "Hello world" into ``[[9
 vector with a 200. So an id list is taken as this model's own only when it is recognisably
 one: it starts with the tokens this model's tokenizer puts before every text and ends with
 those it puts after ([CLS] ... [SEP], <s> ... </s>; read from the tokenizer, never from a name),
-as ``Encoder.tokenizer.encode`` gives it. Any other list is OpenAI's ids: it is decoded with
+as ``Encoder.tokenizer.encode`` gives it, perhaps followed by padding ids (a tokenizer.json with fixed
+padding adds them; they are dropped, as an attention mask would drop them). Any other list is OpenAI's ids: it is decoded with
 OpenAI's encoding and the text is embedded (tokenised again by this model's tokenizer, so usage
 counts this model's tokens). The policy (``--token-ids``):
 
@@ -53,6 +54,7 @@ class TokenIdReader:
     vocab_size: int  # this model's ids are in range(vocab_size)
     encoding_name: str = "cl100k_base"  # OpenAI's encoding that other id lists are decoded with
     special_text: str = ""  # the special tokens as text, for messages ("[CLS] ... [SEP]")
+    pad_id: int | None = None  # this model's padding id: trailing runs of it after the suffix are padding, dropped
     _encoding: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -61,20 +63,33 @@ class TokenIdReader:
             raise ValueError(f"token id policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: Any, policy: str, encoding_name: str) -> TokenIdReader:
-        """Read this model's special tokens off its tokenizer (a :class:`~simcse_sdk.model.tokenizer.SentenceTokenizer`)."""
+    def for_tokenizer(cls, tokenizer: Any, policy: str, encoding_name: str, pad_id: int | None = None) -> TokenIdReader:
+        """Read this model's special tokens off its tokenizer (a :class:`~simcse_sdk.model.tokenizer.SentenceTokenizer`);
+        ``pad_id``: the manifest's padding id."""
         prefix, suffix = tokenizer.special_tokens()
         names = tokenizer.id_names
         shown = " ".join([*names(prefix), "...", *names(suffix)]) if prefix or suffix else "(none)"
-        return cls(policy, prefix, suffix, tokenizer.vocab_size, encoding_name, shown)
+        return cls(policy, prefix, suffix, tokenizer.vocab_size, encoding_name, shown, pad_id)
 
     def load(self) -> None:
         """Load OpenAI's encoding now (0.1-0.8 s) unless the policy never decodes; the server calls it while warming."""
         if self.policy != "model":
             self._openai()
 
+    def unpadded(self, ids: list[int]) -> list[int]:
+        """``ids`` without trailing padding ids after this model's suffix (a tokenizer.json with fixed padding, such
+        as all-MiniLM-L6-v2's, pads every text to 128: [CLS] ... [SEP] [PAD] [PAD] ...)."""
+        if self.pad_id is None or not self.suffix or self.pad_id in self.suffix:
+            return ids
+        end = len(ids)
+        while end and ids[end - 1] == self.pad_id:
+            end -= 1
+        return ids[:end] if end < len(ids) and tuple(ids[max(0, end - len(self.suffix)):end]) == self.suffix else ids
+
     def is_model_input(self, ids: list[int]) -> bool:
-        """Whether ``ids`` is framed as this model's full input: its prefix, then anything, then its suffix."""
+        """Whether ``ids`` is framed as this model's full input: its prefix, then anything, then its suffix (then,
+        perhaps, padding)."""
+        ids = self.unpadded(ids)
         p, s = len(self.prefix), len(self.suffix)
         if not (p or s) or len(ids) < p + s:
             return False
@@ -92,7 +107,7 @@ class TokenIdReader:
                     raise bad(f"input[{i}] holds token id {bad_id}, outside this model's vocabulary "
                               f"(0..{self.vocab_size - 1}): token ids must come from this model's tokenizer.",
                               code="invalid_token_id")
-            return None, [np.asarray(ids, dtype=np.int64) for ids in items]
+            return None, [np.asarray(self.unpadded(ids), dtype=np.int64) for ids in items]
         first = own.index(False)
         if self.policy == "model":
             raise bad(f"input[{first}] is a list of token ids that is not this model's full input (it must start "
