@@ -117,6 +117,11 @@ def test_search_over_an_empty_corpus_and_over_rows_of_no_values(encoder):
         encoder.search(["a query"], np.zeros((3, 0), dtype=np.float32))
 
 
+def test_the_tokenizer_given_one_string_says_to_pass_a_list(encoder):
+    with pytest.raises(InputError, match=r"single str: pass \[text\]"):
+        encoder.tokenizer.encode("a str")
+
+
 def test_unknown_device(tiny_model_dir):
     with pytest.raises(DeviceError, match="Unknown device 'gpu'"):
         Encoder(tiny_model_dir, device="gpu")

@@ -66,6 +66,8 @@ class SentenceTokenizer:
 
     def encode_with_truncation(self, sentences: list[str]) -> tuple[list[np.ndarray], list[bool]]:
         """Token ids of each sentence, and whether it was cut to ``max_length`` tokens."""
+        if isinstance(sentences, str):
+            raise InputError("the tokenizer takes a list of texts, got a single str: pass [text].")
         try:
             encodings = self._tok.encode_batch(sentences, add_special_tokens=True)
         except Exception as e:  # Encoder.encode checks its input first; this only names what got past that

@@ -65,7 +65,7 @@ def parse_json(body: bytes) -> Any:
 def parse_request(raw: Any, max_inputs: int, token_ids: TokenIdReader) -> EmbeddingRequest:
     """Validate a decoded body; raises :class:`ApiError` (400/413) naming the bad field and the fix."""
     if not isinstance(raw, dict):
-        raise bad(f"The body must be a JSON object with an 'input' field, got a JSON {type(raw).__name__}.", None)
+        raise bad(f"The body must be a JSON object with an 'input' field, got a JSON {_json_type(raw)}.", None)
     if "input" not in raw:
         raise bad("Missing required field 'input': a string, a list of strings, or a list of token id lists.")
     req = EmbeddingRequest(extra={k: v for k, v in raw.items() if k not in KNOWN_FIELDS or k == "user"})
@@ -102,7 +102,7 @@ def _parse_input(value: Any, req: EmbeddingRequest, max_inputs: int, token_ids: 
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise bad(f"input must be a string or a list, got a JSON {type(value).__name__}.")
+        raise bad(f"input must be a string or a list, got a JSON {_json_type(value)}.")
     if not value:
         raise bad("input is an empty list: send at least one text.", code="empty_input")
     if _is_int(value[0]):  # one input as token ids
@@ -126,9 +126,12 @@ def _parse_input(value: Any, req: EmbeddingRequest, max_inputs: int, token_ids: 
         raise bad(f"input[0] is a JSON {_json_type(first)}: items must be strings, or lists of token ids.")
     items = []
     for i, item in enumerate(value):
-        if not isinstance(item, list) or not all(_is_int(t) for t in item):
-            raise bad(f"input[{i}] is not a list of integer token ids (got {_json_type(item)}): "
+        if not isinstance(item, list):
+            raise bad(f"input[{i}] is not a list of integer token ids (got a JSON {_json_type(item)}): "
                       "send all items as token id lists, or all as strings.")
+        j = next((j for j, t in enumerate(item) if not _is_int(t)), None)
+        if j is not None:
+            raise bad(f"input[{i}][{j}] is {item[j]!r}, a JSON {_json_type(item[j])}: token ids are integers.")
         big = next((t for t in item if not 0 <= t < 2**31), None)
         if big is not None:
             raise bad(f"input[{i}] holds token id {big}: token ids are integers from 0, below 2**31.",
