@@ -261,27 +261,11 @@ def test_an_out_under_a_file_and_gate_values_out_of_range_are_named(tiny_bert_di
 
 
 def test_sigterm_during_an_export_removes_the_half_built_folder(tiny_bert_dir, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
+    from tests.processes import module_env, sigterm_once
 
-    repo = Path(__file__).resolve().parents[2]
     out = tmp_path / "model"
-    env = {**os.environ, "PYTHONPATH": f"{repo / 'sdk'}{os.pathsep}{repo}", "HF_HUB_OFFLINE": "1",
-           "SIMCSE_DATA_DIR": str(tmp_path / "no-data")}
-    proc = subprocess.Popen([sys.executable, "-m", "export", "--ckpt", str(tiny_bert_dir), "--out", str(out),
-                             "--pooler", "avg", "--fp16"], env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob(".model.building-*")):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130 and f"interrupted: nothing was written to {out}" in err, err[-2000:]
+    code, err = sigterm_once(["export", "--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--fp16"],
+                             ready=lambda: bool(list(tmp_path.glob(".model.building-*"))),
+                             env=module_env(SIMCSE_DATA_DIR=str(tmp_path / "no-data")))
+    assert code == 130 and f"interrupted: nothing was written to {out}" in err, err[-2000:]
     assert not out.exists() and not list(tmp_path.glob(".model.building-*"))

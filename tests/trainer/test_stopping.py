@@ -4,24 +4,19 @@ a run that failed before saving, or a save cut short, does not block or litter t
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.processes import module_env, sigterm_once
 from trainer.checkpoint import read_meta
 from trainer.config import TrainConfig, resolve
 from trainer.errors import ConfigError, Stopped
 from trainer.runlog import read_log
 from trainer.stopping import StopRequest
 from trainer.train import train
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def config(base: Path, data: Path, out: Path, **over) -> TrainConfig:
@@ -81,21 +76,12 @@ def _umask() -> int:
 
 def test_sigterm_to_the_command_line_saves_and_says_how_to_resume(tiny_bert_dir, tiny_txt, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "trainer", "--unsup", str(tiny_txt), "--base", str(tiny_bert_dir), "--out", str(out),
-           "--batch-size", "8", "--steps", "100000", "--save-steps", "100000", "--eval-steps", "0", "--no-progress",
-           "--threads", "1", "--pooler", "avg"]
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'sdk'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not (out / "log.jsonl").exists() or len(losses(out)) < 3:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 143, err[-2000:]
+    args = ["trainer", "--unsup", str(tiny_txt), "--base", str(tiny_bert_dir), "--out", str(out),
+            "--batch-size", "8", "--steps", "100000", "--save-steps", "100000", "--eval-steps", "0", "--no-progress",
+            "--threads", "1", "--pooler", "avg"]
+    code, err = sigterm_once(args, ready=lambda: (out / "log.jsonl").exists() and len(losses(out)) >= 3,
+                             env=module_env(OMP_NUM_THREADS="1"), cwd=tmp_path)
+    assert code == 143, err[-2000:]
     step = read_meta(out / "last")["step"]
     assert step >= 3 and f"stopped by SIGTERM at step {step} of 100000" in err
     assert f"python -m trainer --resume --out {out}" in err and "Traceback" not in err

@@ -100,13 +100,13 @@ def check_here(path: Path, manifest: Manifest, device: str, name: str, threads: 
     return check
 
 
-def _reference(manifest: Manifest, device: str, path: Path | None = None) -> str | None:
-    """The variant the others are checked against here, if the model directory has it (with its files, when
-    ``path`` is given) and it runs on ``device``."""
+def _reference(manifest: Manifest, device: str, path: Path) -> str | None:
+    """The variant the others are checked against here, if the model directory has it (and its files) and it runs
+    on ``device``."""
     v = manifest.variants.get(accuracy.REFERENCE)
-    if v is None or not (runs_on(v, device) and installed(v.runtime)):
-        return None
-    return accuracy.REFERENCE if path is None or _files_present(path, accuracy.REFERENCE, v, warn=False) else None
+    ok = v is not None and runs_on(v, device) and installed(v.runtime) and _files_present(path, accuracy.REFERENCE,
+                                                                                          v, warn=False)
+    return accuracy.REFERENCE if ok else None
 
 
 def _files_present(path: Path, name: str, variant: Variant, warn: bool = True) -> bool:

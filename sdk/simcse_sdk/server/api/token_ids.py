@@ -89,7 +89,9 @@ class TokenIdReader:
     def is_model_input(self, ids: list[int]) -> bool:
         """Whether ``ids`` is framed as this model's full input: its prefix, then anything, then its suffix (then,
         perhaps, padding)."""
-        ids = self.unpadded(ids)
+        return self._framed(self.unpadded(ids))
+
+    def _framed(self, ids: list[int]) -> bool:
         p, s = len(self.prefix), len(self.suffix)
         if not (p or s) or len(ids) < p + s:
             return False
@@ -99,15 +101,16 @@ class TokenIdReader:
         """``(texts, None)`` when the lists are OpenAI's ids (decoded), ``(None, ids)`` when they are this model's."""
         if self.policy == "openai":
             return self._decode(items), None
-        own = [self.is_model_input(ids) for ids in items]
+        unpadded = [self.unpadded(ids) for ids in items]
+        own = [self._framed(ids) for ids in unpadded]
         if all(own):
-            for i, ids in enumerate(items):
+            for i, ids in enumerate(unpadded):
                 bad_id = next((t for t in ids if not 0 <= t < self.vocab_size), None)
                 if bad_id is not None:
                     raise bad(f"input[{i}] holds token id {bad_id}, outside this model's vocabulary "
                               f"(0..{self.vocab_size - 1}): token ids must come from this model's tokenizer.",
                               code="invalid_token_id")
-            return None, [np.asarray(self.unpadded(ids), dtype=np.int64) for ids in items]
+            return None, [np.asarray(ids, dtype=np.int64) for ids in unpadded]
         first = own.index(False)
         if self.policy == "model":
             raise bad(f"input[{first}] is a list of token ids that is not this model's full input (it must start "
