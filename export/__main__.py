@@ -15,6 +15,7 @@ import sys
 
 from simcse_sdk.errors import DataDirError
 from simcse_sdk.evaluation.data.datadir import ENV_VAR, resolve_data_dir
+from simcse_sdk.inputs.validation import count_arg
 from simcse_sdk.vectors.dimensions import sizes_arg
 
 from trainer.pooling import POOLERS
@@ -52,7 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    f"static recipes ({', '.join(STATIC_RECIPES)}); default: the file the checkpoint was trained on "
                    "(simcse.json), else the data directory's train/wiki1m file; .csv: the sent0 column")
     p.add_argument("--pooler", choices=POOLERS, help="override the pooler recorded in the checkpoint")
-    p.add_argument("--max-len", type=int, help="override the max sequence length")
+    p.add_argument("--max-len", type=count_arg, help="tokens kept per text, special tokens included (default: the "
+                   "checkpoint's max_seq_length, else its position embeddings up to 512)")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="L2-normalise inside the graph (default: as the checkpoint says)")
     p.add_argument("--data-dir", help=f"data directory for the STS-B dev gate (default: ${ENV_VAR}; "

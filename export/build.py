@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from simcse_sdk.errors import InvalidArgumentError
 from simcse_sdk.inputs.batching import plan_batches
 from simcse_sdk.model.manifest import DTYPES, FORMAT_VERSION, TOKENIZER_NAME, Manifest, Variant, sha256_file
 from simcse_sdk.model.tokenizer import SentenceTokenizer
@@ -37,7 +38,7 @@ from . import openvino as ov_export
 from .calibration import calibration_file, openvino_calibration
 from .graph import INPUT_NAMES, EmbeddingModule, export_onnx, fit_length
 from .report import render
-from .source import Source
+from .source import Source, SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def build(opts: ExportOptions) -> Outcome:
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
+    _check_length(source, "--max-len" if opts.max_seq_length is not None else "the checkpoint's max_seq_length")
     vectors.prompts(source, opts.prompts, opts.default_prompt_name)  # a bad prompt flag fails before any work
     static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
     calibration = calibration_file(opts, source) if static else None
@@ -137,10 +139,21 @@ def build(opts: ExportOptions) -> Outcome:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _check_length(source: Source, where: str) -> None:
+    """Before any work: the max length leaves room for text after the tokenizer's special tokens."""
+    try:
+        SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
+    except InvalidArgumentError as e:
+        raise SourceError(f"{where} {source.max_seq_length}: {e}") from e
+
+
 def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibration: Path | None) -> Outcome:
     module = EmbeddingModule.load(source)
     source = fit_length(source, module)  # the encoder's position limit
     tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
+    ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
+    dim = int(ref_encode(["dimension probe"]).shape[1])
+    sizes = vectors.trained_dims(source, opts.matryoshka_dims, dim)  # a bad size fails before the graph is built
     export_onnx(module, tmp / "raw.onnx")
     ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
     ov_variants: dict[str, Variant] = {}
@@ -163,9 +176,6 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
         ops[name] = optimize.prepare_for_cpu(tmp / FILES[name])
     shutil.copy(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
 
-    ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
-    dim = int(ref_encode(["dimension probe"]).shape[1])
-    sizes = vectors.trained_dims(source, opts.matryoshka_dims, dim)
     ref = gate.reference(ref_encode, opts.data_dir, sizes)
     prompt_table, default_prompt = vectors.prompts(source, opts.prompts, opts.default_prompt_name)
     scales, scales_from = vectors.output_scales(ref_encode, calibration, ref.embeddings)

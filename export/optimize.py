@@ -201,7 +201,7 @@ def fold_bias_into_int8_matmul(path: str | os.PathLike[str]) -> int:
         nodes.append(node)
     if folded:
         _save_with_nodes(model, nodes, path)
-    logger.info("%s: %d bias add(s) folded into int8 MatMuls", path, folded)
+        logger.info("%s: %d bias add(s) folded into int8 MatMuls", path, folded)
     return folded
 
 

@@ -99,7 +99,7 @@ class Source:
             raise SourceError(f"Unknown pooler {found_pooler!r}; choose one of {', '.join(POOLERS)}.")
         # The encoder's position limit (e.g. RoBERTa's positions start after the pad id) is applied once the
         # model is loaded: export.graph.fit_length.
-        length = max_seq_length or found_len or min(int(getattr(config, "max_position_embeddings", None) or 512), 512)
+        length = max_seq_length if max_seq_length is not None else found_len or min(int(getattr(config, "max_position_embeddings", None) or 512), 512)
         return cls(
             path=root,
             model_type=model_type,

@@ -260,6 +260,31 @@ def test_an_out_under_a_file_and_gate_values_out_of_range_are_named(tiny_bert_di
         assert why in capsys.readouterr().err
 
 
+def test_a_max_length_of_zero_or_without_room_for_text_is_refused_before_any_work(tiny_bert_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):  # 0 was read as "no override" and the export went on at the default length
+        export_main(["--ckpt", str(tiny_bert_dir), "--max-len", "0"])
+    assert "argument --max-len: expected a whole number >= 1, got 0" in capsys.readouterr().err
+    out = tmp_path / "o"
+    assert export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--max-len", "2"]) == 2
+    assert "--max-len 2: max length 2 leaves no room for text" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".o.building-*"))
+
+
+def test_a_matryoshka_size_beyond_the_model_is_refused_before_the_graph_is_built(tiny_bert_dir, tmp_path, capsys,
+                                                                                 monkeypatch):
+    import export.build
+
+    def no_graph(*args, **kwargs):
+        raise AssertionError("the graph was exported before the sizes were checked")
+
+    monkeypatch.setattr(export.build, "export_onnx", no_graph)
+    out = tmp_path / "o"
+    assert export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg",
+                        "--matryoshka-dims", "999"]) == 2
+    assert "--matryoshka-dims [999]: sizes must be descending, from 32 (this model's size)" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_sigterm_during_an_export_removes_the_half_built_folder(tiny_bert_dir, tmp_path):
     from tests.processes import module_env, sigterm_once
 

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from ..errors import SimcseError
+from ..inputs.validation import count_arg
 from ..vectors.dimensions import OUTPUTS
 from .config import BAD_ROW_MODES, ENGINES, FORMATS, EmbedConfig
 
@@ -30,11 +31,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", default=d.text_column, help="JSONL/CSV/Parquet field with the text (default: text)")
     p.add_argument("--id-column", default=None, help="field with each row's id (default: file:line)")
     p.add_argument("--format", choices=FORMATS, default=None, help="input format (default: from the extension)")
-    p.add_argument("--shard-rows", type=int, default=d.shard_rows, help=f"rows per output shard (default {d.shard_rows})")
+    p.add_argument("--shard-rows", type=count_arg, default=d.shard_rows, help=f"rows per output shard (default {d.shard_rows})")
     p.add_argument("--bad-rows", choices=BAD_ROW_MODES, default=d.bad_rows,
                    help="empty/non-text rows: embed as empty text, or skip (both listed in _bad_rows.jsonl)")
     p.add_argument("--normalize", action="store_true", help="L2-normalise the embeddings")
-    p.add_argument("--dimensions", type=int, default=None, help="cut each vector to its first N values and "
+    p.add_argument("--dimensions", type=count_arg, default=None, help="cut each vector to its first N values and "
                    "renormalise (a Matryoshka model's trained sizes: its manifest's trained_dims); default: full size")
     p.add_argument("--output", choices=OUTPUTS, default=d.output, help="embedding column: float32 "
                    "(fixed_size_list<float>), int8 (fixed_size_list<int8>: 4x smaller, scale in _manifest.json) or "
@@ -43,15 +44,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default=d.variant, help="auto (the fastest measured here), or a variant of the model "
                    "directory's manifest.json: fp32, fp16, int8, ov-fp32, ov-bf16, ov-int8")
     p.add_argument("--device", default=d.device, help="local engine: auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per inference batch")
-    p.add_argument("--max-tokens", type=int, default=d.max_tokens, help="padded tokens per inference batch")
-    p.add_argument("--threads", type=int, default=None, help="local engine: onnxruntime threads (default: all cores)")
+    p.add_argument("--batch-size", type=count_arg, default=d.batch_size, help="sentences per inference batch")
+    p.add_argument("--max-tokens", type=count_arg, default=d.max_tokens, help="padded tokens per inference batch")
+    p.add_argument("--threads", type=count_arg, default=None, help="local engine: onnxruntime threads (default: all cores)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", dest="overwrite", action="store_false", help="skip complete shards (default)")
     mode.add_argument("--overwrite", dest="overwrite", action="store_true", help="delete earlier shards, start over")
     p.set_defaults(overwrite=False)  # --resume's store_false would otherwise default to True
     p.add_argument("--address", default=None, help="Ray: cluster address ('auto', 'ray://host:10001'); default a local Ray")
-    p.add_argument("--actors", type=int, default=None, help="Ray: encoder actors (default: what the cluster fits)")
+    p.add_argument("--actors", type=count_arg, default=None, help="Ray: encoder actors (default: what the cluster fits)")
     p.add_argument("--cpus-per-actor", type=float, default=d.cpus_per_actor, help="Ray: CPUs per actor (= its threads)")
     p.add_argument("--gpus-per-actor", type=float, default=d.gpus_per_actor, help="Ray: GPUs per actor (> 0: CUDA)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SimcseError
+from ..inputs.validation import count_arg
 from ..runtimes.machine import cpu_description
 from ..vectors.dimensions import outputs_arg, sizes_arg
 from .alignment import alignment_uniformity
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="data directory in SentEval's layout (default: $SIMCSE_DATA_DIR)")
     parser.add_argument("--json", metavar="OUT", help="also write all results to this JSON file")
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="sentences per batch (default: the encoder's)"
+        "--batch-size", type=count_arg, default=None, help="sentences per batch (default: the encoder's)"
     )
     parser.add_argument("--seed", type=int, default=1111, help="fold seed of the transfer tasks")
     parser.add_argument("--dimensions", type=sizes_arg, default=None, metavar="N,N,...",

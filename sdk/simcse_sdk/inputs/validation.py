@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -161,6 +162,18 @@ def check_int(value: object, name: str, *, none_means: str | None = None, minimu
     if v < minimum or (maximum is not None and v > maximum):
         raise InvalidArgumentError(f"{name}={v} is out of range: pass {allowed}.")
     return v
+
+
+def count_arg(text: str) -> int:
+    """The argparse type of a command's counts (``--batch-size``, ``--max-len``...): an int >= 1, so that argparse
+    names the flag (``argument --batch-size: ...``) and 0 is refused, never read as "the default"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def check_flag(value: object, name: str) -> bool:

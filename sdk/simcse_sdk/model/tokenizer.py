@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from ..errors import InputError, ModelDirError
+from ..errors import InputError, InvalidArgumentError, ModelDirError
 
 
 class SentenceTokenizer:
@@ -33,12 +33,20 @@ class SentenceTokenizer:
         try:
             self._tok = Tokenizer.from_file(str(path))
             self._tok.no_padding()
+            self._tok.no_truncation()  # the special tokens are read from an uncut text
+            self._specials = self._find_special_tokens()
             self._tok.enable_truncation(max_length=max_length)
         except Exception as e:  # tokenizers raises a bare Exception for every file it cannot parse
             raise ModelDirError(
                 f"Tokenizer file {str(path)!r} cannot be loaded ({e}): it is truncated or not a tokenizers "
                 "JSON file. Copy the model directory again or re-export the model."
             ) from e
+        specials = len(self._specials[0]) + len(self._specials[1])
+        if max_length <= specials:  # tokenizers would not cut at all below its special tokens' count
+            raise InvalidArgumentError(
+                f"max length {max_length} leaves no room for text: this tokenizer puts {specials} special tokens "
+                f"around every text; use a max length of at least {specials + 1}."
+            )
         self.max_length = max_length
 
     @property
@@ -49,6 +57,10 @@ class SentenceTokenizer:
     def special_tokens(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The ids this tokenizer puts before and after every text: BERT ``((101,), (102,))`` ([CLS], [SEP]),
         RoBERTa ``((0,), (2,))``; ``((), ())`` for one that adds none (or in a way that cannot be split)."""
+        return self._specials
+
+    def _find_special_tokens(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """:meth:`special_tokens`, read by encoding a text with and without them (truncation off)."""
         full = self._tok.encode("hello world", add_special_tokens=True).ids
         plain = self._tok.encode("hello world", add_special_tokens=False).ids
         for i in range(len(full) - len(plain) + 1):

@@ -169,8 +169,10 @@ def test_cli_summary_and_errors(tmp_path: Path, tiny_model_dir: Path, corpus, ca
     assert cli.main([str(tiny_model_dir), str(tmp_path / "missing.txt"), "--out", str(out), "-q"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: Input file") and "missing.txt" in err
-    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "--shard-rows", "0", "-q"]) == 1
-    assert "shard_rows must be a positive integer" in capsys.readouterr().err
+    for flag, value in (("--shard-rows", "0"), ("--batch-size", "-1"), ("--threads", "0"), ("--dimensions", "x")):
+        with pytest.raises(SystemExit):  # named by its flag, before any work
+            cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), flag, value, "-q"])
+        assert f"argument {flag}: expected a whole number >= 1, got " in capsys.readouterr().err
     assert os.path.exists(out / "_manifest.json")
     assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "--shard-rows", "100",
                      "--no-progress", "--json", "-q"]) == 0

@@ -26,6 +26,13 @@ def test_unknown_group_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
     assert "valid groups: sts, dev, transfer, align, all" in capsys.readouterr().err
 
 
+def test_a_batch_size_below_one_is_a_usage_error_before_the_model_loads(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as err:  # was an SDK error naming batch_size=0, after loading the model
+        cli.main(["model", "--batch-size", "0"])
+    assert err.value.code == 2
+    assert "argument --batch-size: expected a whole number >= 1, got 0" in capsys.readouterr().err
+
+
 def test_groups() -> None:
     assert resolve_groups("all") == ["sts", "dev", "transfer", "align"]
     assert resolve_groups("align, sts") == ["sts", "align"]
