@@ -39,6 +39,7 @@ from .calibration import calibration_file, openvino_calibration
 from .graph import INPUT_NAMES, EmbeddingModule, export_onnx, fit_length
 from .report import render
 from .source import Source, SourceError
+from .tokenizer import write_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,8 @@ def _check_length(source: Source, where: str) -> None:
 def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibration: Path | None) -> Outcome:
     module = EmbeddingModule.load(source)
     source = fit_length(source, module)  # the encoder's position limit
-    tokenizer = SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
+    write_tokenizer(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME, source.lowercase)
+    tokenizer = SentenceTokenizer(tmp / TOKENIZER_NAME, source.max_seq_length)  # the reference reads what the SDK will
     ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
     dim = int(ref_encode(["dimension probe"]).shape[1])
     sizes = vectors.trained_dims(source, opts.matryoshka_dims, dim)  # a bad size fails before the graph is built
@@ -174,7 +176,6 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
             quant["calibration_file"] = str(calibration.resolve())
     for name in ["fp32"] + (["int8"] if opts.int8 else []):  # CPU graphs: the fused SkipLayerNorm is slow there
         ops[name] = optimize.prepare_for_cpu(tmp / FILES[name])
-    shutil.copy(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
 
     ref = gate.reference(ref_encode, opts.data_dir, sizes)
     prompt_table, default_prompt = vectors.prompts(source, opts.prompts, opts.default_prompt_name)
@@ -224,6 +225,7 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
         if not result.passed and not opts.keep_failed:
             dropped = manifest.variants.pop(name)
             failed_rows[name] = {**dropped.gate, "ops": dropped.fused_ops}
+            manifest.refused[name] = list(result.failures)  # the SDK names them when that variant is asked for
             ov_export.remove_files(tmp, dropped, manifest.variants)  # files another variant shares stay
     (tmp / "report.md").write_text(render(manifest, failed_rows), encoding="utf-8")
     if "fp32" not in manifest.variants:

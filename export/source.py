@@ -22,14 +22,26 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainer.checkpoint import serving_length
 from trainer.pooling import POOLERS
 
-ST_POOLING_MODES = {"pooling_mode_cls_token": "cls_before_pooler", "pooling_mode_mean_tokens": "avg"}
+logger = logging.getLogger(__name__)
+
+
+# sentence-transformers' pooling modes the graph computes: its 1_Pooling/config.json says ``"pooling_mode": "cls"``
+# (sentence-transformers 6) or ``"pooling_mode_cls_token": true`` (earlier releases).
+ST_POOLING_MODES = {"cls": "cls_before_pooler", "mean": "avg"}
+ST_LEGACY_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
+                   "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+                   "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+# modules.json entries the export reproduces: the encoder, its pooling and an L2 normalisation.
+ST_MODULES = ("Transformer", "Pooling", "Normalize")
 
 
 class SourceError(ValueError):
@@ -50,6 +62,8 @@ class Source:
     hidden_size: int  # width of the encoder
     pad_token_id: int  # padding id of the tokenizer/model
     metadata: dict[str, Any] = field(default_factory=dict)  # the simcse.json contents, if any
+    lowercase: bool = False  # sentence-transformers' do_lower_case: texts lowercased before tokenising
+    pooling_skips_prompt: bool = False  # sentence-transformers' include_prompt false (pooling starts after the prompt)
 
     @classmethod
     def read(
@@ -87,9 +101,15 @@ class Source:
         meta: dict[str, Any] = {}
         if (root / "simcse.json").is_file():
             meta = json.loads((root / "simcse.json").read_text(encoding="utf-8"))
-        found_pooler, found_from, found_norm, found_len = _detect(root, meta)
-        if pooler is not None:
+        found = _detect(root, meta)
+        if found.module_problem:
+            raise SourceError(found.module_problem)
+        if pooler is not None:  # the flag wins, also over a pooling the export cannot compute
             found_pooler, found_from = pooler, "flag"
+        elif found.pooling_problem:
+            raise SourceError(found.pooling_problem)
+        else:
+            found_pooler, found_from = found.pooler, found.source
         if found_pooler is None:
             raise SourceError(
                 f"{str(root)!r} does not say how it pools (no simcse.json, no 1_Pooling/config.json): pass "
@@ -99,18 +119,26 @@ class Source:
             raise SourceError(f"Unknown pooler {found_pooler!r}; choose one of {', '.join(POOLERS)}.")
         # The encoder's position limit (e.g. RoBERTa's positions start after the pad id) is applied once the
         # model is loaded: export.graph.fit_length.
-        length = max_seq_length if max_seq_length is not None else found_len or min(int(getattr(config, "max_position_embeddings", None) or 512), 512)
+        if max_seq_length is not None:
+            length, length_from = max_seq_length, "--max-len"
+        elif found.length:
+            length, length_from = found.length, "simcse.json"
+        else:
+            length, length_from = serving_length(root, config)
+        logger.info("max length %d tokens (%s)", length, length_from)
         return cls(
             path=root,
             model_type=model_type,
             pooler=found_pooler,
             pooler_from=found_from,
-            normalize=found_norm if normalize is None else normalize,
+            normalize=found.normalize if normalize is None else normalize,
             max_seq_length=int(length),
             num_heads=int(getattr(config, "num_attention_heads", 0) or 0),
             hidden_size=int(getattr(config, "hidden_size", 0) or 0),
             pad_token_id=_pad_id(root, config),
             metadata=meta,
+            lowercase=found.lowercase,
+            pooling_skips_prompt=not found.include_prompt,
         )
 
 
@@ -143,26 +171,50 @@ def _pad_id(root: Path, config: Any) -> int:
     return int(pad)
 
 
-def _detect(root: Path, meta: dict[str, Any]) -> tuple[str | None, str, bool, int | None]:
-    """(pooler, where from, normalize, max length) from the checkpoint's own files."""
+@dataclass
+class Detected:
+    """What the checkpoint's own files say about pooling, normalisation, length and text handling."""
+
+    pooler: str | None = None  # one of POOLERS, None when no file says
+    source: str = ""  # the file it came from
+    normalize: bool = False
+    length: int | None = None  # simcse.json's max_seq_length (else resolved by serving_length)
+    lowercase: bool = False  # sentence_bert_config.json's do_lower_case
+    include_prompt: bool = True  # 1_Pooling/config.json's include_prompt
+    pooling_problem: str | None = None  # why the export cannot compute its pooling (a --pooler flag overrides it)
+    module_problem: str | None = None  # a module after the pooling that the export cannot reproduce
+
+
+def _detect(root: Path, meta: dict[str, Any]) -> Detected:
+    """The checkpoint's own files: ``simcse.json``, else a sentence-transformers folder's."""
     if meta:
-        return meta.get("pooler"), "simcse.json", bool(meta.get("normalize", False)), meta.get("max_seq_length")
+        return Detected(meta.get("pooler"), "simcse.json", bool(meta.get("normalize", False)),
+                        meta.get("max_seq_length"))
     pooling_cfg = root / "1_Pooling" / "config.json"
-    if pooling_cfg.is_file():
-        cfg = json.loads(pooling_cfg.read_text(encoding="utf-8"))
-        modes = [ST_POOLING_MODES.get(k) for k, on in cfg.items() if k.startswith("pooling_mode") and on]
-        if len(modes) != 1 or modes[0] is None:
-            raise SourceError(
-                f"{str(pooling_cfg)!r} asks for pooling {cfg}; the export supports mean or CLS alone. "
-                "Pass --pooler to override."
-            )
-        normalize = False
-        modules = root / "modules.json"
-        if modules.is_file():
-            normalize = any(m.get("type", "").endswith("Normalize") for m in json.loads(modules.read_text()))
-        length = None
-        st_cfg = root / "sentence_bert_config.json"
-        if st_cfg.is_file():
-            length = json.loads(st_cfg.read_text()).get("max_seq_length")
-        return modes[0], "1_Pooling/config.json", normalize, length
-    return None, "", False, None
+    if not pooling_cfg.is_file():
+        return Detected()
+    cfg = json.loads(pooling_cfg.read_text(encoding="utf-8"))
+    modes = cfg.get("pooling_mode")
+    if modes is None:  # before sentence-transformers 6: one boolean key a mode
+        modes = [ST_LEGACY_MODES.get(k, k) for k, on in cfg.items() if k.startswith("pooling_mode") and on]
+    modes = [modes] if isinstance(modes, str) else list(modes)
+    found = Detected(source="1_Pooling/config.json", include_prompt=bool(cfg.get("include_prompt", True)))
+    if len(modes) == 1 and modes[0] in ST_POOLING_MODES:
+        found.pooler = ST_POOLING_MODES[modes[0]]
+    else:
+        found.pooling_problem = (f"{str(pooling_cfg)!r} asks for pooling {' + '.join(map(str, modes)) or 'none'}; the export "
+                         "computes mean or CLS pooling alone. Pass --pooler (avg, cls_before_pooler, ...) to export "
+                         "with another pooling, knowing its vectors differ from sentence-transformers'.")
+    modules = root / "modules.json"
+    if modules.is_file():
+        kinds = [str(m.get("type", "")) for m in json.loads(modules.read_text(encoding="utf-8"))]
+        found.normalize = any(k.endswith("Normalize") for k in kinds)
+        other = [k for k in kinds if not k.endswith(ST_MODULES)]
+        if other:  # a Dense projection (LaBSE, distiluse-*) left out would change every vector
+            found.module_problem = (f"{str(modules)!r} lists {', '.join(other)} after the encoder; the export reproduces "
+                             f"{', '.join(ST_MODULES)} modules only, and leaving the others out would give other "
+                             "vectors than sentence-transformers'. Export a model without them.")
+    st_cfg = root / "sentence_bert_config.json"
+    if st_cfg.is_file():
+        found.lowercase = bool(json.loads(st_cfg.read_text(encoding="utf-8")).get("do_lower_case", False))
+    return found

@@ -65,6 +65,14 @@ def prompts(source: Source, flag: dict[str, str], default: str | None) -> tuple[
     if name is not None and name not in table:
         raise SourceError(f"default prompt {name!r} is not one of the prompts {sorted(table)}: add it with "
                           f"--prompt '{name}=TEXT' or pick another --default-prompt-name")
+    if source.pooling_skips_prompt and any(table.values()):
+        raise SourceError(
+            f"{source.path}/1_Pooling/config.json says include_prompt: false: sentence-transformers pools from the "
+            "first token after the prompt (the mean of the rest, or that token for CLS pooling), and this export pools "
+            f"every token it is given, so prompted texts would get other vectors. Prompts {sorted(k for k, v in table.items() if v)}: export a "
+            "copy of the folder without them in config_sentence_transformers.json (and no --prompt), or with "
+            "include_prompt: true if the model was trained that way."
+        )
     if table:
         logger.info("prompts: %s (default %s)", ", ".join(f"{k}={v!r}" for k, v in table.items()), name)
     return table, name

@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "simcse-checkpoint"
 FORMAT_VERSION = 1
+# transformers' tokenizer_config.json model_max_length for "no limit" is int(1e30); anything this large means that.
+NO_LIMIT = 10**9
 META_FILE = "simcse.json"
 STATE_FILE = "training_state.pt"
 
@@ -60,18 +62,26 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def serving_length(base: str, config: Any) -> int:
-    """Tokens a text keeps once the checkpoint is exported and served: the base's own serving length
-    (sentence-transformers' ``max_seq_length``, e.g. 256 for all-MiniLM-L6-v2), else its positions, at most 512.
+def serving_length(base: str | os.PathLike[str], config: Any) -> tuple[int, str]:
+    """(tokens a text keeps once the checkpoint is exported and served, where that came from), as
+    sentence-transformers and transformers cut a text: ``sentence_bert_config.json``'s ``max_seq_length`` (256
+    for all-MiniLM-L6-v2), else the tokenizer's ``model_max_length`` (where it is not transformers' "no limit"),
+    else the encoder's positions, at most 512. The export caps it by the positions the model really has.
 
     Training cuts sentences much shorter (``--max-len``, 32 in the paper's recipes) only to train fast; the paper
     scores whole sentences. Served at 32 tokens, a longer text would lose the rest without a word."""
-    st_config = Path(base) / "sentence_bert_config.json"
-    if st_config.is_file():
-        length = json.loads(st_config.read_text(encoding="utf-8")).get("max_seq_length")
-        if isinstance(length, int) and length > 0:
-            return length
-    return min(int(getattr(config, "max_position_embeddings", None) or 512), 512)
+    positions = int(getattr(config, "max_position_embeddings", None) or 512)
+    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        file = Path(base) / name
+        if file.is_file():
+            value = json.loads(file.read_text(encoding="utf-8")).get(key)
+            if isinstance(value, int) and 0 < value < NO_LIMIT:
+                if value > positions:  # as sentence-transformers caps it
+                    return positions, f"{name} {key} {value}, capped by the encoder's {positions} positions"
+                return value, f"{name} {key}"
+    if positions > 512:
+        return 512, f"the encoder has {positions} positions; 512 by default, --max-len for more"
+    return positions, "the encoder's positions"
 
 
 def build_meta(

@@ -77,7 +77,7 @@ class Keeper:
     def meta(self, at_step: int, dev: dict[str, Any]) -> dict[str, Any]:
         return build_meta(cfg_dict=self.cfg.to_dict(), data_path=str(self.data.path), data_sha256=self.data.sha256,
                           step=at_step, dev=dev,
-                          max_seq_length=serving_length(self.cfg.base, self.model.encoder.config))
+                          max_seq_length=serving_length(self.cfg.base, self.model.encoder.config)[0])
 
     def evaluate(self, at_step: int) -> dict[str, Any]:
         """Dev scores on rank 0; a new best STS-B dev Spearman is saved to best/."""

@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 import pytest
 from simcse_sdk import Encoder
+from simcse_sdk.errors import VariantError
 
 from export.__main__ import main as export_main
 from export.build import ExportOptions, build
@@ -165,6 +166,9 @@ def test_failed_variant_is_refused_with_numbers(tiny_bert_dir, tmp_path, capsys)
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["variants"]) == ["fp32"] and not (out / "model.int8.onnx").exists()
     assert "REFUSED" in (out / "report.md").read_text()
+    assert manifest["refused"]["int8"][0].startswith("min cosine")
+    with pytest.raises(VariantError, match=r"The export made it and its accuracy gate refused it \(min cosine .* < 1\.0"):
+        Encoder(out, device="cpu", variant="int8")  # it said "re-export with --int8", which was done
 
 
 def test_keep_failed_publishes_but_auto_skips_it(tiny_bert_dir, tmp_path):

@@ -13,7 +13,7 @@ from export.vectors import parse_prompts, prompts, trained_dims
 
 
 def source(path: Path, meta: dict | None = None) -> SimpleNamespace:
-    return SimpleNamespace(path=path, metadata=meta or {})
+    return SimpleNamespace(path=path, metadata=meta or {}, pooling_skips_prompt=False)
 
 
 def test_trained_sizes_come_from_simcse_json_or_the_flag(tmp_path: Path) -> None:

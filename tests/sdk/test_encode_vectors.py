@@ -20,7 +20,9 @@ def test_dimensions_cut_and_renormalise(enc: Encoder) -> None:
     got = enc.encode(TEXTS, dimensions=8)
     want = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
     np.testing.assert_allclose(got, want, atol=1e-6)
-    np.testing.assert_allclose(enc.encode(TEXTS, dimensions=32), full)  # the full size: as encode without it
+    assert not enc.manifest.normalized and not np.allclose(np.linalg.norm(full, axis=1), 1.0)
+    # the full size asked for is renormalised too: unit rows at every size (they were raw at 32 and unit at 31)
+    np.testing.assert_allclose(enc.encode(TEXTS, dimensions=32), enc.encode(TEXTS, normalize=True), atol=1e-6)
 
 
 def test_int8_and_ubinary_outputs(enc: Encoder) -> None:

@@ -80,7 +80,7 @@ def test_cls_on_an_encoder_without_a_pooler_layer_gets_a_fresh_head(tmp_path: Pa
 
     cfg = resolve("sup", {"base": str(base)})
     meta = build_meta(cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=1, dev={},
-                      max_seq_length=serving_length(str(base), model.encoder.config))
+                      max_seq_length=serving_length(str(base), model.encoder.config)[0])
     save_checkpoint(tmp_path / "best", model, tok, meta)
     assert read_meta(tmp_path / "best")["mlp_head"] == "mlp_head.safetensors"
     assert torch.equal(load_file(tmp_path / "best" / "mlp_head.safetensors")["dense.weight"], w)
@@ -103,7 +103,7 @@ def test_checkpoint_loads_with_plain_automodel(tmp_path: Path, tiny_bert_dir: Pa
         model.encoder.pooler.dense.weight.add_(0.01)  # pretend training moved the head
     meta = build_meta(
         cfg_dict=cfg.to_dict(), data_path="d.txt", data_sha256="0" * 64, step=7, dev={"stsb": 50.0},
-        max_seq_length=serving_length(str(tiny_bert_dir), model.encoder.config),
+        max_seq_length=serving_length(str(tiny_bert_dir), model.encoder.config)[0],
     )
     dest = tmp_path / "best"
     save_checkpoint(dest, model, tok, meta)
@@ -182,8 +182,16 @@ def test_half_precision_base_is_trained_in_float32(tmp_path: Path, tiny_bert_dir
 
 
 def test_the_serving_length_is_the_bases_not_the_training_cut(tmp_path: Path, minilm_dir: Path) -> None:
+    import json
     from types import SimpleNamespace
 
-    assert serving_length(str(minilm_dir), SimpleNamespace(max_position_embeddings=512)) == 256  # its ST config
-    assert serving_length(str(tmp_path), SimpleNamespace(max_position_embeddings=514)) == 512  # positions, at most 512
-    assert serving_length("some/hub-id", SimpleNamespace(max_position_embeddings=128)) == 128
+    length = serving_length  # (tokens, where from)
+    assert length(str(minilm_dir), SimpleNamespace(max_position_embeddings=512))[0] == 256  # its ST config
+    assert length(str(tmp_path), SimpleNamespace(max_position_embeddings=514))[0] == 512  # positions, at most 512
+    assert length("some/hub-id", SimpleNamespace(max_position_embeddings=128))[0] == 128
+    # sentence-transformers 6 keeps the length in the tokenizer's config only; transformers' "no limit" is not one
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 24}))
+    assert length(str(tmp_path), SimpleNamespace(max_position_embeddings=512)) == (24, "tokenizer_config.json "
+                                                                                       "model_max_length")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": int(1e30)}))
+    assert length(str(tmp_path), SimpleNamespace(max_position_embeddings=128))[0] == 128

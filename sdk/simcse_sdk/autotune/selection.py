@@ -143,6 +143,9 @@ def check_named(path: Path, manifest: Manifest, device: str, variant: str) -> st
         near = [n for n in have if n.lower() == variant.lower().strip()]
         if near:
             fix = f"Did you mean {near[0]!r}? Variant names are lower case."
+        elif variant in manifest.refused:
+            fix = (f"The export made it and its accuracy gate refused it ({'; '.join(manifest.refused[variant])}; "
+                   f"report.md there has the figures). Pass one of those, or variant='auto'.")
         elif variant in EXPORT_FLAGS:
             fix = f"Pass one of those, or variant='auto', or re-export with {EXPORT_FLAGS[variant]}."
         else:

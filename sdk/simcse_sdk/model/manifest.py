@@ -66,6 +66,7 @@ class Manifest:
     prompts: dict[str, str] = field(default_factory=dict)  # prompt name -> text put before each input ("query: ")
     default_prompt_name: str | None = None  # the prompt encode() uses when none is named; None: no prompt
     output_scales: dict[str, list[float]] = field(default_factory=dict)  # "int8" -> calibrated scale of sizes 1..dim
+    refused: dict[str, list[str]] = field(default_factory=dict)  # variants the export's accuracy gate refused -> why
     format_version: int = FORMAT_VERSION  # bumped on incompatible changes
 
     # -- reading -----------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class Manifest:
             variants = {name: Variant(**{k: x for k, x in v.items() if k in known}) for name, v in raw["variants"].items()}
             fields = {k: raw[k] for k in ("pooling", "normalized", "max_seq_length", "embedding_dim")}
             optional = {k: raw[k] for k in ("inputs", "pad_token_id", "source", "versions", "export_cpu",
-                                            "trained_dims", "prompts", "default_prompt_name", "output_scales")
+                                            "trained_dims", "prompts", "default_prompt_name", "output_scales", "refused")
                         if k in raw}
         except (KeyError, TypeError, AttributeError) as e:
             raise ManifestError(f"Manifest {where!r} is missing or mangles field {e}; re-export the model.") from e

@@ -70,6 +70,8 @@ TOP: dict[str, tuple[bool, Check]] = {
     "default_prompt_name": (False, ("a string or null", lambda v: v is None or isinstance(v, str))),
     "output_scales": (False, ("a JSON object of output -> list of positive numbers", lambda v: isinstance(v, dict)
                               and all(isinstance(x, list) and all(_positive(y) for y in x) for x in v.values()))),
+    "refused": (False, ("a JSON object of variant name -> list of reasons", lambda v: isinstance(v, dict)
+                        and all(isinstance(x, list) and all(isinstance(y, str) for y in x) for x in v.values()))),
 }
 VARIANT: dict[str, tuple[bool, Check]] = {
     "file": (True, ("a file name inside the model directory", _plain_file)),

@@ -107,7 +107,7 @@ class EmbeddingsEndpoint:
             if result is None:
                 return None
             emb = result.embeddings
-            if req.dimensions is not None and req.dimensions < encoder.dim:  # Encoder.encode(dimensions=)'s cut
+            if req.dimensions is not None:  # Encoder.encode(dimensions=)'s cut: unit rows, the full size too
                 emb = encoder.shaper.shape(emb, req.dimensions, "float32", normalize=True)
             elif cfg.normalize and not encoder.manifest.normalized:
                 emb = normalize(emb)

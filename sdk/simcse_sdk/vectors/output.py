@@ -30,14 +30,15 @@ class OutputShaper:
     def shape(self, emb: np.ndarray, dimensions: int | None, output: str, normalize: bool) -> np.ndarray:
         """``emb`` (n, full) float32 as (n, dimensions) ``output`` (arguments already checked).
 
-        A cut to fewer dimensions is renormalised; int8 and ubinary start from unit vectors (the int8 scale is
-        calibrated on unit vectors; packed bits do not depend on the norm).
+        Asked for a size, every row is renormalised, the full size too (as OpenAI's ``dimensions``: unit rows
+        whatever the size); int8 and ubinary start from unit vectors (the int8 scale is calibrated on unit vectors;
+        packed bits do not depend on the norm).
         """
         d = dimensions or self.full
         if d < self.full:
             self.notice.check(d)
             emb = cut(emb, d)  # (n, d), unit rows
-        elif normalize or output == "int8":
+        elif dimensions is not None or normalize or output == "int8":
             emb = unit(emb)
         if output == "int8":
             if self.int8_scales is None or len(self.int8_scales) != self.full:
