@@ -46,8 +46,17 @@ def _as_float32(x: object, name: str) -> np.ndarray:
             f"{name} must be a numeric (n, dim) array of embeddings, got {type(x).__name__} of dtype {arr.dtype}"
             f"{' (complex numbers are not embeddings)' if arr.dtype.kind == 'c' else ''}."
         )
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize > 1:  # packed bits as int64 would be scored as floats
+        raise InputError(wider_ints(name, arr.dtype))
     with np.errstate(over="ignore"):  # beyond float32's range becomes inf, which the finite check names
         return arr.astype(np.float32, copy=False)
+
+
+def wider_ints(name: str, dtype: np.dtype) -> str:
+    """The message for integer vectors wider than a byte: what encode() returns never is."""
+    return (f"{name} has dtype {dtype}: encode() gives float32, int8 (output='int8') or uint8 packed bits "
+            "(output='ubinary'), and integers read back as Python ints (pyarrow's to_pylist) have lost which: "
+            "cast with .astype(np.int8) or .astype(np.uint8), or read the column with .to_numpy().")
 
 
 def _check_finite(x: np.ndarray, name: str, offset: int = 0) -> None:
@@ -138,6 +147,8 @@ def search(
     raises :class:`~simcse_sdk.errors.InvalidArgumentError` naming the row; an all-zero row
     scores 0 against everything.
     """
+    if _is_bits(queries) and queries.ndim == 1:  # one query as a 1-D row, as float queries may be
+        queries = queries[None, :]
     bits = _bits_pair(queries, corpus, ("queries", "corpus"))
     if bits:
         q, c = queries, corpus
@@ -174,6 +185,8 @@ def corpus_form(corpus_embeddings: object, dim: int) -> tuple[np.ndarray, int | 
     by a model of ``dim`` values: its width gives the size (None: the full one), its dtype the output (int8;
     uint8: ubinary). An empty list is an empty corpus; rows of no values are refused."""
     c = np.asarray(corpus_embeddings)
+    if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and c.size:  # else queries encoded at the bits' byte width
+        raise InputError(wider_ints("corpus_embeddings", c.dtype))
     if c.ndim == 1 and c.size == 0:  # an empty list: no corpus rows yet
         c = np.zeros((0, dim), dtype=np.float32)
     if c.ndim == 2 and c.shape[1] == 0:
@@ -216,7 +229,8 @@ class FaissIndex:
         if _is_bits(queries) != self.bits:
             raise InputError(f"this index holds {'packed bits' if self.bits else 'float vectors'}; the queries must "
                              "be encoded with the same output.")
-        q = queries if self.bits else normalize(_as_matrix(queries, "queries"))
+        q = (queries[None, :] if queries.ndim == 1 else queries) if self.bits else \
+            normalize(_as_matrix(queries, "queries"))  # one query may be a 1-D row, as for float vectors
         if q.ndim != 2 or q.shape[1] != self.dim:
             raise InputError(f"embedding sizes differ: queries {q.shape[-1]}, index {self.dim}")
         k = min(_check_top_k(top_k), self.size)

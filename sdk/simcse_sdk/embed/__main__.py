@@ -16,7 +16,7 @@ import sys
 from ..errors import SimcseError
 from ..inputs.validation import count_arg
 from ..vectors.dimensions import OUTPUTS
-from .config import BAD_ROW_MODES, ENGINES, FORMATS, EmbedConfig
+from .config import BAD_ROW_MODES, ENGINES, FORMATS, QUOTING, EmbedConfig
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", default=d.text_column, help="JSONL/CSV/Parquet field with the text (default: text)")
     p.add_argument("--id-column", default=None, help="field with each row's id (default: file:line)")
     p.add_argument("--format", choices=FORMATS, default=None, help="input format (default: from the extension)")
+    p.add_argument("--quoting", choices=QUOTING, default=d.quoting, help="CSV/TSV: minimal: a field may be quoted, "
+                   "as Python's csv and pandas write them (default); none: quotes are part of the text (unquoted TSV "
+                   "files such as STS-B's, where a stray quote would otherwise run across lines)")
     p.add_argument("--shard-rows", type=count_arg, default=d.shard_rows, help=f"rows per output shard (default {d.shard_rows})")
     p.add_argument("--bad-rows", choices=BAD_ROW_MODES, default=d.bad_rows,
                    help="empty/non-text rows: embed as empty text, or skip (both listed in _bad_rows.jsonl)")
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = EmbedConfig(
-        text_column=args.text_column, id_column=args.id_column, format=args.format, shard_rows=args.shard_rows,
+        text_column=args.text_column, id_column=args.id_column, format=args.format, quoting=args.quoting,
+        shard_rows=args.shard_rows,
         bad_rows=args.bad_rows, normalize=args.normalize, variant=args.variant, device=args.device,
         dimensions=args.dimensions, output=args.output, prompt_name=args.prompt_name,
         batch_size=args.batch_size, max_tokens=args.max_tokens, threads=args.threads, engine=args.engine,

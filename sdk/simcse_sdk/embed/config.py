@@ -15,12 +15,13 @@ from ..vectors.dimensions import OUTPUTS
 from .errors import EmbedConfigError
 
 BAD_ROW_MODES = ("embed", "skip")
+QUOTING = ("minimal", "none")
 ENGINES = ("local", "ray")
 FORMATS = ("text", "jsonl", "csv", "tsv", "parquet")
 
 # Settings that decide what the shards hold: a resumed job must have the same ones.
 IDENTITY_FIELDS = ("text_column", "id_column", "format", "shard_rows", "bad_rows", "normalize", "dimensions", "output",
-                   "prompt_name")
+                   "prompt_name", "quoting")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EmbedConfig:
     text_column: str = "text"  # JSONL/CSV/Parquet field holding the text (text files: the whole line)
     id_column: str | None = None  # field holding each row's id; None: "file:line" (Parquet: "file:row")
     format: str | None = None  # text | jsonl | csv | tsv | parquet; None: from each file's extension
+    quoting: str = "minimal"  # CSV/TSV: "minimal": fields may be quoted (as csv and pandas write them); "none": quotes are text
     shard_rows: int = 10_000  # rows per output shard (the unit of work, of atomic writes and of resume)
     bad_rows: str = "embed"  # empty/non-text rows: "embed" them as empty text, or "skip" (listed, not written)
     normalize: bool = False  # L2-normalise embeddings (models normalised in-graph are unit length anyway)
@@ -59,6 +61,8 @@ class EmbedConfig:
             raise EmbedConfigError(f"engine must be one of {ENGINES}, got {self.engine!r}.")
         if self.format is not None and self.format not in FORMATS:
             raise EmbedConfigError(f"format must be one of {FORMATS} (or None: by extension), got {self.format!r}.")
+        if self.quoting not in QUOTING:
+            raise EmbedConfigError(f"quoting must be one of {QUOTING}, got {self.quoting!r}.")
         if self.output not in OUTPUTS:
             raise EmbedConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}.")
         if self.dimensions is not None and (isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int)
@@ -73,6 +77,11 @@ class EmbedConfig:
         if self.actors is not None and self.actors < 1:
             raise EmbedConfigError(f"actors must be at least 1, got {self.actors}.")
         return self
+
+    @property
+    def quoted(self) -> bool:
+        """Whether CSV/TSV fields may be quoted."""
+        return self.quoting == "minimal"
 
     def with_(self, **changes: Any) -> EmbedConfig:
         """A copy with ``changes`` applied."""

@@ -25,7 +25,7 @@ from .config import EmbedConfig
 from .errors import EmbedConfigError, OutputDirError, OutputPathError, ShardError
 from .io import manifest
 from .io.inputs import resolve_inputs
-from .io.shards import complete_shards, other_files, remove_temporaries, shard_info
+from .io.shards import complete_shards, duplicate_ids, other_files, remove_temporaries, shard_info
 from .plan import ShardSpec, plan_shards
 from .summary import Progress, Summary
 
@@ -45,11 +45,11 @@ def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.Pa
     config = (config or EmbedConfig()).validated()
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]  # one path, glob or folder
-    files = resolve_inputs(inputs, config.format)
-    shards = plan_shards(files, config)
     if not isinstance(out_dir, (str, os.PathLike)):
         raise EmbedConfigError(f"out_dir must be a folder path (str or os.PathLike), got {type(out_dir).__name__}: "
                                "pass the folder the Parquet shards go to, e.g. 'embeddings/'.")
+    files = resolve_inputs(inputs, config.format, exclude=out_dir)  # not the job's own shards, on a rerun
+    shards = plan_shards(files, config)
     out = Path(out_dir)
     created = _make_folder(out)
     try:
@@ -138,13 +138,17 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
         progress.close()
     seconds = time.perf_counter() - start
     rows, bad = _verify(out, shards, model)
+    repeated, examples = duplicate_ids(list(complete_shards(out).values())) if config.id_column else (0, [])
     summary = Summary(rows=rows, bad_rows=len(bad), shards=len(shards), shards_skipped=len(done),
-                      seconds=seconds, rows_embedded=embedded)
+                      seconds=seconds, rows_embedded=embedded, duplicate_ids=repeated)
     manifest.save_bad_rows(out, bad)
     manifest.save(out, dict(record, status="complete", rows=rows, bad_rows=len(bad), summary=summary.to_dict()))
     for row in bad[:10]:
         logger.warning("bad row %s line %s: %s (%s)", row["file"], row["line"], row["reason"],
-                       "embedded as empty text" if config.bad_rows == "embed" else "skipped")
+                       "embedded as empty text" if config.bad_rows == "embed" and row["id"] is not None else "skipped")
+    if repeated:
+        logger.warning("%d rows repeat an id of another row (%s): a store keyed on %r keeps one vector of each",
+                       repeated, ", ".join(map(repr, examples)), config.id_column)
     if bad:
         logger.warning("%d bad rows in all; every one is listed in %s", len(bad), out / manifest.BAD_ROWS_NAME)
     return summary

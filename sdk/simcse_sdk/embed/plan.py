@@ -32,6 +32,7 @@ from .io.records import (
     first_json_record,
     json_text,
     judge,
+    judge_id,
     parquet_columns,
     parquet_rows,
     strip_newline,
@@ -73,11 +74,16 @@ def plan_shards(files: list[InputFile], config: EmbedConfig) -> list[ShardSpec]:
     """Cut ``files`` into shards, checking each file on the way (raises :class:`CorpusInputError`)."""
     shards: list[ShardSpec] = []
     for f in files:
+        if config.id_column and f.format == "text":  # its rows would all lack an id
+            raise CorpusInputError(
+                f"--id-column {config.id_column!r} cannot apply to {f.path!r}, a text file (one text a line, no "
+                "fields): embed text files in a job of their own (ids are file:line), or convert this one to JSONL."
+            )
         starts = _record_starts(f, config)
         total = starts.pop()  # the helper appends the record count
         if not total:
             raise CorpusInputError(f"Input file {f.path!r} holds no records: remove it from the inputs.")
-        header = csv_header(f.path, DELIMITERS[f.format], config.text_column, config.id_column)[0] \
+        header = csv_header(f.path, DELIMITERS[f.format], config.text_column, config.id_column, config.quoted)[0] \
             if f.format in DELIMITERS else None
         for k in range(0, total, config.shard_rows):
             offset, line = starts[k // config.shard_rows]
@@ -92,11 +98,12 @@ def _record_starts(f: InputFile, config: EmbedConfig) -> list[Any]:
         total = parquet_columns(f.path, config.text_column, config.id_column)
         return [(k, k + 1) for k in range(0, total, every)] + [total]
     if f.format in DELIMITERS:
-        _, body, header_lines = csv_header(f.path, DELIMITERS[f.format], config.text_column, config.id_column)
+        _, body, header_lines = csv_header(f.path, DELIMITERS[f.format], config.text_column, config.id_column,
+                                           config.quoted)
         with open(f.path, "rb") as fh:
             fh.seek(body)
             lines = Lines(fh, f.path, offset=body, line=header_lines)
-            for offset, line, _fields in csv_records(lines, DELIMITERS[f.format]):
+            for offset, line, _fields in csv_records(lines, DELIMITERS[f.format], config.quoted):
                 if n % every == 0:
                     starts.append((offset, line))
                 n += 1
@@ -119,7 +126,11 @@ def read_shard(spec: ShardSpec, config: EmbedConfig) -> ShardRows:
     out = ShardRows()
     for line, text_value, id_value, why in _records(spec, config):
         text, reason = judge(text_value) if why is None else (None, why)
-        row_id = f"{spec.path}:{line}" if id_value is None else str(id_value)
+        row_id, id_problem = judge_id(id_value) if config.id_column else (f"{spec.path}:{line}", None)
+        if row_id is None:  # never a made-up id beside the file's own ids: listed, not written
+            out.bad.append({"id": None, "file": spec.path, "line": line,
+                            "reason": why or f"{id_problem} in column {config.id_column!r}"})
+            continue
         if text is None:
             out.bad.append({"id": row_id, "file": spec.path, "line": line, "reason": reason})
             if config.bad_rows == "skip":
@@ -144,12 +155,13 @@ def _records(spec: ShardSpec, config: EmbedConfig):  # -> Iterator[(line, text v
         if spec.format in DELIMITERS:
             assert spec.header is not None
             t, i = spec.header.index(text_col), spec.header.index(id_col) if id_col else None
-            for n, (_off, line, fields) in enumerate(csv_records(lines, DELIMITERS[spec.format])):
+            for n, (_off, line, fields) in enumerate(csv_records(lines, DELIMITERS[spec.format], config.quoted)):
                 if n == spec.rows:
                     return
-                short = len(fields) <= max(t, i or 0)
-                yield (line, None if short else fields[t], None if short or i is None else fields[i] or None,
-                       f"record has {len(fields)} fields, the header {len(spec.header)}" if short else None)
+                if len(fields) != len(spec.header):  # more fields than the header: a text with an unquoted comma
+                    yield line, None, None, f"record has {len(fields)} fields, the header {len(spec.header)}"
+                    continue
+                yield line, fields[t], None if i is None else fields[i], None
             return
         for n, raw in enumerate(lines):
             if n == spec.rows:

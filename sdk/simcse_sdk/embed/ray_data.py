@@ -68,16 +68,32 @@ def ray_version() -> tuple[int, int]:
     return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
 
 
-def default_actors(cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0) -> int:
-    """Actors that fit the connected cluster: its CPUs // cpus_per_actor (and GPUs // gpus_per_actor)."""
+def default_actors(cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0, reserve_cpus: float = 0.0) -> int:
+    """Actors that fit the connected cluster: its CPUs less ``reserve_cpus``, // cpus_per_actor (and GPUs //
+    gpus_per_actor); at least 1."""
     ray = _ray()
     if not ray.is_initialized():
         ray.init()
     res = ray.cluster_resources()
-    n = int(res.get("CPU", 1) // cpus_per_actor)
+    n = int((res.get("CPU", 1) - reserve_cpus) // cpus_per_actor)
     if gpus_per_actor:
         n = min(n, int(res.get("GPU", 0) // gpus_per_actor))
     return max(1, n)
+
+
+def shortfall(actors: int, cpus_per_actor: float, gpus_per_actor: float, reserve_cpus: float = 0.0) -> str | None:
+    """What the connected cluster lacks for ``actors`` actors of these resources (and ``reserve_cpus`` CPUs for
+    Ray Data's read tasks), or None when they fit. Ray itself waits without end for resources it does not have."""
+    res = _ray().cluster_resources()
+    cpus, gpus = res.get("CPU", 0.0), res.get("GPU", 0.0)
+    if gpus_per_actor and gpus < gpus_per_actor:
+        return f"an actor asks for {gpus_per_actor} GPU and the cluster has {gpus:g}"
+    if cpus < cpus_per_actor:
+        return f"an actor asks for {cpus_per_actor} CPUs and the cluster has {cpus:g}"
+    if reserve_cpus and actors * cpus_per_actor > cpus - reserve_cpus:
+        return (f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the cluster, leaving none for "
+                "Ray Data's read tasks")
+    return None
 
 
 def actor_cpu_share() -> int | None:
@@ -180,7 +196,11 @@ def embed_dataset(ds: Any, model_dir: str | os.PathLike[str], text_column: str =
     ``variant="auto"`` (the default) is resolved once, before the actors start (:func:`resolve_variant`),
     so that all of them run the same variant.
     """
-    n = actors or default_actors(cpus_per_actor, gpus_per_actor)
+    n = actors or default_actors(cpus_per_actor, gpus_per_actor, reserve_cpus=1.0)  # one CPU reads the data
+    lack = shortfall(n, cpus_per_actor, gpus_per_actor, reserve_cpus=1.0)
+    if lack:  # Ray would wait for it without a word (an autoscaling cluster may add it)
+        logger.warning("embed_dataset: %s; the job waits until the cluster has them: pass fewer actors or "
+                       "resources per actor, or add nodes", lack)
     udf_kwargs["variant"] = resolve_variant(model_dir, cpus_per_actor, gpus_per_actor, **udf_kwargs)
     logger.info("embed_dataset: every actor runs variant %r of %s", udf_kwargs["variant"], model_dir)
     return ds.map_batches(

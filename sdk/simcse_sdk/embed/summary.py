@@ -26,6 +26,7 @@ class Summary:
     shards_skipped: int  # shards already complete before this run (resume)
     seconds: float  # wall time of this run's embedding
     rows_embedded: int  # rows this run embedded
+    duplicate_ids: int = 0  # rows whose --id-column value an earlier row already has
 
     @property
     def rows_per_s(self) -> float:
@@ -38,7 +39,9 @@ class Summary:
         bad = f"{self.bad_rows:,} bad row{'s' if self.bad_rows != 1 else ''}"
         shards = f"{self.shards:,} shard{'s' if self.shards != 1 else ''}"
         return (f"{self.rows:,} rows in {shards} ({self.shards_skipped:,} already done, skipped); "
-                f"embedded {self.rows_embedded:,} rows in {self.seconds:.1f} s ({self.rows_per_s:,.0f} rows/s); {bad}")
+                f"embedded {self.rows_embedded:,} rows in {self.seconds:.1f} s ({self.rows_per_s:,.0f} rows/s); {bad}"
+                + (f"; {self.duplicate_ids:,} repeated id{'s' if self.duplicate_ids != 1 else ''}"
+                   if self.duplicate_ids else ""))
 
 
 class Progress:

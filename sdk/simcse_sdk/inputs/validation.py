@@ -64,6 +64,11 @@ def _not_a_list(value: object, name: str, what: str, example: str, wrap: str) ->
     return None
 
 
+def lone_surrogate(text: str) -> re.Match[str] | None:
+    """The first lone surrogate (``"\\ud800"``: half of a UTF-16 pair, which JSON can carry) in ``text``, or None."""
+    return None if text.isascii() else _SURROGATE.search(text)
+
+
 def check_sentences(sentences: object, name: str = "sentences") -> list[str]:
     """``sentences`` as a list of plain ``str``, or an SDK error naming the first bad item.
 
@@ -81,7 +86,7 @@ def check_sentences(sentences: object, name: str = "sentences") -> list[str]:
             raise InputError(f"{name}[{i}] is {type(s).__name__} ({s!r:.40}), not str: convert every item to text first.")
         if type(s) is not str:
             items[i] = s = str.__str__(s)  # a plain str (numpy.str_ and other subclasses), as tokenizers expects
-        if not s.isascii() and (bad := _SURROGATE.search(s)) is not None:
+        if (bad := lone_surrogate(s)) is not None:
             raise InvalidArgumentError(
                 f"{name}[{i}] has a lone surrogate {bad.group()!r} at character {bad.start()}: it is not valid "
                 "Unicode and cannot be tokenised. Replace such code points first, e.g. "

@@ -191,3 +191,25 @@ def test_embedding_modules_do_not_import_torch() -> None:
             "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_repeated_ids_are_counted_and_named(tmp_path: Path, tiny_model_dir: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
+                            for i, t in [("x1", "a"), ("x2", "b"), ("x1", "c"), ("x1", "d")]), encoding="utf-8")
+    s = embed_corpus(tiny_model_dir, [path], tmp_path / "out", EmbedConfig(id_column="id", progress=False))
+    assert (s.rows, s.duplicate_ids) == (4, 2) and s.text().endswith("; 2 repeated ids")
+    assert "2 rows repeat an id of another row ('x1'): a store keyed on 'id' keeps one vector of each" in caplog.text
+
+
+def test_cli_reads_unquoted_tsv_with_quoting_none(tmp_path: Path, tiny_model_dir: Path, by_id) -> None:
+    path = tmp_path / "a.tsv"
+    path.write_text('id\ttext\n1\t"Why, he said.\n2\tnext one\n', encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli.main([str(tiny_model_dir), str(path), "--out", str(out), "--id-column", "id", "-q", "--no-progress"]) == 1
+    assert cli.main([str(tiny_model_dir), str(path), "--out", str(out), "--id-column", "id", "--quoting", "none",
+                     "-q", "--no-progress", "--variant", "fp32"]) == 0
+    got = by_id(out)
+    np.testing.assert_allclose(got["1"], Encoder(tiny_model_dir, variant="fp32").encode(['"Why, he said.'])[0],
+                               atol=1e-5)

@@ -52,10 +52,70 @@ def test_jsonl_text_and_id_columns_and_bad_records(tmp_path: Path) -> None:
             {"id": "x4"}, {"id": "x5", "text": "bye"}]
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     ids, texts, bad = read_all([path], EmbedConfig(shard_rows=4, id_column="id"))
-    assert ids == ["x1", "x2", "7", f"{path}:4", "x4", "x5"]
-    assert texts == ["hello", "", "", "", "", "bye"]
-    assert [(b["line"], b["reason"]) for b in bad] == [
-        (2, "missing or null"), (3, "int value, not text"), (4, "not JSON (Expecting value)"), (5, "missing or null")]
+    assert ids == ["x1", "x2", "7", "x4", "x5"]  # line 4 has no id: listed, never written under a made-up one
+    assert texts == ["hello", "", "", "", "bye"]
+    assert [(b["id"], b["line"], b["reason"]) for b in bad] == [
+        ("x2", 2, "missing or null"), ("7", 3, "int value, not text"), (None, 4, "not JSON (Expecting value)"),
+        ("x4", 5, "missing or null")]
+
+
+def test_a_row_without_a_usable_id_is_listed_and_never_given_a_made_up_one(tmp_path: Path) -> None:
+    # 'file:line' ids beside the file's own could collide with them (row 5's own id was 'a.jsonl:5')
+    path = tmp_path / "a.jsonl"
+    rows = [{"id": "x1", "text": "a"}, {"text": "b"}, {"id": None, "text": "c"}, {"id": "", "text": "d"},
+            {"id": f"{path}:5", "text": "e"}, {"id": 2.0, "text": "f"}, {"id": {"a": 1}, "text": "g"},
+            {"id": True, "text": "h"}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    ids, texts, bad = read_all([path], EmbedConfig(id_column="id"))
+    assert list(zip(ids, texts, strict=True)) == [("x1", "a"), (f"{path}:5", "e"), ("2", "f")]  # 2.0: pandas' int
+    assert [(b["id"], b["line"], b["reason"]) for b in bad] == [
+        (None, 2, "missing or null id in column 'id'"), (None, 3, "missing or null id in column 'id'"),
+        (None, 4, "empty id in column 'id'"), (None, 7, "id is dict in column 'id'"),
+        (None, 8, "id is bool in column 'id'")]
+    text = tmp_path / "b.txt"
+    text.write_text("one\n", encoding="utf-8")
+    with pytest.raises(CorpusInputError, match="--id-column 'id' cannot apply to .*b.txt', a text file"):
+        read_all([path, text], EmbedConfig(id_column="id"))  # it was ignored there without a word
+
+
+def test_an_unclosed_quote_is_an_error_naming_the_line_not_a_record_that_swallows_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.tsv"
+    path.write_text('id\ttext\n1\t"Why, he said.\n2\tnext one\n3\tlast one\n', encoding="utf-8")
+    with pytest.raises(CorpusInputError, match=r"the record that starts on line 2 is not valid CSV .* pass "
+                       "--quoting none"):  # was one row holding the rest of the file
+        read_all([path], EmbedConfig())
+    ids, texts, bad = read_all([path], EmbedConfig(quoting="none", id_column="id"))
+    assert (ids, texts, bad) == (["1", "2", "3"], ['"Why, he said.', "next one", "last one"], [])
+    closed_later = tmp_path / "b.csv"  # a stray quote closed by another one, a field further on
+    closed_later.write_text('id,text\n1,"say\n2,this" more\n3,ok\n', encoding="utf-8")
+    with pytest.raises(CorpusInputError, match="starts on line 2"):
+        read_all([closed_later], EmbedConfig())
+
+
+def test_a_record_with_more_fields_than_the_header_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("id,text\n1,Hello, world and more\n2,fine\n", encoding="utf-8")  # an unquoted comma
+    ids, texts, bad = read_all([path], EmbedConfig(id_column="id"))
+    assert (ids, texts) == (["2"], ["fine"])  # row 1 was embedded as "Hello"
+    assert [(b["line"], b["reason"]) for b in bad] == [(2, "record has 3 fields, the header 2")]
+
+
+def test_a_lone_surrogate_is_a_bad_row_not_a_failure_mid_job(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"id": "a", "text": "ok"}\n{"id": "b", "text": "bad \\ud800 text"}\n', encoding="utf-8")
+    ids, texts, bad = read_all([path], EmbedConfig(id_column="id"))
+    assert (ids, texts) == (["a", "b"], ["ok", ""])
+    assert bad[0]["reason"] == "lone surrogate '\\ud800' at character 4 (not valid Unicode)"
+
+
+def test_the_output_folder_inside_an_input_folder_is_not_read_as_input(tmp_path: Path) -> None:
+    (tmp_path / "corpus" / "emb").mkdir(parents=True)
+    (tmp_path / "corpus" / "a.txt").write_text("one\n", encoding="utf-8")
+    pq.write_table(pa.table({"id": ["x"], "text": ["shard"]}), tmp_path / "corpus" / "emb" / "part-000000.parquet")
+    files = resolve_inputs([tmp_path / "corpus"], exclude=tmp_path / "corpus" / "emb")
+    assert [Path(f.path).name for f in files] == ["a.txt"]  # the rerun read its own shard and failed
+    with pytest.raises(CorpusInputError, match="is inside the output folder"):
+        resolve_inputs([tmp_path / "corpus" / "emb" / "part-000000.parquet"], exclude=tmp_path / "corpus" / "emb")
 
 
 def test_csv_with_quoted_newlines_keeps_physical_line_numbers(tmp_path: Path) -> None:

@@ -66,6 +66,29 @@ def test_bits_and_floats_do_not_mix(emb: np.ndarray) -> None:
         cosine_matrix(pack_bits(emb), pack_bits(emb[:, :8]))
 
 
+def test_one_packed_query_may_be_a_1d_row_as_a_float_query_may(emb: np.ndarray) -> None:
+    bits = pack_bits(unit(emb))
+    idx, _ = search(bits[3], bits, top_k=2)
+    assert idx.shape == (1, 2) and idx[0, 0] == 3
+    pytest.importorskip("faiss")
+    f_idx, _ = FaissIndex(bits).search(bits[3], 2)  # "embedding sizes differ: queries 3, index 3"
+    assert f_idx.tolist() == idx.tolist()
+
+
+def test_integers_wider_than_a_byte_are_refused_not_scored_as_floats(emb: np.ndarray) -> None:
+    # packed bits read back with pyarrow's to_pylist are int64: scored as 3 float values a row, the ranking was noise
+    as_listed = np.array(pack_bits(unit(emb)).tolist())
+    assert as_listed.dtype == np.int64
+    for call in (lambda: search(as_listed[:2], as_listed), lambda: cosine_matrix(as_listed, as_listed)):
+        with pytest.raises(InputError, match=r"has dtype int64: .* cast with \.astype\(np\.int8\) or "
+                           r"\.astype\(np\.uint8\)"):
+            call()
+    from simcse_sdk.similarity import corpus_form
+
+    with pytest.raises(InputError, match="corpus_embeddings has dtype int64"):  # Encoder.search's reading of it
+        corpus_form(as_listed, 24)
+
+
 def test_bytes_per_vector() -> None:
     assert [bytes_per_vector(384, o) for o in ("float32", "int8", "ubinary")] == [1536, 384, 48]
     assert bytes_per_vector(60, "ubinary") == 8

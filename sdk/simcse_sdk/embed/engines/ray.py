@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..config import EmbedConfig
+from ..errors import EmbedConfigError
 from ..plan import ShardSpec
-from ..ray_data import EncoderUDF, _ray, actor_pool, default_actors
+from ..ray_data import EncoderUDF, _ray, actor_pool, default_actors, shortfall
 from .worker import embed_shard
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,12 @@ def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig) -> s
 
         return Encoder(path, device=device, variant=variant, threads=1, parallel_batches=False).variant
 
+    lack = shortfall(1, config.cpus_per_actor, config.gpus_per_actor)
+    if lack and config.ray_address is None:  # a local Ray never grows: Ray would wait for it forever
+        raise EmbedConfigError(f"{lack} (a local Ray on this machine): pass --gpus-per-actor 0 / fewer "
+                               "--cpus-per-actor, or --address of a cluster that has them.")
+    if lack:
+        logger.warning("%s: the job waits until the cluster has them (an autoscaling cluster may add them)", lack)
     device = "cuda" if config.gpus_per_actor else "cpu"
     task = ray.remote(num_cpus=config.cpus_per_actor, num_gpus=config.gpus_per_actor)(probe)
     return str(ray.get(task.remote(str(model_dir), config.variant, device)))

@@ -48,11 +48,13 @@ class InputFile:
         return asdict(self)
 
 
-def resolve_inputs(args: Sequence[str | os.PathLike[str]], fmt: str | None = None) -> list[InputFile]:
+def resolve_inputs(args: Sequence[str | os.PathLike[str]], fmt: str | None = None,
+                   exclude: str | os.PathLike[str] | None = None) -> list[InputFile]:
     """Expand paths, globs (``**`` recurses) and folders into input files, in a stable order.
 
     A folder contributes every file with a known extension below it, sorted; a glob its sorted
-    matches; the arguments' own order is kept. Raises :class:`CorpusFileNotFoundError` for a path
+    matches; the arguments' own order is kept. Files under ``exclude`` (the job's output folder, which may lie
+    inside an input folder) are left out of folders and globs, and refused when named. Raises :class:`CorpusFileNotFoundError` for a path
     that does not exist or a glob/folder without input files, and :class:`CorpusInputError` for an
     empty file or one whose format cannot be told from its name.
     """
@@ -81,14 +83,24 @@ def resolve_inputs(args: Sequence[str | os.PathLike[str]], fmt: str | None = Non
             paths.append(text)
         else:
             raise CorpusFileNotFoundError(f"Input file {text!r} does not exist: check the path (relative to {os.getcwd()}).")
+    named = {os.path.realpath(os.fspath(a)) for a in args}
+    skip = os.path.join(os.path.realpath(exclude), "") if exclude is not None else None
     seen: set[str] = set()
     files = []
     for p in paths:
         key = os.path.realpath(p)
+        if skip is not None and key.startswith(skip):  # the job's own shards: read back as input on a rerun
+            if key in named:
+                raise CorpusInputError(f"Input file {p!r} is inside the output folder {os.fspath(exclude)!r}: pass "
+                                       "another --out, or move the file.")
+            continue
         if key in seen:  # the same file named twice would embed its rows twice
             continue
         seen.add(key)
         files.append(_describe(p, fmt))
+    if not files:
+        raise CorpusFileNotFoundError(f"Every input file is inside the output folder {os.fspath(exclude)!r}: pass "
+                                      "the corpus, and another --out.")
     return files
 
 

@@ -78,7 +78,9 @@ def load(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str | os.PathLike[str]) -> None:
     """Raise :class:`OutputDirError` naming what differs between the saved job and this one."""
-    old = saved.get("identity", {})
+    old = dict(saved.get("identity", {}))
+    # a setting added since that job was saved had its default then (quoting: a job of an earlier version quoted)
+    old["settings"] = {**EmbedConfig().identity(), **old.get("settings", {})}
     diffs = [key for key in current if old.get(key) != current[key]]
     if diffs:
         detail = []

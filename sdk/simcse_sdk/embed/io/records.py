@@ -18,9 +18,21 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
+from ...inputs.validation import lone_surrogate
 from ..errors import CorpusInputError
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long documents are legitimate CSV fields
+
+
+def judge_id(value: Any) -> tuple[str | None, str | None]:
+    """(id, None) for an ``--id-column`` value (a str, or an int; a whole float as an int: pandas stores int ids
+    with gaps as floats), else (None, reason): a row without an id is never given a made-up one."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None, "missing or null id" if value is None or value != value else f"id is {type(value).__name__}"
+    text = str(value)
+    return (text, None) if text.strip() else (None, "empty id")
 
 
 def judge(value: Any) -> tuple[str | None, str | None]:
@@ -31,6 +43,8 @@ def judge(value: Any) -> tuple[str | None, str | None]:
         return None, f"{type(value).__name__} value, not text"
     if not value.strip():
         return None, "empty text"
+    if (bad := lone_surrogate(value)) is not None:  # would stop the job mid-shard, at the tokenizer
+        return None, f"lone surrogate {bad.group()!r} at character {bad.start()} (not valid Unicode)"
     return value, None
 
 
@@ -72,9 +86,14 @@ def strip_newline(line: str) -> str:
     return line.rstrip("\r\n") if line.endswith("\n") else line
 
 
-def csv_records(lines: Lines, delimiter: str) -> Iterator[tuple[int, int, list[str]]]:
-    """(byte offset, line number, fields) of each CSV record; a record may span lines."""
-    reader = csv.reader(lines, delimiter=delimiter)
+def csv_records(lines: Lines, delimiter: str, quoted: bool = True) -> Iterator[tuple[int, int, list[str]]]:
+    """(byte offset, line number, fields) of each CSV record; a quoted record may span lines.
+
+    ``quoted``: a field may be quoted, as Python's csv and pandas write them (strictly: a quote that does not close
+    where a field ends is an error, not a field that swallows the lines after it); else quotes are text.
+    """
+    reader = csv.reader(lines, delimiter=delimiter, strict=True) if quoted else \
+        csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
     while True:
         offset, line = lines.offset, lines.line + 1
         try:
@@ -82,15 +101,21 @@ def csv_records(lines: Lines, delimiter: str) -> Iterator[tuple[int, int, list[s
         except StopIteration:
             return
         except csv.Error as e:
-            raise CorpusInputError(f"{lines.path!r} line {lines.line}: not valid CSV ({e}); fix or remove the record.") from None
+            raise CorpusInputError(
+                f"{lines.path!r}: the record that starts on line {line} is not valid CSV ({e}, read up to line "
+                f"{lines.line}): a field opens a quote that does not close where the field ends. If quotes in this "
+                "file are part of the text (as in unquoted TSV files such as STS-B's), pass --quoting none; else "
+                "fix the record."
+            ) from None
         yield offset, line, fields
 
 
-def csv_header(path: str, delimiter: str, text_column: str, id_column: str | None) -> tuple[list[str], int, int]:
+def csv_header(path: str, delimiter: str, text_column: str, id_column: str | None,
+               quoted: bool = True) -> tuple[list[str], int, int]:
     """The header row of a CSV/TSV file (checked to hold the named columns), the offset and line count after it."""
     with open(path, "rb") as f:
         lines = Lines(f, path)
-        first = next(csv_records(lines, delimiter), None)
+        first = next(csv_records(lines, delimiter, quoted), None)
         if first is None or not any(first[2]):
             raise CorpusInputError(f"{path!r} has no header row: the first line must name the columns.")
         header = first[2]

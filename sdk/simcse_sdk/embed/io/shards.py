@@ -106,3 +106,17 @@ def other_files(out_dir: str | os.PathLike[str]) -> list[str]:
     (readers skip ``.``- and ``_``-prefixed names), sorted."""
     shards = {p.name for p in complete_shards(out_dir).values()}
     return sorted(p.name for p in Path(out_dir).iterdir() if not p.name.startswith((".", "_")) and p.name not in shards)
+
+
+def duplicate_ids(files: list[Path]) -> tuple[int, list[str]]:
+    """(rows whose id an earlier row already has, up to 5 such ids) over the ``id`` column of these shards: a
+    vector store keyed on the id would keep one of them. Reads only that column."""
+    import pyarrow.compute as pc
+
+    ids = pa.chunked_array([pq.read_table(f, columns=["id"]).column("id").combine_chunks() for f in files] or
+                           [pa.array([], pa.string())])
+    counts = pc.value_counts(ids)
+    repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
+    extra = int(pc.sum(repeated.field("counts")).as_py() or 0) - len(repeated)
+    return extra, [str(v) for v in repeated.field("values")[:5].to_pylist()]
+

@@ -89,3 +89,29 @@ def test_embed_dataset_for_users_pipelines(local_ray: None, minilm_model_dir: Pa
                 if differ(emb, Encoder(minilm_model_dir, variant=v).encode(texts), minilm_model_dir, v) is None]
     assert len(matching) >= 1, "rows from more than one variant"
     assert resolve_variant(minilm_model_dir, variant=matching[0]) == matching[0]  # a named variant is kept as is
+
+
+def test_embed_dataset_leaves_a_cpu_for_reading_by_default(local_ray: None, tmp_path: Path, minilm_model_dir: Path,
+                                                           corpus) -> None:
+    # Actors on every CPU left Ray Data's read tasks none: read_parquet -> embed_dataset never finished (2 CPUs)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from simcse_sdk.embed.ray_data import default_actors, embed_dataset
+
+    texts = corpus[1][:200]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "t.parquet")
+    assert default_actors(reserve_cpus=1.0) == 1
+    rows = embed_dataset(ray.data.read_parquet(str(tmp_path / "t.parquet")), minilm_model_dir, batch_size=64,
+                         variant="fp32").take_all()
+    want = Encoder(minilm_model_dir, variant="fp32").encode(texts)
+    got = {r["text"]: np.asarray(r["embedding"], dtype=np.float32) for r in rows}
+    np.testing.assert_allclose(np.stack([got[t] for t in texts]), want, atol=1e-5)
+
+
+def test_resources_a_local_ray_does_not_have_are_refused_not_waited_for(local_ray: None, tmp_path: Path,
+                                                                       minilm_model_dir: Path, corpus) -> None:
+    from simcse_sdk.embed import EmbedConfigError
+
+    with pytest.raises(EmbedConfigError, match=r"an actor asks for 1.0 GPU and the cluster has 0 \(a local Ray"):
+        embed_corpus(minilm_model_dir, [corpus[0]], tmp_path / "out",  # it waited in the variant probe forever
+                     EmbedConfig(engine="ray", gpus_per_actor=1.0, progress=False))
