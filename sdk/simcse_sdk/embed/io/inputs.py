@@ -91,7 +91,7 @@ def resolve_inputs(args: Sequence[str | os.PathLike[str]], fmt: str | None = Non
         key = os.path.realpath(p)
         if skip is not None and key.startswith(skip):  # the job's own shards: read back as input on a rerun
             if key in named:
-                raise CorpusInputError(f"Input file {p!r} is inside the output folder {os.fspath(exclude)!r}: pass "
+                raise CorpusInputError(f"Input file {p!r} is inside the output folder {str(exclude)!r}: pass "
                                        "another --out, or move the file.")
             continue
         if key in seen:  # the same file named twice would embed its rows twice
@@ -99,7 +99,7 @@ def resolve_inputs(args: Sequence[str | os.PathLike[str]], fmt: str | None = Non
         seen.add(key)
         files.append(_describe(p, fmt))
     if not files:
-        raise CorpusFileNotFoundError(f"Every input file is inside the output folder {os.fspath(exclude)!r}: pass "
+        raise CorpusFileNotFoundError(f"Every input file is inside the output folder {str(exclude)!r}: pass "
                                       "the corpus, and another --out.")
     return files
 
