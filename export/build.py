@@ -151,7 +151,8 @@ def _check_length(source: Source, where: str) -> None:
 def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibration: Path | None) -> Outcome:
     module = EmbeddingModule.load(source)
     source = fit_length(source, module)  # the encoder's position limit
-    write_tokenizer(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME, source.lowercase)
+    write_tokenizer(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME, source.lowercase, source.truncation_side,
+                    source.max_seq_length)
     tokenizer = SentenceTokenizer(tmp / TOKENIZER_NAME, source.max_seq_length)  # the reference reads what the SDK will
     ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
     dim = int(ref_encode(["dimension probe"]).shape[1])

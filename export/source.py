@@ -63,6 +63,7 @@ class Source:
     pad_token_id: int  # padding id of the tokenizer/model
     metadata: dict[str, Any] = field(default_factory=dict)  # the simcse.json contents, if any
     lowercase: bool = False  # sentence-transformers' do_lower_case: texts lowercased before tokenising
+    truncation_side: str = "right"  # tokenizer_config.json's truncation_side: which end a long text loses
     pooling_skips_prompt: bool = False  # sentence-transformers' include_prompt false (pooling starts after the prompt)
 
     @classmethod
@@ -138,6 +139,7 @@ class Source:
             pad_token_id=_pad_id(root, config),
             metadata=meta,
             lowercase=found.lowercase,
+            truncation_side=_truncation_side(root),
             pooling_skips_prompt=not found.include_prompt,
         )
 
@@ -218,3 +220,13 @@ def _detect(root: Path, meta: dict[str, Any]) -> Detected:
     if st_cfg.is_file():
         found.lowercase = bool(json.loads(st_cfg.read_text(encoding="utf-8")).get("do_lower_case", False))
     return found
+
+
+def _truncation_side(root: Path) -> str:
+    """``tokenizer_config.json``'s ``truncation_side`` (transformers' default: right)."""
+    file = root / "tokenizer_config.json"
+    side = json.loads(file.read_text(encoding="utf-8")).get("truncation_side") if file.is_file() else None
+    if side not in (None, "left", "right"):
+        raise SourceError(f"{str(file)!r} says truncation_side {side!r}; transformers knows 'left' and 'right'.")
+    return side or "right"
+

@@ -113,3 +113,16 @@ def test_a_pooling_the_graph_does_not_compute_is_refused_unless_the_flag_says_ot
     assert f"asks for pooling {pooling}; the export computes mean or CLS pooling alone" in capsys.readouterr().err
     src = Source.read(folder, pooler="avg")  # "Pass --pooler to override" now overrides
     assert (src.pooler, src.pooler_from) == ("avg", "flag")
+
+
+def test_a_tokenizer_that_truncates_on_the_left_keeps_the_end_of_a_long_text(tiny_bert_dir, tmp_path):
+    folder = save_st(tiny_bert_dir, tmp_path / "st", pooling="mean", max_seq_length=16)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "truncation_side": "left"}))
+    assert export_main(["--ckpt", str(folder), "--out", str(tmp_path / "m")]) == 0
+    enc = Encoder(tmp_path / "m", variant="fp32")
+    assert enc.tokenizer.truncation_side == "left"
+    ids = enc.tokenizer.encode([LONG + " final words"])[0]
+    assert len(ids) == 16 and ids[0] == 101 and ids[-1] == 102  # [CLS] ... the text's end ... [SEP]
+    assert enc.tokenizer.encode(["final words"])[0][1:-1].tolist() == ids[-3:-1].tolist()
+    assert_same_vectors(folder, tmp_path / "m")  # long texts were at cosine 0.94-0.99: the SDK cut the end

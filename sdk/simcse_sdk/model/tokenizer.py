@@ -33,9 +33,12 @@ class SentenceTokenizer:
         try:
             self._tok = Tokenizer.from_file(str(path))
             self._tok.no_padding()
+            # the side a long text loses, as the file says (the export writes "left" for a model that truncates
+            # there: transformers' truncation_side)
+            self.truncation_side: str = (self._tok.truncation or {}).get("direction", "right")
             self._tok.no_truncation()  # the special tokens are read from an uncut text
             self._specials = self._find_special_tokens()
-            self._tok.enable_truncation(max_length=max_length)
+            self._tok.enable_truncation(max_length=max_length, direction=self.truncation_side)
         except Exception as e:  # tokenizers raises a bare Exception for every file it cannot parse
             raise ModelDirError(
                 f"Tokenizer file {str(path)!r} cannot be loaded ({e}): it is truncated or not a tokenizers "

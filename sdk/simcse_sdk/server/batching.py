@@ -68,7 +68,9 @@ class RequestBatcher:
         self.metrics = metrics
         self.dim = encoder.dim
         self.max_len = encoder.manifest.max_seq_length
-        self.suffix = np.asarray(encoder.tokenizer.special_tokens()[1], dtype=np.int64)  # kept when ids are cut
+        prefix, suffix = encoder.tokenizer.special_tokens()  # kept when ids are cut
+        self.prefix, self.suffix = np.asarray(prefix, dtype=np.int64), np.asarray(suffix, dtype=np.int64)
+        self.cut_left = encoder.tokenizer.truncation_side == "left"
         self.round_inputs = ROUND_BATCHES * batch_size * encoder.parallelism  # most inputs in one round
         self.queued = 0  # inputs admitted and not yet answered
         self._pieces: deque[_Piece] = deque()  # admitted, not started, in arrival order
@@ -269,9 +271,12 @@ class RequestBatcher:
         return [s if isinstance(s, BaseException) else (emb[s[0] : s[1]], s[2], s[3]) for s in spans]
 
     def _cut(self, ids: np.ndarray) -> np.ndarray:
-        """This model's ids cut to its max length as its tokenizer cuts a text: the closing special tokens kept."""
+        """This model's ids cut to its max length as its tokenizer cuts a text (on its truncation side), the special
+        tokens around the text kept."""
         if len(ids) <= self.max_len:
             return ids
+        if self.cut_left:
+            return np.concatenate([ids[: len(self.prefix)], ids[len(ids) - (self.max_len - len(self.prefix)):]])
         return np.concatenate([ids[: self.max_len - len(self.suffix)], ids[len(ids) - len(self.suffix):]])
 
     def _observe_batch(self, batch: Batch) -> None:

@@ -137,6 +137,26 @@ def test_long_model_ids_are_cut_keeping_the_closing_token(auto, encoder, tiny_mo
     np.testing.assert_allclose(got, encoder.encode([long], normalize=True), atol=1e-6)
 
 
+def test_long_model_ids_of_a_left_truncating_model_keep_the_end(tiny_model_dir, tmp_path):
+    import shutil
+
+    from simcse_sdk import Encoder
+    from tokenizers import Tokenizer
+
+    model = tmp_path / "left"
+    shutil.copytree(tiny_model_dir, model)
+    tok = Tokenizer.from_file(str(model / "tokenizer.json"))
+    tok.enable_truncation(128, direction="left")  # as the export writes truncation_side "left"
+    tok.save(str(model / "tokenizer.json"))
+    long = "the quick brown fox jumps over the lazy dog " * 40 + "and at last a different ending"
+    tok.no_truncation()
+    full = tok.encode(long).ids
+    encoder = Encoder(model, device="cpu", variant="int8")  # the server's variant
+    with thread_server(model) as running:
+        got, _ = embed(running, {"input": [full]})
+    np.testing.assert_allclose(got, encoder.encode([long], normalize=True), atol=1e-6)  # the server cut the end
+
+
 def reader_for(tokenizer_json, policy: str = "auto") -> TokenIdReader:
     return TokenIdReader.for_tokenizer(SentenceTokenizer(tokenizer_json, 128), policy, "cl100k_base")
 
