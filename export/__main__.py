@@ -53,8 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    f"static recipes ({', '.join(STATIC_RECIPES)}); default: the file the checkpoint was trained on "
                    "(simcse.json), else the data directory's train/wiki1m file; .csv: the sent0 column")
     p.add_argument("--pooler", choices=POOLERS, help="override the pooler recorded in the checkpoint")
-    p.add_argument("--max-len", type=count_arg, help="tokens kept per text, special tokens included (default: the "
-                   "checkpoint's max_seq_length, else its position embeddings up to 512)")
+    p.add_argument("--max-len", type=count_arg, help="tokens kept per text, special tokens included (default: simcse.json's "
+                   "max_seq_length, else sentence-transformers' max_seq_length, else the tokenizer's model_max_length, "
+                   "else the position embeddings up to 512; the log says which)")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="L2-normalise inside the graph (default: as the checkpoint says)")
     p.add_argument("--data-dir", help=f"data directory for the STS-B dev gate (default: ${ENV_VAR}; "

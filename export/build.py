@@ -128,7 +128,7 @@ def build(opts: ExportOptions) -> Outcome:
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
-    _check_length(source, "--max-len" if opts.max_seq_length is not None else "the checkpoint's max_seq_length")
+    _check_length(source, source.length_from)
     vectors.prompts(source, opts.prompts, opts.default_prompt_name)  # a bad prompt flag fails before any work
     static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
     calibration = calibration_file(opts, source) if static else None

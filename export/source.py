@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.checkpoint import serving_length
 from trainer.pooling import POOLERS
+from trainer.serving_length import serving_length, st_config
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class Source:
     pad_token_id: int  # padding id of the tokenizer/model
     metadata: dict[str, Any] = field(default_factory=dict)  # the simcse.json contents, if any
     lowercase: bool = False  # sentence-transformers' do_lower_case: texts lowercased before tokenising
+    length_from: str = ""  # where max_seq_length came from (--max-len, simcse.json, a config file, the positions)
     truncation_side: str = "right"  # tokenizer_config.json's truncation_side: which end a long text loses
     pooling_skips_prompt: bool = False  # sentence-transformers' include_prompt false (pooling starts after the prompt)
 
@@ -140,6 +141,7 @@ class Source:
             metadata=meta,
             lowercase=found.lowercase,
             truncation_side=_truncation_side(root),
+            length_from=length_from,
             pooling_skips_prompt=not found.include_prompt,
         )
 
@@ -197,8 +199,8 @@ def _detect(root: Path, meta: dict[str, Any]) -> Detected:
         return Detected()
     cfg = json.loads(pooling_cfg.read_text(encoding="utf-8"))
     modes = cfg.get("pooling_mode")
-    if modes is None:  # before sentence-transformers 6: one boolean key a mode
-        modes = [ST_LEGACY_MODES.get(k, k) for k, on in cfg.items() if k.startswith("pooling_mode") and on]
+    if modes is None:  # before sentence-transformers 6: one boolean key a mode; none set (or no key) means mean
+        modes = [ST_LEGACY_MODES.get(k, k) for k, on in cfg.items() if k.startswith("pooling_mode") and on] or ["mean"]
     modes = [modes] if isinstance(modes, str) else list(modes)
     found = Detected(source="1_Pooling/config.json", include_prompt=bool(cfg.get("include_prompt", True)))
     if len(modes) == 1 and modes[0] in ST_POOLING_MODES:
@@ -216,9 +218,7 @@ def _detect(root: Path, meta: dict[str, Any]) -> Detected:
             found.module_problem = (f"{str(modules)!r} lists {', '.join(other)} after the encoder; the export reproduces "
                              f"{', '.join(ST_MODULES)} modules only, and leaving the others out would give other "
                              "vectors than sentence-transformers'. Export a model without them.")
-    st_cfg = root / "sentence_bert_config.json"
-    if st_cfg.is_file():
-        found.lowercase = bool(json.loads(st_cfg.read_text(encoding="utf-8")).get("do_lower_case", False))
+    found.lowercase = bool(st_config(root)[0].get("do_lower_case", False))
     return found
 
 

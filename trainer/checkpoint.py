@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "simcse-checkpoint"
 FORMAT_VERSION = 1
-# transformers' tokenizer_config.json model_max_length for "no limit" is int(1e30); anything this large means that.
-NO_LIMIT = 10**9
 META_FILE = "simcse.json"
 STATE_FILE = "training_state.pt"
 
@@ -62,34 +60,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def serving_length(base: str | os.PathLike[str], config: Any) -> tuple[int, str]:
-    """(tokens a text keeps once the checkpoint is exported and served, where that came from), as
-    sentence-transformers and transformers cut a text: ``sentence_bert_config.json``'s ``max_seq_length`` (256
-    for all-MiniLM-L6-v2), else the tokenizer's ``model_max_length`` (where it is not transformers' "no limit"),
-    else the encoder's positions, at most 512. The export caps it by the positions the model really has.
-
-    Training cuts sentences much shorter (``--max-len``, 32 in the paper's recipes) only to train fast; the paper
-    scores whole sentences. Served at 32 tokens, a longer text would lose the rest without a word."""
-    positions = int(getattr(config, "max_position_embeddings", None) or 512)
-    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
-        file = Path(base) / name
-        if file.is_file():
-            value = json.loads(file.read_text(encoding="utf-8")).get(key)
-            if isinstance(value, int) and 0 < value < NO_LIMIT:
-                if value > positions:  # as sentence-transformers caps it
-                    return positions, f"{name} {key} {value}, capped by the encoder's {positions} positions"
-                return value, f"{name} {key}"
-    if positions > 512:
-        return 512, f"the encoder has {positions} positions; 512 by default, --max-len for more"
-    return positions, "the encoder's positions"
-
-
 def build_meta(
     *, cfg_dict: dict[str, Any], data_path: str, data_sha256: str, step: int, dev: dict[str, Any],
     max_seq_length: int,
 ) -> dict[str, Any]:
     """The ``simcse.json`` content for a checkpoint at ``step`` of a run with the resolved config ``cfg_dict``;
-    ``max_seq_length``: the serving length (:func:`serving_length`)."""
+    ``max_seq_length``: the serving length (:func:`trainer.serving_length.serving_length`)."""
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from . import distributed
-from .checkpoint import build_meta, save_checkpoint, serving_length
+from .checkpoint import build_meta, save_checkpoint
 from .config import TrainConfig
 from .data import BatchOrder, TrainData
 from .errors import Stopped
@@ -30,6 +30,7 @@ from .matryoshka import dev_scores_by_size, selection_score
 from .model import SimCSEModel
 from .rng import rng_state
 from .runlog import RunLog
+from .serving_length import serving_length
 
 logger = logging.getLogger(__name__)
 

@@ -56,7 +56,8 @@ def wider_ints(name: str, dtype: np.dtype) -> str:
     """The message for integer vectors wider than a byte: what encode() returns never is."""
     return (f"{name} has dtype {dtype}: encode() gives float32, int8 (output='int8') or uint8 packed bits "
             "(output='ubinary'), and integers read back as Python ints (pyarrow's to_pylist) have lost which: "
-            "cast with .astype(np.int8) or .astype(np.uint8), or read the column with .to_numpy().")
+            "cast with .astype(np.int8) or .astype(np.uint8), or read the column with .to_numpy(); real-valued "
+            "vectors given as Python ints: .astype(np.float32).")
 
 
 def _check_finite(x: np.ndarray, name: str, offset: int = 0) -> None:

@@ -126,3 +126,14 @@ def test_a_tokenizer_that_truncates_on_the_left_keeps_the_end_of_a_long_text(tin
     assert len(ids) == 16 and ids[0] == 101 and ids[-1] == 102  # [CLS] ... the text's end ... [SEP]
     assert enc.tokenizer.encode(["final words"])[0][1:-1].tolist() == ids[-3:-1].tolist()
     assert_same_vectors(folder, tmp_path / "m")  # long texts were at cosine 0.94-0.99: the SDK cut the end
+
+
+def test_an_old_pooling_config_with_no_mode_set_means_mean_as_in_sentence_transformers(tiny_bert_dir, tmp_path):
+    folder = save_st(tiny_bert_dir, tmp_path / "st", pooling="mean", max_seq_length=32)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False}))
+    assert Source.read(folder).pooler == "avg"  # it was refused as "pooling none"
+    (folder / "sentence_bert_config.json").rename(folder / "sentence_roberta_config.json")  # another name it reads
+    (folder / "sentence_roberta_config.json").write_text(json.dumps({"max_seq_length": 20, "do_lower_case": True}))
+    src = Source.read(folder)
+    assert (src.max_seq_length, src.lowercase) == (20, True)

@@ -14,12 +14,12 @@ from trainer.checkpoint import (
     find_resume_dir,
     read_meta,
     save_checkpoint,
-    serving_length,
 )
 from trainer.config import resolve
 from trainer.data import tokenize
 from trainer.errors import BaseModelError, ConfigError
 from trainer.model import load_base, make_encode
+from trainer.serving_length import serving_length
 
 
 def test_base_that_is_not_a_model(tmp_path: Path) -> None:

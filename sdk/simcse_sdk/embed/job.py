@@ -31,6 +31,8 @@ from .summary import Progress, Summary
 
 logger = logging.getLogger(__name__)
 
+MAX_ID_CHECK = 20_000_000  # ids counted for repeats at the end of a job (about 1 GB of strings at most)
+
 
 def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]],
                  out_dir: str | os.PathLike[str], config: EmbedConfig | None = None,
@@ -82,7 +84,7 @@ def _embed(model_dir: str | os.PathLike[str], files: list[Any], shards: list[Sha
                 from .engines import ray as ray_engine
 
                 started_ray = ray_engine.connect(config)
-                variant = ray_engine.resolve_variant(model_dir, config.with_(variant=variant))
+                variant = ray_engine.resolve_variant(model_dir, config.with_(variant=variant), started_ray)
             else:
                 encoder = Encoder(model_dir, device=config.device, variant=variant, threads=config.threads,
                                   batch_size=config.batch_size, max_tokens=config.max_tokens)
@@ -138,7 +140,7 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
         progress.close()
     seconds = time.perf_counter() - start
     rows, bad = _verify(out, shards, model)
-    repeated, examples = duplicate_ids(list(complete_shards(out).values())) if config.id_column else (0, [])
+    repeated, examples = _repeated_ids(out, config, rows, wrote=bool(pending))
     summary = Summary(rows=rows, bad_rows=len(bad), shards=len(shards), shards_skipped=len(done),
                       seconds=seconds, rows_embedded=embedded, duplicate_ids=repeated)
     manifest.save_bad_rows(out, bad)
@@ -146,12 +148,23 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
     for row in bad[:10]:
         logger.warning("bad row %s line %s: %s (%s)", row["file"], row["line"], row["reason"],
                        "embedded as empty text" if config.bad_rows == "embed" and row["id"] is not None else "skipped")
-    if repeated:
+    if repeated:  # None: not counted
         logger.warning("%d rows repeat an id of another row (%s): a store keyed on %r keeps one vector of each",
                        repeated, ", ".join(map(repr, examples)), config.id_column)
     if bad:
         logger.warning("%d bad rows in all; every one is listed in %s", len(bad), out / manifest.BAD_ROWS_NAME)
     return summary
+
+
+def _repeated_ids(out: Path, config: EmbedConfig, rows: int, wrote: bool) -> tuple[int | None, list[str]]:
+    """(rows repeating another row's id, some such ids) when this run wrote shards of a job with an id column and
+    at most :data:`MAX_ID_CHECK` rows (the ids are read into memory); (None, []) otherwise."""
+    if not config.id_column or not wrote:
+        return None, []
+    if rows > MAX_ID_CHECK:
+        logger.info("repeated ids not counted: %d rows are more than the %d checked in memory", rows, MAX_ID_CHECK)
+        return None, []
+    return duplicate_ids(list(complete_shards(out).values()))
 
 
 def _verify(out: Path, shards: list[ShardSpec], model: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:

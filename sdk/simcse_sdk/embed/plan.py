@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ from .io.records import (
     parquet_rows,
     strip_newline,
 )
+
+logger = logging.getLogger(__name__)
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 
@@ -74,11 +77,9 @@ def plan_shards(files: list[InputFile], config: EmbedConfig) -> list[ShardSpec]:
     """Cut ``files`` into shards, checking each file on the way (raises :class:`CorpusInputError`)."""
     shards: list[ShardSpec] = []
     for f in files:
-        if config.id_column and f.format == "text":  # its rows would all lack an id
-            raise CorpusInputError(
-                f"--id-column {config.id_column!r} cannot apply to {f.path!r}, a text file (one text a line, no "
-                "fields): embed text files in a job of their own (ids are file:line), or convert this one to JSONL."
-            )
+        if config.id_column and f.format == "text":  # said once, not applied without a word
+            logger.warning("%s is a text file (one text a line, no fields): its rows get file:line ids, not "
+                           "--id-column %r", f.path, config.id_column)
         starts = _record_starts(f, config)
         total = starts.pop()  # the helper appends the record count
         if not total:
@@ -126,7 +127,8 @@ def read_shard(spec: ShardSpec, config: EmbedConfig) -> ShardRows:
     out = ShardRows()
     for line, text_value, id_value, why in _records(spec, config):
         text, reason = judge(text_value) if why is None else (None, why)
-        row_id, id_problem = judge_id(id_value) if config.id_column else (f"{spec.path}:{line}", None)
+        row_id, id_problem = judge_id(id_value) if config.id_column and spec.format != "text" else \
+            (f"{spec.path}:{line}", None)
         if row_id is None:  # never a made-up id beside the file's own ids: listed, not written
             out.bad.append({"id": None, "file": spec.path, "line": line,
                             "reason": why or f"{id_problem} in column {config.id_column!r}"})

@@ -26,7 +26,7 @@ class Summary:
     shards_skipped: int  # shards already complete before this run (resume)
     seconds: float  # wall time of this run's embedding
     rows_embedded: int  # rows this run embedded
-    duplicate_ids: int = 0  # rows whose --id-column value an earlier row already has
+    duplicate_ids: int | None = None  # rows whose --id-column value another row has; None: not counted
 
     @property
     def rows_per_s(self) -> float:

@@ -27,6 +27,8 @@ class SentenceTokenizer:
     """Turns sentences into token id lists, truncated to ``max_length``, unpadded."""
 
     def __init__(self, path: str | os.PathLike[str], max_length: int) -> None:
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise InvalidArgumentError(f"max_length must be an int >= 1 (tokens a text keeps), got {max_length!r}.")
         path = Path(path)
         if not path.is_file():
             raise ModelDirError(f"Tokenizer file {str(path)!r} is missing; re-export the model directory.")

@@ -213,3 +213,28 @@ def test_cli_reads_unquoted_tsv_with_quoting_none(tmp_path: Path, tiny_model_dir
     got = by_id(out)
     np.testing.assert_allclose(got["1"], Encoder(tiny_model_dir, variant="fp32").encode(['"Why, he said.'])[0],
                                atol=1e-5)
+
+
+def test_a_rerun_with_the_output_inside_the_input_folder_resumes(tmp_path: Path, tiny_model_dir: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("one\ntwo\n", encoding="utf-8")
+    config = EmbedConfig(variant="fp32", progress=False)
+    assert embed_corpus(tiny_model_dir, [corpus], corpus / "emb", config).rows == 2
+    again = embed_corpus(tiny_model_dir, [corpus], corpus / "emb", config)  # read its own shard: "no column 'text'"
+    assert (again.rows, again.shards_skipped) == (2, 1)
+
+
+def test_a_size_asked_for_is_recorded_as_unit_rows_and_old_jobs_are_not_resumed_into_a_mix(
+        tmp_path: Path, tiny_model_dir: Path, corpus) -> None:
+    out = tmp_path / "out"
+    full = Encoder(tiny_model_dir, variant="fp32").dim
+    embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(variant="fp32", dimensions=full, progress=False))
+    saved = json.loads((out / "_manifest.json").read_text())
+    table = pq.read_table(out)
+    emb = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(len(table), -1)
+    assert saved["model"]["normalized"] is True and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    saved["identity"].pop("row_rules")  # as a job of the version before the row rules changed saved it
+    (out / "_manifest.json").write_text(json.dumps(saved))
+    with pytest.raises(OutputDirError, match="started by another simcse-sdk version, which read rows by other rules"):
+        embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(variant="fp32", dimensions=full, progress=False))

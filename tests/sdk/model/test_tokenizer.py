@@ -25,3 +25,9 @@ def test_a_max_length_without_room_for_text_is_refused(minilm_dir: Path, length:
     with pytest.raises(InvalidArgumentError, match=f"max length {length} leaves no room for text: this tokenizer "
                        "puts 2 special tokens around every text; use a max length of at least 3"):
         SentenceTokenizer(minilm_dir / "tokenizer.json", length)
+
+
+@pytest.mark.parametrize("length", [0, -5, 2.5, True])
+def test_a_max_length_that_is_not_a_count_is_named(minilm_dir: Path, length: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="max_length must be an int >= 1"):  # was "file cannot be loaded"
+        SentenceTokenizer(minilm_dir / "tokenizer.json", length)  # type: ignore[arg-type]

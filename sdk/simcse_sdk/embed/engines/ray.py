@@ -57,8 +57,12 @@ def connect(config: EmbedConfig) -> bool:
     return True
 
 
-def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig) -> str:
-    """The variant an actor with this job's resources picks for ``config.variant`` (one probe task)."""
+def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig, started_here: bool = False) -> str:
+    """The variant an actor with this job's resources picks for ``config.variant`` (one probe task).
+
+    Resources the cluster lacks are refused when this job started Ray itself on this one machine (no --address,
+    no ``RAY_ADDRESS``, one node): nothing will add them, and Ray would wait for them forever. On a cluster that
+    was joined, an autoscaler may add them: a warning."""
     ray = _ray()
 
     def probe(path: str, variant: str, device: str) -> str:
@@ -67,7 +71,8 @@ def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig) -> s
         return Encoder(path, device=device, variant=variant, threads=1, parallel_batches=False).variant
 
     lack = shortfall(1, config.cpus_per_actor, config.gpus_per_actor)
-    if lack and config.ray_address is None:  # a local Ray never grows: Ray would wait for it forever
+    alone = started_here and config.ray_address is None and not os.environ.get("RAY_ADDRESS") and len(ray.nodes()) == 1
+    if lack and alone:
         raise EmbedConfigError(f"{lack} (a local Ray on this machine): pass --gpus-per-actor 0 / fewer "
                                "--cpus-per-actor, or --address of a cluster that has them.")
     if lack:

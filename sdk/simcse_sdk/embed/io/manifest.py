@@ -51,15 +51,21 @@ def model_description(model_dir: str | os.PathLike[str], variant: str, config: E
             raise OutputDirError(f"--output int8 needs the int8 scales an export of this version writes; {str(root)!r} "
                                  "has none: re-export the model with `python -m export`.")
         vectors["int8_scale"] = m.output_scales["int8"][dims - 1]  # int8 value / 127 * scale = the unit vector's
-    normalized = bool(m.normalized or config.normalize or dims < m.embedding_dim)
+    normalized = bool(m.normalized or config.normalize or config.dimensions is not None)  # a size asked for: unit rows
     return {"path": str(root), "files": files, "variant": variant, "dtype": v.dtype, "dim": m.embedding_dim,
             "normalized": normalized, "pooling": m.pooling, "max_seq_length": m.max_seq_length, "vectors": vectors}
+
+
+# How rows are read and shaped, bumped when a rule changes (2: strict CSV, ids never made up, whole float ids as
+# ints, records with more fields than the header are bad rows, dimensions= renormalises at the full size too): the
+# shards of a job started under other rules are not resumed into a mix.
+ROW_RULES = 2
 
 
 def identity(model: dict[str, Any], inputs: list[InputFile], config: EmbedConfig) -> dict[str, Any]:
     """What decides the shards' content; a resumed job must match it."""
     return {"model_files": model["files"], "variant": model["variant"],
-            "inputs": [f.to_dict() for f in inputs], "settings": config.identity()}
+            "inputs": [f.to_dict() for f in inputs], "settings": config.identity(), "row_rules": ROW_RULES}
 
 
 def load(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -79,6 +85,12 @@ def load(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str | os.PathLike[str]) -> None:
     """Raise :class:`OutputDirError` naming what differs between the saved job and this one."""
     old = dict(saved.get("identity", {}))
+    if old.get("row_rules", 1) != current["row_rules"]:
+        raise OutputDirError(
+            f"{str(out_dir)!r} holds shards of a job started by another simcse-sdk version, which read rows by other "
+            "rules (CSV quoting, ids, field counts, sizes): its shards and this run's would not match. Pass "
+            "--overwrite to redo the job, or write to another --out."
+        )
     # a setting added since that job was saved had its default then (quoting: a job of an earlier version quoted)
     old["settings"] = {**EmbedConfig().identity(), **old.get("settings", {})}
     diffs = [key for key in current if old.get(key) != current[key]]

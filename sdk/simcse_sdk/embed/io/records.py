@@ -32,6 +32,8 @@ def judge_id(value: Any) -> tuple[str | None, str | None]:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None, "missing or null id" if value is None or value != value else f"id is {type(value).__name__}"
     text = str(value)
+    if (bad := lone_surrogate(text)) is not None:  # Parquet's string column cannot hold it
+        return None, f"id with a lone surrogate {bad.group()!r}"
     return (text, None) if text.strip() else (None, "empty id")
 
 
@@ -101,12 +103,11 @@ def csv_records(lines: Lines, delimiter: str, quoted: bool = True) -> Iterator[t
         except StopIteration:
             return
         except csv.Error as e:
-            raise CorpusInputError(
-                f"{lines.path!r}: the record that starts on line {line} is not valid CSV ({e}, read up to line "
-                f"{lines.line}): a field opens a quote that does not close where the field ends. If quotes in this "
-                "file are part of the text (as in unquoted TSV files such as STS-B's), pass --quoting none; else "
-                "fix the record."
-            ) from None
+            why = (": a field opens a quote that does not close where the field ends. If quotes in this file are "
+                   "part of the text (as in unquoted TSV files such as STS-B's), pass --quoting none; else fix the "
+                   "record." if quoted else "; fix or remove the record.")
+            raise CorpusInputError(f"{lines.path!r}: the record that starts on line {line} is not valid CSV ({e}, "
+                                   f"read up to line {lines.line}){why}") from None
         yield offset, line, fields
 
 

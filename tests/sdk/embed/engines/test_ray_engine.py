@@ -108,10 +108,10 @@ def test_embed_dataset_leaves_a_cpu_for_reading_by_default(local_ray: None, tmp_
     np.testing.assert_allclose(np.stack([got[t] for t in texts]), want, atol=1e-5)
 
 
-def test_resources_a_local_ray_does_not_have_are_refused_not_waited_for(local_ray: None, tmp_path: Path,
-                                                                       minilm_model_dir: Path, corpus) -> None:
+def test_resources_a_local_ray_does_not_have_are_refused_not_waited_for(local_ray: None, minilm_model_dir: Path) -> None:
     from simcse_sdk.embed import EmbedConfigError
+    from simcse_sdk.embed.engines.ray import resolve_variant
 
+    gpu = EmbedConfig(engine="ray", gpus_per_actor=1.0, variant="fp32")
     with pytest.raises(EmbedConfigError, match=r"an actor asks for 1.0 GPU and the cluster has 0 \(a local Ray"):
-        embed_corpus(minilm_model_dir, [corpus[0]], tmp_path / "out",  # it waited in the variant probe forever
-                     EmbedConfig(engine="ray", gpus_per_actor=1.0, progress=False))
+        resolve_variant(minilm_model_dir, gpu, started_here=True)  # it waited in the variant probe forever
