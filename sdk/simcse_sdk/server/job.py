@@ -39,7 +39,7 @@ class Result:
     inference_s: float  # tokenise + embed time of the rounds that computed it
 
 
-@dataclass
+@dataclass(repr=False)  # its texts stay out of logs and tracebacks
 class Job:
     """One request's inputs, filled piece by piece."""
 

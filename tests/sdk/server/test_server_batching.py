@@ -24,6 +24,8 @@ class Rounds:
         self.release = [threading.Event() for _ in tail]
 
     def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle):  # type: ignore[no-untyped-def]
+        if not ids:  # as Encoder.encode_ids: nothing to run, no batch, no tail
+            return np.zeros((0, self.dim), dtype=np.float32)
         k = len(self.sizes)
         self.sizes.append(len(ids))
         if k < len(self.tail):
@@ -128,3 +130,35 @@ def test_a_full_batch_starts_its_round_beside_a_busy_one(encoder):
 
     serve(encoder, rounds, scenario, batch_size=2)
     assert rounds.sizes == [2, 2, 2]
+
+
+def test_a_round_with_nothing_to_run_leaves_the_running_round_alone(encoder):
+    """A round whose every input is refused (too long, truncation off) ends at once. Rounds compared by value, it
+    removed the running round from the list: that round's end then raised, its request was never answered, and a
+    phantom round held the threads (a 422 or a client gone during a big request stopped the server for good)."""
+    class LateTail(Rounds):  # round 0 reaches its tail only after the refused round has ended
+        def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle):  # type: ignore[no-untyped-def]
+            out = super().__call__(ids, batch_size, max_tokens, on_batch, None)
+            if len(ids) and on_idle is not None:
+                on_idle()
+            return out
+
+    rounds = LateTail(encoder.dim, tail=[False])
+    too_long = " ".join(["word"] * (2 * encoder.manifest.max_seq_length))
+
+    async def scenario(batcher: RequestBatcher) -> None:
+        first = batcher.submit(["a b", "c d"], None, True)
+        assert "c d" not in repr(first)  # the error logged for a round printed every text of its requests
+        while not rounds.sizes:
+            await asyncio.sleep(0.01)
+        refused = batcher.submit([too_long, "x y"], None, False)  # a full batch: its round starts beside round 0
+        with pytest.raises(Exception, match="TooLong|\\(0, "):
+            await asyncio.wait_for(refused.future, 10)
+        rounds.release[0].set()
+        assert (await asyncio.wait_for(first.future, 10)).embeddings.shape == (2, encoder.dim)
+        later = batcher.submit(["e f"], None, True)  # the server goes on: no phantom round left
+        assert (await asyncio.wait_for(later.future, 10)).embeddings.shape == (1, encoder.dim)
+        assert batcher.queued == 0 and not batcher._rounds
+
+    serve(encoder, rounds, scenario, batch_size=2)
+
