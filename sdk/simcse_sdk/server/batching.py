@@ -48,6 +48,7 @@ ROUND_BATCHES = 4
 class _Round:
     """A round on a round thread."""
 
+    pieces: list[_Piece]  # what it computes
     tail: bool = False  # its last batches run: a thread is free for the next round
 
 
@@ -80,6 +81,7 @@ class RequestBatcher:
         self.max_rounds = max(1, encoder.parallelism)  # rounds at once (each can keep one thread busy)
         self._rounds: list[_Round] = []  # running on the pool
         self._pool = ThreadPoolExecutor(self.max_rounds, thread_name_prefix="simcse-round")
+        self._abandoned: BaseException | None = None  # set when stopping: every unanswered request gets it
 
     def start(self) -> None:
         """Start the worker task on the running event loop."""
@@ -111,12 +113,25 @@ class RequestBatcher:
         self._wake.set()
         return job
 
+    def abandon(self, error: BaseException) -> int:
+        """Answer every request not answered yet with ``error`` (a drain that ran out of time, a forced stop);
+        running rounds stop after their current batch. Returns how many requests were answered so."""
+        self._abandoned = error
+        jobs = {id(p.job): p.job for p in self._pieces} | {id(p.job): p.job for r in self._rounds for p in r.pieces}
+        self._pieces.clear()
+        self._waiting = 0
+        left = [j for j in jobs.values() if not j.future.done()]
+        for job in left:
+            job.future.set_exception(error)
+        self._set_queued(0)
+        return len(left)
+
     def cancel(self, job: Job) -> None:
         """The client went away: its pieces that have not started are skipped."""
         job.cancelled = True
 
     def _set_queued(self, n: int) -> None:
-        self.queued = n
+        self.queued = max(0, n)  # rounds that end after abandon() have no queue left to count down
         if self.metrics is not None:
             self.metrics.queue_inputs.set(n)
 
@@ -149,7 +164,7 @@ class RequestBatcher:
             started = time.perf_counter()
             for p in pieces:
                 p.job.started = p.job.started or started
-            rnd = _Round()
+            rnd = _Round(pieces)
             self._rounds.append(rnd)
             on_idle = functools.partial(self._tail_soon, loop, rnd)
             future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle)
@@ -280,6 +295,8 @@ class RequestBatcher:
         return np.concatenate([ids[: self.max_len - len(self.suffix)], ids[len(ids) - len(self.suffix):]])
 
     def _observe_batch(self, batch: Batch) -> None:
+        if self._abandoned is not None:  # stopping: the round ends after this batch, not after all of them
+            raise self._abandoned
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(batch.indices))
             self.metrics.batch_tokens.observe(batch.padded_tokens)

@@ -43,7 +43,7 @@ class ServerConfig:
     # with "truncate")
     normalize: bool = True  # unit-length embeddings, as OpenAI's are; off: the model's raw output
     api_key: str | None = None  # require 'Authorization: Bearer KEY' on the API routes (default: $SIMCSE_API_KEY if
-    # set, else no key); /health, /ready and /metrics stay open
+    # set, else no key); /health, /ready, /metrics and /openapi.json stay open
     cors_origins: list[str] = field(default_factory=list)  # allow browser requests from ORIGIN (repeatable; '*' for
     # any); CORS is off by default
     drain_timeout: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish while new ones get 503
@@ -57,6 +57,9 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.api_key is None:
             self.api_key = os.environ.get(API_KEY_ENV) or None
+        elif not self.api_key.strip():  # it accepted 'Bearer ' with nothing after it, and refused no header at all
+            raise ValueError("api_key is empty: pass a key (--api-key KEY or SIMCSE_API_KEY), or leave it out for a "
+                             "server without one")
         for name in ("batch_size", "max_batch_tokens", "max_queue", "max_inputs", "max_body_bytes", "retry_after",
                      "workers"):
             value = getattr(self, name)

@@ -100,8 +100,9 @@ class EmbeddingsEndpoint:
             try:
                 job = batcher.submit(texts, req.token_ids, truncate)
             except Overloaded:
-                raise ApiError(429, f"The server is overloaded: {batcher.queued} inputs are waiting and the limit is "
-                                    f"{cfg.max_queue} (--max-queue); retry after {cfg.retry_after} s.", "overloaded",
+                raise ApiError(429, f"The server is overloaded: {batcher.queued} inputs are waiting, and this "
+                                    f"request's {req.count} would pass the limit of {cfg.max_queue} (--max-queue); "
+                                    f"retry after {cfg.retry_after} s.", "overloaded",
                                headers={"Retry-After": str(cfg.retry_after)}) from None
             result = await wait_unless_gone(receive, job, batcher)
             if result is None:

@@ -2,8 +2,10 @@
 
 With ``--workers N``, :mod:`.supervisor` runs N such processes on one port.
 SIGTERM marks the server as draining: ``/ready`` and new embedding requests answer 503 with
-``Retry-After``, requests in flight finish, then uvicorn closes (exit status 0). A second
-SIGTERM or a SIGINT during the drain stops at once. If the model cannot be loaded the
+``Retry-After``, requests in flight finish, then uvicorn closes (exit status 0); those still running when
+``--drain-timeout`` runs out are answered 503 (OpenAI's error body) and their rounds stop after the batch
+they are in. A second SIGTERM or a SIGINT stops at once: unanswered requests get that 503 if their connection
+is still open, and the inference threads stop after their current batch. If the model cannot be loaded the
 server exits with status 1.
 
 Example:
@@ -62,7 +64,11 @@ class DrainingServer(uvicorn.Server):
                 return
             if self.worker:  # systemd signals every process of a service, and the supervisor passes it on too
                 return
+        # SIGINT, or a second SIGTERM: stop at once. uvicorn alone would wait for the requests in flight (up to the
+        # drain timeout) and the inference threads for their rounds; they are answered 503 now, and the rounds stop
+        # after their current batch, so uvicorn's own shutdown (lifespan included) is quick and clean.
         super().handle_exit(sig, frame)
+        asyncio.get_event_loop().call_soon_threadsafe(self.state.stop_requests, "was stopped (SIGINT or a second SIGTERM)")
 
     def _start_drain(self) -> None:
         self._drain_task = asyncio.get_running_loop().create_task(self._drain())

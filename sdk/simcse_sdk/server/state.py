@@ -134,8 +134,16 @@ class ServerState:
             await asyncio.wait_for(self._idle.wait(), timeout)
             return True
         except asyncio.TimeoutError:
-            logger.warning("drain timed out with %d requests still in flight", self.in_flight)
+            logger.warning("drain timed out with %d requests still in flight: they are answered 503", self.in_flight)
+            self.stop_requests(f"did not finish within the drain timeout ({timeout:g} s, --drain-timeout)")
+            await asyncio.sleep(0)  # their answers are sent before the server closes their connections
             return False
+
+    def stop_requests(self, why: str) -> None:
+        """Answer every request not answered yet with an OpenAI-style 503 (running rounds stop after their batch)."""
+        if self.batcher is not None:
+            self.batcher.abandon(ApiError(503, f"The server is shutting down: this request {why}; retry it.",
+                                          "shutting_down", headers={"Retry-After": str(self.config.retry_after)}))
 
     async def close(self) -> None:
         if self._load_task is not None and not self._load_task.done():

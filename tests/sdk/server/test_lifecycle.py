@@ -98,6 +98,41 @@ def test_clean_install_with_only_the_serve_extra(tmp_path, minilm_model_dir):
     np.testing.assert_allclose(r.json()["data"][0]["embedding"], want[0], atol=1e-5)
 
 
+STOPS = {  # how a stop is asked for -> (server flags, signals sent 0.3 s apart, what the 503 says)
+    "drain timeout": (["--drain-timeout", "1"], [signal.SIGTERM],
+                      "did not finish within the drain timeout (1 s, --drain-timeout)"),
+    "second SIGTERM": ([], [signal.SIGTERM, signal.SIGTERM], "was stopped (SIGINT or a second SIGTERM)"),
+    "SIGINT": ([], [signal.SIGINT], "was stopped (SIGINT or a second SIGTERM)"),
+}
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("stop", list(STOPS))
+def test_requests_still_running_at_a_stop_get_a_503_and_the_process_stops_soon(minilm_model_dir, stop):
+    """They got uvicorn's plain-text 500 after two drain timeouts, or waited for their whole computation (Ctrl+C,
+    a second SIGTERM), and the process stopped only once the inference threads had finished their rounds."""
+    flags, signals, why = STOPS[stop]
+    long_texts = [" ".join(["interesting words about many things"] * 60) + f" {i}" for i in range(400)]
+    with subprocess_server(minilm_model_dir, "--threads", "2", *flags) as running:
+        url = running.url
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(httpx.post, f"{url}/v1/embeddings", json={"input": long_texts}, timeout=120)
+            deadline = time.monotonic() + 30
+            while metric(url, "simcse_requests_in_flight") < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            sent = time.monotonic()
+            for sig in signals:
+                running.process.send_signal(sig)
+                time.sleep(0.3)
+            answer = future.result()
+        # a forced stop ends as the signal's own (uvicorn raises it again once stopped: 143 from a shell)
+        assert running.process.wait(timeout=60) == (-signal.SIGTERM if stop == "second SIGTERM" else 0)
+        stopped = time.monotonic() - sent
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.json()["error"]["code"] == "shutting_down" and why in answer.json()["error"]["message"]
+    assert stopped < 8, f"stopped {stopped:.1f} s after the first signal ({stop})"
+
+
 def test_sigint_stops_cleanly(tiny_model_dir):
     """Ctrl+C: the server stops with status 0 and no traceback, as uvicorn's own command does."""
     proc = subprocess.Popen([sys.executable, "-m", "simcse_sdk.server", str(tiny_model_dir), "--port", "0",

@@ -58,3 +58,12 @@ def test_a_port_in_use_is_named_before_the_model_loads(tiny_model_dir, caplog, m
         port = taken.getsockname()[1]
         assert main([str(tiny_model_dir), "--port", str(port)]) == 2
     assert f"cannot listen on 127.0.0.1:{port} (Address already in use): pick another --port" in caplog.text
+
+
+def test_an_empty_api_key_is_refused(capsys):
+    # it required 'Bearer ' with nothing after it, while an empty SIMCSE_API_KEY meant no key at all
+    from simcse_sdk.server.__main__ import main
+
+    assert main(["some-model", "--api-key", " "]) == 2
+    assert "api_key is empty: pass a key (--api-key KEY or SIMCSE_API_KEY), or leave it out" in capsys.readouterr().err
+

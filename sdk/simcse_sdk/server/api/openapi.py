@@ -146,15 +146,26 @@ ROUTES: tuple[RouteSpec, ...] = (
 )
 
 
+def _header(description: str, kind: str = "string") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": kind}}
+
+
 def _operation(spec: RouteSpec, config: ServerConfig, dimensions: int, prompts: list[str]) -> dict[str, Any]:
     ok: dict[str, Any] = {"schema": _ref(spec.ok)} if spec.ok else {"schema": {"type": "object"}} \
         if spec.ok_media == JSON else {"schema": {"type": "string"}}
-    responses: dict[str, Any] = {"200": {"description": "OK", "content": {spec.ok_media: ok},
-                                         "headers": {"x-request-id": {"schema": {"type": "string"}}}}}
+    headers = {"x-request-id": _header("the request's x-request-id, else one the server made")}
+    if spec.handler == "embeddings":
+        headers |= {"x-truncated-inputs": _header("inputs cut to the model's max length", "integer"),
+                    "x-queue-time-ms": _header("time waiting for a round"),
+                    "x-inference-time-ms": _header("tokenising and embedding time"),
+                    "x-total-time-ms": _header("time in the server")}
+    responses: dict[str, Any] = {"200": {"description": "OK", "content": {spec.ok_media: ok}, "headers": headers}}
     statuses = set(spec.errors) | {500} | ({401} if spec.auth and config.api_key else set())
     for status in sorted(statuses):  # /health and /ready answer their own body; an exception gets OpenAI's
         schema = {"anyOf": [_ref("Status"), _ref("Error")]} if spec.ok == "Status" else _ref("Error")
         responses[str(status)] = {"description": ERRORS[status], "content": {JSON: {"schema": schema}}}
+        if status in (429, 503):
+            responses[str(status)]["headers"] = {"Retry-After": _header("seconds to wait before retrying", "integer")}
     op: dict[str, Any] = {"operationId": f"{spec.handler}_{spec.path.strip('/').replace('/', '_').replace('.', '_')}",
                           "summary": spec.summary, "tags": list(spec.tags), "responses": responses}
     if spec.body:
