@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 def write_tokenizer(src: Path, dst: Path, lowercase: bool, truncation_side: str = "right", max_length: int = 512) -> None:
     """Copy ``src`` to ``dst``; with ``lowercase``, with a ``Lowercase`` normaliser first unless it lowercases;
     with ``truncation_side="left"`` (transformers' ``tokenizer_config.json``), truncating on the left, which
-    the SDK's tokenizer reads from the file (it cuts on the right otherwise)."""
+    the SDK's tokenizer reads from the file (it cuts on the right otherwise). A truncation the file sets is set to
+    ``max_length``, the served length."""
     spec = json.loads(src.read_text(encoding="utf-8"))
     changed = False
     if lowercase and not lowercases(spec.get("normalizer")):
@@ -35,13 +36,16 @@ def write_tokenizer(src: Path, dst: Path, lowercase: bool, truncation_side: str 
         spec["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "Lowercase"}, *([own] if own else [])]}
         logger.info("do_lower_case: texts are lowercased before tokenising (a Lowercase normaliser in tokenizer.json)")
         changed = True
-    if truncation_side == "left":
+    truncation = spec.get("truncation") or {}
+    if truncation_side == "left" or (truncation and truncation.get("max_length") != max_length):
+        # the served length (a trained checkpoint's file kept the training cut, 32: anyone reading it got 32)
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_str(json.dumps(spec))
-        tok.enable_truncation(max_length, direction="left")
+        tok.enable_truncation(max_length, direction=truncation_side)
         spec = json.loads(tok.to_str())
-        logger.info("truncation_side left: a text longer than %d tokens loses its start, not its end", max_length)
+        if truncation_side == "left":
+            logger.info("truncation_side left: a text longer than %d tokens loses its start, not its end", max_length)
         changed = True
     if changed:
         dst.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")

@@ -168,13 +168,18 @@ def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
         raise ConfigError(f"--out {run_dir}: cannot make the run directory ({what}); pass another --out") from e
     for tmp in remove_stale_temporaries(run_dir):
         logger.info("removed %s, left by a job killed while saving", tmp)
-    if fresh:
-        (run_dir / "log.jsonl").unlink(missing_ok=True)  # holds_run(run_dir) is False: that run saved nothing
+    if fresh:  # holds_run(run_dir) is False: nothing there can be resumed
+        (run_dir / "log.jsonl").unlink(missing_ok=True)
+        if (run_dir / "best").exists():
+            logger.warning("%s holds the best/ of a run that stopped before its first save of last/: this run "
+                           "replaces it", run_dir)
+            shutil.rmtree(run_dir / "best")
 
 
 def holds_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a run's checkpoints (a run that failed before its first save holds none)."""
-    return any((run_dir / name).exists() for name in ("last", "best")) or any(run_dir.glob(".last.old-*"))
+    """Whether ``run_dir`` holds a run that ``--resume`` continues (its ``last/``). A run that stopped before its first
+    save of ``last/`` holds none, though it may have saved a ``best/``: it could neither be resumed nor restarted."""
+    return find_resume_dir(run_dir) is not None
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

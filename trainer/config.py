@@ -16,12 +16,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .pooling import POOLERS
+
+logger = logging.getLogger(__name__)
+DATA_DIR_ENV = "SIMCSE_DATA_DIR"  # the data directory when --data-dir is not given
 
 OBJECTIVES = ("unsup", "sup")
 AMP_MODES = ("no", "fp16", "bf16")
@@ -254,4 +260,29 @@ def resolve(preset: str, overrides: dict[str, Any] | None = None) -> TrainConfig
         raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
     cfg = dataclasses.replace(PRESETS[preset], **(overrides or {}))
     cfg.validate()
-    return cfg
+    for flag, why in ineffective(cfg, set(overrides or {})):
+        logger.warning("%s has no effect here: %s", flag, why)
+    return with_absolute_paths(cfg)
+
+
+def ineffective(cfg: TrainConfig, given: set[str]) -> list[tuple[str, str]]:
+    """(flag, why) for each setting given that this run does not use (it was saved, silently unused)."""
+    rules = [
+        ("hard_negative_weight", cfg.objective == "unsup", "unsupervised data has no hard negatives"),
+        ("grad_cache_chunk", not cfg.grad_cache, "it sets --grad-cache's chunks; add --grad-cache"),
+        ("mlm_weight", not cfg.do_mlm, "it weighs the MLM loss; add --mlm"),
+        ("mlm_probability", not cfg.do_mlm, "it sets the MLM masking; add --mlm"),
+        ("mlp_only_train", cfg.pooler != "cls", "it applies to --pooler cls (the MLP head) only"),
+    ]
+    return [("--" + name.replace("_", "-"), why) for name, unused, why in rules if name in given and unused]
+
+
+def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with a local --base, a --data file and the data directory ($SIMCSE_DATA_DIR included) made absolute:
+    the saved config then means the same files when the run is resumed from another directory or shell (a
+    relative base read from elsewhere gave another serving length; an unset variable, no data)."""
+    base = str(Path(cfg.base).resolve()) if Path(cfg.base).is_dir() else cfg.base
+    data = str(Path(cfg.data).resolve()) if Path(cfg.data).is_file() else cfg.data
+    data_dir = cfg.data_dir or os.environ.get(DATA_DIR_ENV) or None
+    data_dir = str(Path(data_dir).resolve()) if data_dir and Path(data_dir).is_dir() else data_dir
+    return dataclasses.replace(cfg, base=base, data=data, data_dir=data_dir)

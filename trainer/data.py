@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from dataclasses import dataclass
@@ -88,16 +89,30 @@ def resolve_data_file(data: str, data_dir: str | os.PathLike[str] | None) -> Pat
     )
 
 
+def read_text(path: Path) -> str:
+    """The whole file as UTF-8 (a byte-order mark dropped, as Excel's "CSV UTF-8" writes one).
+
+    Raises:
+        DataError: bytes that are not UTF-8, named by line (they were read as U+FFFD and trained on).
+    """
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{path} line {line} is not UTF-8 (byte {raw[e.start]:#04x}): re-encode the file as UTF-8 "
+                        "(e.g. iconv -f latin1 -t utf-8 IN > OUT), or remove the line") from None
+
+
 def read_sentences(path: Path) -> tuple[list[str], int]:
     """One sentence a line; returns (sentences, number of empty lines skipped)."""
     sentences, skipped = [], 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                sentences.append(line)
-            else:
-                skipped += 1
+    for line in io.StringIO(read_text(path), newline=None):  # lines as open() splits them: \n, \r\n, \r
+        line = line.strip()
+        if line:
+            sentences.append(line)
+        else:
+            skipped += 1
     return sentences, skipped
 
 
@@ -110,7 +125,7 @@ def read_csv_rows(path: Path) -> tuple[list[tuple[str, ...]], int]:
         DataError: the header is not one of the expected ones.
     """
     rows, skipped = [], 0
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")  # as the reference
         header = tuple(h.strip() for h in next(reader, []))
         if header not in (CSV_COLUMNS, CSV_COLUMNS[:2]):

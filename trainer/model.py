@@ -281,8 +281,16 @@ def make_encode(
     return encode
 
 
-def warn_without_dropout(model: SimCSEModel, objective: str) -> None:
-    """Unsupervised SimCSE's positives differ only by dropout: with every dropout at 0 it learns nothing."""
+def check_for_run(model: SimCSEModel, objective: str, max_len: int) -> None:
+    """Before the first step: ``--max-len`` within the encoder's positions (it failed mid-run, at the first long
+    sentence, with nothing saved), and a warning without dropout (unsupervised positives differ only by it)."""
+    from .encoder import position_limit
+    from .errors import ConfigError
+
+    limit = position_limit(model.encoder)
+    if limit is not None and max_len > limit:
+        raise ConfigError(f"--max-len {max_len} is more than the {limit} positions of this base model "
+                          f"({type(model.encoder).__name__}): pass --max-len {limit} or less")
     config = model.encoder.config
     values = [getattr(config, a) for a in DROPOUT_ATTRS if isinstance(getattr(config, a, None), float)]
     if objective == "unsup" and values and not any(values):

@@ -33,12 +33,26 @@ def st_config(root: str | os.PathLike[str]) -> tuple[dict[str, Any], str | None]
     return {}, None
 
 
+def local_folder(base: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """``base`` itself when it is a folder, else the local cache's copy of that hub id (where its config files are),
+    else ``base`` (nothing of it is cached: the defaults apply)."""
+    if Path(base).is_dir():
+        return base
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(str(base), local_files_only=True)
+    except Exception:  # noqa: BLE001 - not a hub id, or not cached: no config files to read
+        return base
+
+
 def serving_length(base: str | os.PathLike[str], config: Any) -> tuple[int, str]:
     """(tokens a text keeps, where that came from): sentence-transformers' ``max_seq_length`` (256 for
     all-MiniLM-L6-v2), else the tokenizer's ``model_max_length`` (where it is not transformers' "no limit"), else
     the encoder's positions, at most 512 (``--max-len`` in the export for more). Capped by the positions, which
     the export then checks by running that length."""
     positions = int(getattr(config, "max_position_embeddings", None) or 512)
+    base = local_folder(base)
     settings, name = st_config(base)
     tokenizer_file = Path(base) / "tokenizer_config.json"
     found = [(settings.get("max_seq_length"), f"{name} max_seq_length")]

@@ -37,7 +37,7 @@ from .gradcache import grad_cache_backward
 from .keeper import Keeper, OptimState
 from .loss import at_least_fp32, simcse_loss
 from .matryoshka import check_sizes
-from .model import SimCSEModel, load_base, make_encode, warn_without_dropout
+from .model import SimCSEModel, check_for_run, load_base, make_encode
 from .result import TrainResult, finish, peak_memory
 from .rng import seed_everything, set_rng_state
 from .runlog import RunLog
@@ -144,7 +144,7 @@ def _train(
         seed=cfg.seed,
         mlp_init="base" if state is not None else cfg.mlp_init,
     )
-    warn_without_dropout(model, cfg.objective)
+    check_for_run(model, cfg.objective, cfg.max_len)
     model.to(device)
     distributed.broadcast_params(model)
     seed_everything(cfg.seed + dist.rank)  # different dropout masks on each process

@@ -137,3 +137,19 @@ def test_an_old_pooling_config_with_no_mode_set_means_mean_as_in_sentence_transf
     (folder / "sentence_roberta_config.json").write_text(json.dumps({"max_seq_length": 20, "do_lower_case": True}))
     src = Source.read(folder)
     assert (src.max_seq_length, src.lowercase) == (20, True)
+
+
+def test_the_exported_tokenizer_file_truncates_at_the_served_length(tiny_bert_dir, tmp_path):
+    # a trained checkpoint's tokenizer.json kept the training cut (32): any reader of the exported file but the SDK
+    # got 32 tokens of a model served at 128
+    from tokenizers import Tokenizer
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_bert_dir, ckpt)
+    tok = Tokenizer.from_file(str(ckpt / "tokenizer.json"))
+    tok.enable_truncation(8)
+    tok.save(str(ckpt / "tokenizer.json"))
+    assert export_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "m"), "--pooler", "avg"]) == 0
+    served = json.loads((tmp_path / "m" / "manifest.json").read_text())["max_seq_length"]
+    exported = Tokenizer.from_file(str(tmp_path / "m" / "tokenizer.json"))
+    assert served > 8 and exported.truncation["max_length"] == served

@@ -12,6 +12,8 @@ from trainer.checkpoint import (
     STATE_FILE,
     build_meta,
     find_resume_dir,
+    holds_run,
+    prepare_run_dir,
     read_meta,
     save_checkpoint,
 )
@@ -195,3 +197,30 @@ def test_the_serving_length_is_the_bases_not_the_training_cut(tmp_path: Path, mi
                                                                                        "model_max_length")
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": int(1e30)}))
     assert length(str(tmp_path), SimpleNamespace(max_position_embeddings=128))[0] == 128
+
+
+def test_a_run_that_saved_only_best_can_be_started_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # killed after its first best/ and before its first last/: --resume had no state and a new run was refused
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    assert not holds_run(run)
+    with caplog.at_level("WARNING"):
+        prepare_run_dir(run, fresh=True)
+    assert not (run / "best").exists() and "stopped before its first save of last/: this run replaces it" in caplog.text
+
+
+def test_a_cached_hub_id_gives_the_serving_length_of_its_files(tmp_path: Path, minilm_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    from types import SimpleNamespace
+
+    import huggingface_hub.constants
+
+    snapshot = tmp_path / "models--org--minilm" / "snapshots" / "abc123"
+    shutil.copytree(minilm_dir, snapshot, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "*.onnx"))
+    (tmp_path / "models--org--minilm" / "refs").mkdir()
+    (tmp_path / "models--org--minilm" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    config = SimpleNamespace(max_position_embeddings=512)
+    assert serving_length("org/minilm", config)[0] == 256  # as the folder gives; the id alone gave 512
+    assert serving_length("org/not-cached", config)[0] == 512

@@ -117,3 +117,17 @@ def test_mask_tokens(tiny_bert_dir: Path) -> None:
     assert (labels[picked] == ids[picked]).all()
     assert (masked[~picked] == ids[~picked]).all()
     assert (masked[picked] == tok.mask_token_id).float().mean() > 0.5
+
+
+def test_bytes_that_are_not_utf8_are_named_by_line_not_trained_as_replacement_characters(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("a first sentence\nun caf\xe9 noir\n".encode("latin-1"))  # trained as 'caf\ufffd' before
+    with pytest.raises(DataError, match=r"latin1.txt line 2 is not UTF-8 \(byte 0xe9\): re-encode the file"):
+        load_training_data(path, "unsup", batch_size=2)
+
+
+def test_a_csv_with_a_byte_order_mark_reads_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"  # Excel's "CSV UTF-8": the header read as '\ufeffsent0' was refused
+    path.write_bytes("\ufeffsent0,sent1\nA man plays.,Someone plays.\nA dog runs.,An animal runs.\n".encode())
+    data = load_training_data(path, "sup", batch_size=2)
+    assert data.examples == [("A man plays.", "Someone plays."), ("A dog runs.", "An animal runs.")]

@@ -71,15 +71,29 @@ def test_train_export_encode(arch, preset, tiny_encoder, tiny_txt, tiny_csv, tmp
 
 def test_unsup_warns_when_the_encoder_has_no_dropout(tiny_encoder, caplog):
     """ModernBERT's config ships with every dropout at 0: unsup SimCSE's positives would be identical."""
-    from trainer.model import warn_without_dropout
+    from trainer.model import check_for_run
 
     model, _ = load_base(str(tiny_encoder("modernbert")), pooler="cls")
     with caplog.at_level("WARNING", logger="trainer.model"):
-        warn_without_dropout(model, resolve("sup", {}).objective)
+        check_for_run(model, resolve("sup", {}).objective, 32)
         assert not caplog.records
-        warn_without_dropout(model, resolve("unsup", {}).objective)
+        check_for_run(model, resolve("unsup", {}).objective, 32)
     assert "--dropout 0.1" in caplog.text
     model, _ = load_base(str(tiny_encoder("modernbert")), pooler="cls", dropout=0.1)
     caplog.clear()
-    warn_without_dropout(model, resolve("unsup", {}).objective)
+    check_for_run(model, resolve("unsup", {}).objective, 32)
     assert not caplog.records
+
+
+def test_a_max_len_beyond_the_positions_is_refused_before_the_first_step(tiny_encoder):
+    """It failed at the first long sentence (RoBERTa: 'index 130 is out of bounds'), hours into a run, unsaved."""
+    from trainer.errors import ConfigError
+    from trainer.model import check_for_run
+
+    model, _ = load_base(str(tiny_encoder("roberta")), pooler="avg")
+    limit = model.encoder.config.max_position_embeddings - model.encoder.config.pad_token_id - 1  # positions after pad
+    check_for_run(model, "unsup", limit)
+    with pytest.raises(ConfigError, match=f"--max-len {limit + 2} is more than the {limit} positions of this base "
+                       f"model .*: pass --max-len {limit} or less"):
+        check_for_run(model, "unsup", limit + 2)
+
