@@ -69,8 +69,7 @@ class RequestBatcher:
         self.metrics = metrics
         self.dim = encoder.dim
         self.max_len = encoder.manifest.max_seq_length
-        prefix, suffix = encoder.tokenizer.special_tokens()  # kept when ids are cut
-        self.prefix, self.suffix = np.asarray(prefix, dtype=np.int64), np.asarray(suffix, dtype=np.int64)
+        self.prefix, self.suffix = (np.asarray(t, dtype=np.int64) for t in encoder.tokenizer.special_tokens())  # kept
         self.cut_left = encoder.tokenizer.truncation_side == "left"
         self.round_inputs = ROUND_BATCHES * batch_size * encoder.parallelism  # most inputs in one round
         self.queued = 0  # inputs admitted and not yet answered
@@ -116,10 +115,9 @@ class RequestBatcher:
     def abandon(self, error: BaseException) -> int:
         """Answer every request not answered yet with ``error`` (a drain that ran out of time, a forced stop);
         running rounds stop after their current batch. Returns how many requests were answered so."""
-        self._abandoned = error
+        self._abandoned, self._waiting = error, 0
         jobs = {id(p.job): p.job for p in self._pieces} | {id(p.job): p.job for r in self._rounds for p in r.pieces}
         self._pieces.clear()
-        self._waiting = 0
         left = [j for j in jobs.values() if not j.future.done()]
         for job in left:
             job.future.set_exception(error)
