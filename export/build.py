@@ -128,7 +128,7 @@ def build(opts: ExportOptions) -> Outcome:
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
-    _check_length(source, source.length_from)
+    _check_length(source)
     vectors.prompts(source, opts.prompts, opts.default_prompt_name)  # a bad prompt flag fails before any work
     static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
     calibration = calibration_file(opts, source) if static else None
@@ -140,12 +140,12 @@ def build(opts: ExportOptions) -> Outcome:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _check_length(source: Source, where: str) -> None:
+def _check_length(source: Source) -> None:
     """Before any work: the max length leaves room for text after the tokenizer's special tokens."""
     try:
         SentenceTokenizer(source.path / TOKENIZER_NAME, source.max_seq_length)
     except InvalidArgumentError as e:
-        raise SourceError(f"{where} {source.max_seq_length}: {e}") from e
+        raise SourceError(f"{source.length_from} {source.max_seq_length}: {e}") from e
 
 
 def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibration: Path | None) -> Outcome:

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simcse_sdk.evaluation.data.datadir import ENV_VAR as DATA_DIR_ENV
+
 from .errors import ConfigError
 from .pooling import POOLERS
 
 logger = logging.getLogger(__name__)
-DATA_DIR_ENV = "SIMCSE_DATA_DIR"  # the data directory when --data-dir is not given
 
 OBJECTIVES = ("unsup", "sup")
 AMP_MODES = ("no", "fp16", "bf16")

@@ -284,8 +284,7 @@ def make_encode(
 def check_for_run(model: SimCSEModel, objective: str, max_len: int) -> None:
     """Before the first step: ``--max-len`` within the encoder's positions (it failed mid-run, at the first long
     sentence, with nothing saved), and a warning without dropout (unsupervised positives differ only by it)."""
-    from .encoder import position_limit
-    from .errors import ConfigError
+    from .encoder import position_limit  # beside the check, not in the long import line above
 
     limit = position_limit(model.encoder)
     if limit is not None and max_len > limit:

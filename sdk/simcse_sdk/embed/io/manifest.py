@@ -84,15 +84,13 @@ def load(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str | os.PathLike[str]) -> None:
     """Raise :class:`OutputDirError` naming what differs between the saved job and this one."""
-    old = dict(saved.get("identity", {}))
+    old = saved.get("identity", {})
     if old.get("row_rules", 1) != current["row_rules"]:
         raise OutputDirError(
             f"{str(out_dir)!r} holds shards of a job started by another simcse-sdk version, which read rows by other "
             "rules (CSV quoting, ids, field counts, sizes): its shards and this run's would not match. Pass "
             "--overwrite to redo the job, or write to another --out."
         )
-    # a setting added since that job was saved had its default then (quoting: a job of an earlier version quoted)
-    old["settings"] = {**EmbedConfig().identity(), **old.get("settings", {})}
     diffs = [key for key in current if old.get(key) != current[key]]
     if diffs:
         detail = []
