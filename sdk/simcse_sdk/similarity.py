@@ -146,7 +146,10 @@ def search(
     is O(n_queries × (chunk_size + k)) whatever the corpus size. ``k = min(top_k, len(corpus))``,
     so an empty corpus gives (n_queries, 0) arrays. A query or corpus row holding NaN or inf
     raises :class:`~simcse_sdk.errors.InvalidArgumentError` naming the row; an all-zero row
-    scores 0 against everything.
+    scores 0 against everything. Equal scores (duplicate rows; often with packed bits) rank the lower
+    corpus index first, both in their order and in which of them make the top k, as a stable sort of all
+    scores would; :meth:`FaissIndex.search` follows the same rule. (Float sums may differ in their last
+    bit with where BLAS meets a row, so two identical float rows can score one ulp apart.)
     """
     if _is_bits(queries) and queries.ndim == 1:  # one query as a 1-D row, as float queries may be
         queries = queries[None, :]
@@ -172,13 +175,32 @@ def search(
             scores = q @ chunk.T  # (n_queries, chunk)
         cand_scores = np.concatenate([best_scores, scores], axis=1)
         cand_idx = np.concatenate([best_idx, np.broadcast_to(np.arange(start, start + len(chunk)), scores.shape)], axis=1)
-        kk = min(k, cand_scores.shape[1])
-        part = np.argpartition(-cand_scores, kk - 1, axis=1)[:, :kk]
-        best_scores = np.take_along_axis(cand_scores, part, axis=1)
-        best_idx = np.take_along_axis(cand_idx, part, axis=1)
+        best_idx, best_scores = _top_k_lower_index(cand_idx, cand_scores, min(k, cand_scores.shape[1]))
     # Sort best first; ties broken by the lower corpus index, like a stable full sort.
     order = np.lexsort((best_idx, -best_scores), axis=1)
     return np.take_along_axis(best_idx, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+
+
+def _top_k_lower_index(idx: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k best of ``scores`` (n, m) with their ``idx`` (ascending along each row), in index order; of equal
+    scores at the k-th place the lower indices (argpartition alone picks any of them). O(m) a row, as argpartition."""
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # (n, 1): each row's k-th best score
+    above, tie = scores > kth, scores == kth
+    keep = above | tie
+    left = k - above.sum(axis=1)  # places left for the scores equal to the k-th
+    over = np.flatnonzero(tie.sum(axis=1) > left)  # rows with more of them than places: keep the first (lower index)
+    if len(over):
+        keep[over] = above[over] | (tie[over] & (np.cumsum(tie[over], axis=1) <= left[over, None]))
+    return idx[keep].reshape(len(idx), k), scores[keep].reshape(len(idx), k)
+
+
+def _lower_index_first(idx: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first k of rows sorted best first (faiss' results), each run of equal scores put in corpus-index order:
+    only entries within a run move (the rule of :func:`search`)."""
+    runs = np.concatenate([np.zeros((len(scores), 1), dtype=np.int64),
+                           np.cumsum(scores[:, 1:] != scores[:, :-1], axis=1)], axis=1)
+    order = np.lexsort((idx, runs), axis=1)[:, :k]
+    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
 def corpus_form(corpus_embeddings: object, dim: int) -> tuple[np.ndarray, int | None, str]:
@@ -226,7 +248,9 @@ class FaissIndex:
         self.dim = int(c.shape[1])  # float: components; bits: bytes a row
 
     def search(self, queries: np.ndarray, top_k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, scores), each (n_queries, k), best first — the same as :func:`search`."""
+        """(indices, scores), each (n_queries, k), best first — the same as :func:`search`, equal scores included:
+        the lower corpus index first, both in their order and in which of them make the top k (faiss' own order
+        among equal scores is redone, fetching further where a run of them reaches the k-th place)."""
         if _is_bits(queries) != self.bits:
             raise InputError(f"this index holds {'packed bits' if self.bits else 'float vectors'}; the queries must "
                              "be encoded with the same output.")
@@ -237,7 +261,16 @@ class FaissIndex:
         k = min(_check_top_k(top_k), self.size)
         if k == 0:  # an empty index: faiss refuses k=0, search() gives (n_queries, 0)
             return np.zeros((len(q), 0), dtype=np.int64), np.zeros((len(q), 0), dtype=np.float32)
-        scores, idx = self._index.search(np.ascontiguousarray(q), k)
-        if self.bits:  # Hamming distances -> cos(pi * h / bits), as search() scores them
-            scores = np.cos(np.pi * scores / (8 * self.dim)).astype(np.float32)
-        return idx.astype(np.int64), scores
+        q = np.ascontiguousarray(q)
+        idx, scores = np.zeros((len(q), k), dtype=np.int64), np.zeros((len(q), k), dtype=np.float32)
+        rows, fetch = np.arange(len(q)), min(2 * k + 64, self.size)  # faiss' time hardly grows with k: a margin
+        while len(rows):
+            s, i = self._index.search(q if len(rows) == len(q) else q[rows], fetch)
+            if self.bits:  # Hamming distances -> cos(pi * h / bits), as search() scores them
+                s = np.cos(np.pi * s / (8 * self.dim)).astype(np.float32)
+            # faiss picks among equal scores in its own order. Where the run of scores equal to the k-th reaches the
+            # last one fetched, rows beyond it may belong in it: fetch those queries again, four times as many.
+            done = (s[:, -1] != s[:, k - 1]) | (fetch == self.size)
+            idx[rows[done]], scores[rows[done]] = _lower_index_first(i[done].astype(np.int64), s[done], k)
+            rows, fetch = rows[~done], min(4 * fetch, self.size)
+        return idx, scores

@@ -167,7 +167,8 @@ def json_text(line: str, text_column: str, id_column: str | None) -> tuple[Any, 
 
 
 def parquet_columns(path: str, text_column: str, id_column: str | None) -> int:
-    """Check a Parquet file's columns (text must be a string column); returns its row count."""
+    """Check a Parquet file's columns (text must be a string column, or dictionary-encoded strings: pandas'
+    ``category`` dtype); returns its row count."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -179,7 +180,8 @@ def parquet_columns(path: str, text_column: str, id_column: str | None) -> int:
     _need_columns(path, schema.names, text_column, id_column, "--text-column/--id-column")
     kind = schema.field(text_column).type
     is_view = getattr(pa.types, "is_string_view", lambda t: False)  # pyarrow >= 16
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or is_view(kind)):
+    values = kind.value_type if pa.types.is_dictionary(kind) else kind  # read decoded, by parquet_rows
+    if not (pa.types.is_string(values) or pa.types.is_large_string(values) or is_view(values)):
         raise CorpusInputError(
             f"{path!r} column {text_column!r} is {kind}, not text: name a string column with --text-column."
         )
@@ -201,4 +203,11 @@ def parquet_rows(path: str, start: int, rows: int, columns: list[str]) -> dict[s
         seen += n
     table = pf.read_row_groups(groups, columns=columns) if groups else pa.table({c: [] for c in columns})
     table = table.slice(start - (first or 0), rows)
-    return {c: table.column(c).to_pylist() for c in columns}
+    return {c: _decoded(table.column(c)).to_pylist() for c in columns}
+
+
+def _decoded(column: Any) -> Any:
+    """A dictionary-encoded column (what pyarrow makes of pandas' ``category`` dtype) as its values, one a row."""
+    import pyarrow as pa
+
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
