@@ -28,18 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainer.pooling import POOLERS
+from trainer.pooling import POOLERS, ST_POOLING_MODES, st_pooling
 from trainer.serving_length import serving_length, st_config
 
 logger = logging.getLogger(__name__)
 
 
-# sentence-transformers' pooling modes the graph computes: its 1_Pooling/config.json says ``"pooling_mode": "cls"``
-# (sentence-transformers 6) or ``"pooling_mode_cls_token": true`` (earlier releases).
-ST_POOLING_MODES = {"cls": "cls_before_pooler", "mean": "avg"}
-ST_LEGACY_MODES = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
-                   "pooling_mode_max_tokens": "max", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-                   "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
 # modules.json entries the export reproduces: the encoder, its pooling and an L2 normalisation.
 ST_MODULES = ("Transformer", "Pooling", "Normalize")
 
@@ -195,13 +189,10 @@ def _detect(root: Path, meta: dict[str, Any]) -> Detected:
         return Detected(meta.get("pooler"), "simcse.json", bool(meta.get("normalize", False)),
                         meta.get("max_seq_length"))
     pooling_cfg = root / "1_Pooling" / "config.json"
-    if not pooling_cfg.is_file():
+    read = st_pooling(root)
+    if read is None:
         return Detected()
-    cfg = json.loads(pooling_cfg.read_text(encoding="utf-8"))
-    modes = cfg.get("pooling_mode")
-    if modes is None:  # before sentence-transformers 6: one boolean key a mode; none set (or no key) means mean
-        modes = [ST_LEGACY_MODES.get(k, k) for k, on in cfg.items() if k.startswith("pooling_mode") and on] or ["mean"]
-    modes = [modes] if isinstance(modes, str) else list(modes)
+    modes, cfg = read
     found = Detected(source="1_Pooling/config.json", include_prompt=bool(cfg.get("include_prompt", True)))
     if len(modes) == 1 and modes[0] in ST_POOLING_MODES:
         found.pooler = ST_POOLING_MODES[modes[0]]

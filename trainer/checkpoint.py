@@ -17,7 +17,8 @@ Layout of a checkpoint directory::
 A run directory holds ``best/`` (best STS-B dev Spearman so far) and ``last/`` (latest state).
 Each is written to a temporary sibling and renamed into place, so it is never half-written: a
 reader sees the old complete directory or the new one (or, for an instant, none: the old one
-sits in ``.<name>.old-<pid>`` until the new one is renamed in).
+sits in ``.<name>.old-<pid>`` until the new one is renamed in, and is removed once it is). One that a killed save
+left is removed by the next successful save of that name, or put back (or removed) when a run next starts there.
 
 Example:
     >>> meta = read_meta("runs/unsup/best")          # doctest: +SKIP
@@ -85,12 +86,30 @@ def build_meta(
 
 
 def _replace_dir(tmp: Path, dest: Path) -> None:
-    """Move the complete directory ``tmp`` to ``dest``, replacing any previous ``dest``."""
+    """Move the complete directory ``tmp`` to ``dest``, replacing any previous ``dest``; then remove every
+    ``.<name>.old-<pid>`` of ``dest`` but a live process's (this save's, and one a killed process left, which a
+    resumed run may have read its state from)."""
     old = dest.parent / f".{dest.name}.old-{os.getpid()}"
     if dest.exists():
         os.rename(dest, old)
-    os.rename(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.rename(tmp, dest)
+    except BaseException:  # interrupted between the two renames: the previous dest goes back in place
+        if old.exists() and not dest.exists():
+            os.rename(old, dest)
+        raise
+    for left in _old_copies(dest.parent, dest.name):
+        shutil.rmtree(left, ignore_errors=True)
+
+
+def _old_copies(run_dir: Path, name: str = "*") -> list[Path]:
+    """``.<name>.old-<pid>`` folders in ``run_dir`` of this process or of processes that are gone."""
+    found = []
+    for old in sorted(run_dir.glob(f".{name}.old-*")):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            found.append(old)
+    return found
 
 
 def save_checkpoint(
@@ -168,12 +187,71 @@ def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
         raise ConfigError(f"--out {run_dir}: cannot make the run directory ({what}); pass another --out") from e
     for tmp in remove_stale_temporaries(run_dir):
         logger.info("removed %s, left by a job killed while saving", tmp)
+    _recover_old_copies(run_dir)
     if fresh:  # holds_run(run_dir) is False: nothing there can be resumed
         (run_dir / "log.jsonl").unlink(missing_ok=True)
         if (run_dir / "best").exists():
             logger.warning("%s holds the best/ of a run that stopped before its first save of last/: this run "
                            "replaces it", run_dir)
             shutil.rmtree(run_dir / "best")
+
+
+def _recover_old_copies(run_dir: Path) -> None:
+    """The ``.<name>.old-<pid>`` a killed save left: removed where ``<name>/`` exists, put back where it is missing;
+    the one ``--resume`` reads its state from stays until this run's first save of ``last/`` removes it."""
+    resume_dir = find_resume_dir(run_dir)
+    for old in _old_copies(run_dir):
+        dest = run_dir / old.name[1:].rsplit(".old-", 1)[0]
+        if old == resume_dir:
+            continue
+        if dest.exists() or not (old / META_FILE).is_file():
+            shutil.rmtree(old, ignore_errors=True)
+            logger.info("removed %s, left by a save that was cut short", old)
+        else:
+            os.rename(old, dest)
+            logger.warning("put %s back as %s: a save was cut short between its two renames", old, dest)
+
+
+def open_run(run_dir: Path, *, resume: bool, main: bool) -> tuple[Path | None, dict[str, Any] | None,
+                                                                  dict[str, Any] | None]:
+    """Check ``run_dir`` for a new run or a ``--resume``, and (``main``) prepare it. Returns (the directory resumed
+    from, its saved config, its training state), all None for a new run.
+
+    Raises:
+        ConfigError: nothing to resume, the run resumed is complete, or a new run's folder already holds one.
+    """
+    from .errors import ConfigError
+
+    state_dir, config, state = None, None, None
+    if resume:
+        state_dir = find_resume_dir(run_dir)
+        if state_dir is None:
+            raise ConfigError(f"--resume: no saved state in {run_dir}/last (nothing to resume)")
+        config, state = read_meta(state_dir)["config"], load_training_state(state_dir)
+        steps = config.get("steps") or 0
+        if state["step"] >= steps > 0:
+            raise ConfigError(f"--resume: the run in {run_dir} is complete ({state['step']} of {steps} steps); "
+                              f"nothing to resume. {final_checkpoint(run_dir, state_dir)}")
+    elif holds_run(run_dir):
+        raise ConfigError(f"run directory {run_dir} already holds a run (best/ or last/): pass --resume, or another --out")
+    if main:
+        prepare_run_dir(run_dir, fresh=not resume)
+    return state_dir, config, state
+
+
+def saved_device(run_dir: Path) -> str | None:
+    """The ``--device`` a run to resume was started with (None: nothing to resume, the error comes later)."""
+    state_dir = find_resume_dir(run_dir)
+    return read_meta(state_dir)["config"].get("device") if state_dir is not None else None
+
+
+def final_checkpoint(run_dir: Path, last: Path | None = None) -> str:
+    """Which checkpoint of a finished run to use: ``best/`` where dev evaluation chose one, else the final ``last/``
+    (a run with --eval-steps 0 writes no ``best/``)."""
+    if (run_dir / "best").is_dir():
+        return f"Its best checkpoint is {run_dir / 'best'}"
+    return (f"It was trained without evaluation (--eval-steps 0), so it has no best/: its final checkpoint is "
+            f"{last or run_dir / 'last'}")
 
 
 def holds_run(run_dir: Path) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 from simcse_sdk.evaluation.data.datadir import ENV_VAR as DATA_DIR_ENV
 
 from .errors import ConfigError
-from .pooling import POOLERS
+from .pooling import POOLERS, warn_base_pooling
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,6 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
 
-
     def _matryoshka_checks(self) -> list[tuple[bool, str]]:
         dims, weights = self.matryoshka_dims, self.matryoshka_weights
         if dims is None:
@@ -261,21 +260,32 @@ def resolve(preset: str, overrides: dict[str, Any] | None = None) -> TrainConfig
         raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
     cfg = dataclasses.replace(PRESETS[preset], **(overrides or {}))
     cfg.validate()
-    for flag, why in ineffective(cfg, set(overrides or {})):
-        logger.warning("%s has no effect here: %s", flag, why)
+    warn_ineffective(cfg, set(overrides or {}))
+    if "pooler" not in (overrides or {}):  # the recipe's pooler, not the user's: say if the base pools otherwise
+        warn_base_pooling(cfg.base, cfg.pooler, f"--{preset}")
     return with_absolute_paths(cfg)
 
 
-def ineffective(cfg: TrainConfig, given: set[str]) -> list[tuple[str, str]]:
-    """(flag, why) for each setting given that this run does not use (it was saved, silently unused)."""
+def warn_ineffective(cfg: TrainConfig, given: set[str] | None = None,
+                     num_sent: int | None = None) -> list[tuple[str, str]]:
+    """Warn of each setting given that this run does not use (it was saved, silently unused), and return them as
+    (flag, why); with ``num_sent`` (sentences an example of the loaded data), of those its columns leave unused.
+    ``given`` None: the values that are not the preset's (a saved config does not say which flags were given)."""
+    given = {k for k, v in vars(PRESETS[cfg.objective]).items() if getattr(cfg, k) != v} if given is None else given
     rules = [
         ("hard_negative_weight", cfg.objective == "unsup", "unsupervised data has no hard negatives"),
         ("grad_cache_chunk", not cfg.grad_cache, "it sets --grad-cache's chunks; add --grad-cache"),
         ("mlm_weight", not cfg.do_mlm, "it weighs the MLM loss; add --mlm"),
         ("mlm_probability", not cfg.do_mlm, "it sets the MLM masking; add --mlm"),
         ("mlp_only_train", cfg.pooler != "cls", "it applies to --pooler cls (the MLP head) only"),
+    ] if num_sent is None else [  # once the data's columns are known
+        ("hard_negative_weight", cfg.objective == "sup" and num_sent < 3,
+         "the data has no hard_neg column (sent0,sent1 pairs): there is no hard negative to weigh"),
     ]
-    return [("--" + name.replace("_", "-"), why) for name, unused, why in rules if name in given and unused]
+    unused = [("--" + name.replace("_", "-"), why) for name, off, why in rules if name in given and off]
+    for flag, why in unused:
+        logger.warning("%s has no effect here: %s", flag, why)
+    return unused
 
 
 def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:

@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -42,13 +44,21 @@ def setup(device: str) -> DistInfo:
     """Start the process group if launched by torchrun (``WORLD_SIZE`` > 1) and pick the device.
 
     ``device`` is "auto", "cpu" or "cuda".
+
+    Raises:
+        ConfigError: ``device`` is "cuda" and torch has no CUDA device (before any work: nothing is written).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda: no CUDA device is visible to torch")
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        why = (f"torch {torch.__version__} is built without CUDA" if torch.version.cuda is None else
+               f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no GPU"
+               + (f"; CUDA_VISIBLE_DEVICES={visible!r}" if visible is not None else ""))
+        raise ConfigError(f"--device cuda: CUDA is not available to this torch ({why}); pass --device cpu, or "
+                          "--device auto to use a GPU where there is one")
     if use_cuda:
         torch.cuda.set_device(local_rank)
         dev = torch.device("cuda", local_rank)

@@ -30,7 +30,7 @@ class TrainResult:
     best_dev: dict[str, Any] | None  # dev scores of best/ (None without evaluation)
     last_loss: float  # loss of the last step
     wall_s: float  # seconds this process ran (this session, after a resume)
-    it_per_s: float  # training steps a second, evaluation and saving excluded
+    it_per_s: float  # this session's steps over its own training time (evaluation, saving excluded)
     peak_memory_bytes: int  # torch.cuda.max_memory_allocated on CUDA, else the process's peak RSS
 
 
@@ -41,8 +41,10 @@ def peak_memory(device: torch.device) -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
 
 
-def finish(result: TrainResult, log: RunLog | None, steps_run: int, train_s: float, where: dict[str, Any]) -> None:
-    """Write the ``end`` record (rank 0) and log the summary line."""
+def finish(result: TrainResult, log: RunLog | None, steps_run: int, train_s: float, where: dict[str, Any], *,
+           train_s_all_sessions: float | None = None) -> None:
+    """Write the ``end`` record (rank 0) and log the summary line. ``steps_run`` and ``train_s`` are this session's
+    (``it_per_s`` is their ratio); ``train_s_all_sessions`` adds the training time of the sessions before a resume."""
     if log is not None:
         log.write(
             "end",
@@ -50,6 +52,7 @@ def finish(result: TrainResult, log: RunLog | None, steps_run: int, train_s: flo
             steps_this_session=steps_run,
             wall_s=round(result.wall_s, 2),
             train_s=round(train_s, 2),
+            train_s_all_sessions=round(train_s if train_s_all_sessions is None else train_s_all_sessions, 2),
             it_per_s=round(result.it_per_s, 3),
             peak_memory_bytes=result.peak_memory_bytes,
             best_dev=result.best_dev,

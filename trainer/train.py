@@ -28,8 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import find_resume_dir, holds_run, load_training_state, prepare_run_dir, read_meta
-from .config import TrainConfig
+from .checkpoint import open_run, saved_device
+from .config import TrainConfig, warn_ineffective
 from .data import BatchOrder, load_training_data, mask_tokens, resolve_data_file, tokenize
 from .errors import ConfigError, DataError, NonFiniteLossError
 from .evaluate import check_eval_available
@@ -78,7 +78,8 @@ def train(
         NonFiniteLossError: the loss became NaN/inf (checkpoints already written are kept).
     """
     cfg.validate()
-    dist = distributed.setup(cfg.device)
+    # a resume runs on the device the run was started with (its config here holds only --out)
+    dist = distributed.setup((saved_device(Path(cfg.out)) if resume and cfg.out else None) or cfg.device)
     try:
         return _train(cfg, dist, resume=resume, progress=progress, on_step=on_step, stop=stop)
     finally:
@@ -100,24 +101,13 @@ def _train(
     # ---- 1. the run directory, and on resume the saved config and state ----
     default_out = Path("runs") / f"{cfg.objective}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(cfg.out) if cfg.out else Path(str(distributed.broadcast_object(default_out)))
-    state: dict[str, Any] | None = None
-    if resume:
-        state_dir = find_resume_dir(run_dir)
-        if state_dir is None:
-            raise ConfigError(f"--resume: no saved state in {run_dir}/last (nothing to resume)")
-        cfg = TrainConfig.from_dict(read_meta(state_dir)["config"])
-        state = load_training_state(state_dir)
-        if state["step"] >= (cfg.steps or 0) > 0:
-            raise ConfigError(f"--resume: the run in {run_dir} is complete ({state['step']} of {cfg.steps} steps); "
-                              f"nothing to resume. Its best checkpoint is {run_dir / 'best'}")
-    elif holds_run(run_dir):
-        raise ConfigError(f"run directory {run_dir} already holds a run (best/ or last/): pass --resume, or another --out")
-    if main:
-        prepare_run_dir(run_dir, fresh=not resume)
+    state_dir, saved_config, state = open_run(run_dir, resume=resume, main=main)  # all None for a new run
+    cfg = TrainConfig.from_dict(saved_config) if saved_config is not None else cfg
 
     # ---- 2. data: every check before the model is loaded ----
     data_path = resolve_data_file(cfg.data, cfg.data_dir)
     data = load_training_data(data_path, cfg.objective, cfg.batch_size, hard_negatives=cfg.hard_negatives)
+    warn_ineffective(cfg, num_sent=data.num_sent)  # e.g. a hard-negative weight on pairs
     if state is not None and state["data_sha256"] != data.sha256:
         raise DataError(f"{data_path} changed since the run started (sha256 differs); cannot resume")
     if cfg.batch_size % dist.world_size:
@@ -170,7 +160,7 @@ def _train(
         if model.mlm_head is not None:
             model.mlm_head.load_state_dict(state["mlm_head"])
         set_rng_state(state["rng"][dist.rank])
-    start_step = step
+    start_step, start_train_s = step, train_s  # the it/s of this session: its steps over its own training time
 
     log = RunLog(run_dir / "log.jsonl", keep_until_step=step if resume else None) if main else None
     where = {"device": str(device), "world_size": dist.world_size, "amp": cfg.amp}
@@ -286,15 +276,15 @@ def _train(
     bar.close()
 
     # ---- 5. the summary ----
-    steps_run = step - start_step
+    steps_run, session_s = step - start_step, train_s - start_train_s
     result = TrainResult(
         run_dir=run_dir,
         steps=step,
         best_dev=keeper.best,
         last_loss=loss_value,
         wall_s=time.perf_counter() - t_start,
-        it_per_s=steps_run / train_s if train_s > 0 else 0.0,
+        it_per_s=steps_run / session_s if session_s > 0 else 0.0,
         peak_memory_bytes=peak_memory(device),
     )
-    finish(result, log, steps_run, train_s, where)
+    finish(result, log, steps_run, session_s, where, train_s_all_sessions=train_s)
     return result

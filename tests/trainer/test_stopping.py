@@ -85,3 +85,56 @@ def test_sigterm_to_the_command_line_saves_and_says_how_to_resume(tiny_bert_dir,
     step = read_meta(out / "last")["step"]
     assert step >= 3 and f"stopped by SIGTERM at step {step} of 100000" in err
     assert f"python -m trainer --resume --out {out}" in err and "Traceback" not in err
+
+
+class Killed(BaseException):
+    pass
+
+
+def test_a_save_cut_short_between_its_renames_leaves_no_old_copy(tiny_bert_dir, tiny_txt, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+
+    def kill_at_5(step: int, model: object) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(config(tiny_bert_dir, tiny_txt, out), progress=False, on_step=kill_at_5)
+    # a process killed between the two renames of its save of last/ (the process is gone: no such pid)
+    (out / "last").rename(out / ".last.old-999999999")
+    resumed = train(TrainConfig(out=str(out)), resume=True, progress=False)  # continues from that copy
+    assert resumed.steps == 6 and read_meta(out / "last")["step"] == 6
+    assert not list(out.glob(".*"))  # the copy it resumed from was left there for good
+
+    # interrupted in this process between the renames: the previous last/ goes back in place
+    import trainer.checkpoint as checkpoint
+
+    rename = os.rename
+
+    def interrupted(src, dst):
+        if Path(src).name.startswith(".last.tmp-"):
+            raise KeyboardInterrupt
+        rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "rename", interrupted)
+    model_dir = out / "last"
+    from trainer.model import load_base
+
+    model, tok = load_base(str(model_dir), pooler="avg")
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint(model_dir, model, tok, {**read_meta(model_dir), "step": 7})
+    assert read_meta(model_dir)["step"] == 6 and not list(out.glob(".*"))
+
+
+def test_old_copies_a_killed_process_left_are_cleared_when_a_run_starts(tmp_path):
+    from trainer.checkpoint import STATE_FILE, prepare_run_dir
+
+    run = tmp_path / "run"
+    for name in ("last", ".last.old-999999999", ".best.old-999999999", ".best.old-999999998"):
+        (run / name).mkdir(parents=True)
+        (run / name / "simcse.json").write_text("{}")
+    (run / "last" / STATE_FILE).write_bytes(b"x")
+    (run / ".best.old-999999998" / "simcse.json").unlink()  # not a checkpoint: removed, not put back
+    prepare_run_dir(run, fresh=False)
+    assert sorted(p.name for p in run.iterdir()) == ["best", "last"]  # best/ put back, the stale copies gone
+    assert (run / "best" / "simcse.json").is_file()

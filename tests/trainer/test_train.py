@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,10 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from trainer import distributed
 from trainer.__main__ import main
 from trainer.checkpoint import read_meta
 from trainer.config import TrainConfig, resolve
-from trainer.errors import NonFiniteLossError
+from trainer.errors import ConfigError, NonFiniteLossError
 from trainer.runlog import read_log
 from trainer.train import train
 
@@ -232,3 +234,69 @@ def test_evaluation_keeps_the_best_checkpoint(
     meta = read_meta(tmp_path / "ev" / "best")
     assert meta["step"] == best["step"] == result.best_dev["step"]
     assert meta["dev"]["stsb"] == pytest.approx(best["stsb"]) and meta["pooler"] == "cls_before_pooler"
+
+
+def test_it_per_s_after_a_resume_is_this_sessions_steps_over_this_sessions_time(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path
+) -> None:
+    def kill(step: int, model: object) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), progress=False, on_step=kill)
+    state_file = tmp_path / "run" / "last" / "training_state.pt"
+    state = torch.load(state_file, weights_only=False)
+    state["train_seconds"] = 1e6  # the sessions before took long: they must not slow this session's figure
+    torch.save(state, state_file)
+    resumed = train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)
+    end = read_log(tmp_path / "run" / "log.jsonl")[-1]
+    session_s = sum(r["step_s"] for r in read_log(tmp_path / "run" / "log.jsonl") if r["type"] == "step"
+                    and r["step"] > 4)
+    assert resumed.it_per_s == pytest.approx(2 / session_s, rel=0.05)  # it was 2 steps / 1e6 s
+    assert end["steps_this_session"] == 2 and end["train_s"] < 1e3 and end["train_s_all_sessions"] >= 1e6
+
+
+def test_a_complete_run_without_evaluation_names_its_final_checkpoint_not_best(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path
+) -> None:
+    train(config(tiny_bert_dir, tiny_txt, tmp_path / "run", steps=2), progress=False)  # --eval-steps 0
+    assert not (tmp_path / "run" / "best").exists()
+    with pytest.raises(ConfigError, match="nothing to resume") as err:
+        train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)
+    assert "best checkpoint" not in str(err.value) and f"final checkpoint is {tmp_path / 'run' / 'last'}" in str(
+        err.value)
+    (tmp_path / "run" / "best").mkdir()  # a run that evaluated: its best/ is the one to use
+    with pytest.raises(ConfigError, match=f"best checkpoint is {tmp_path / 'run' / 'best'}"):
+        train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)
+
+
+def test_device_cuda_without_cuda_is_a_config_error_before_any_work(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without CUDA
+    out = tmp_path / "run"
+    args = ["--unsup", str(tiny_txt), "--base", str(tiny_bert_dir), "--out", str(out), "--batch-size", "8",
+            "--eval-steps", "0", "--device", "cuda", "--no-progress"]
+    assert main(args) == 2  # as every other config error (it was a RuntimeError traceback, status 1)
+    err = capsys.readouterr().err
+    assert err.startswith("error: --device cuda: CUDA is not available to this torch") and "--device cpu" in err
+    assert not out.exists()
+
+
+def test_a_resume_runs_on_the_device_the_run_was_started_with(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def kill(step: int, model: object) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(dataclasses.replace(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), device="cpu"), progress=False,
+              on_step=kill)
+    asked: list[str] = []
+    real_setup = distributed.setup
+    monkeypatch.setattr(distributed, "setup", lambda device: asked.append(device) or real_setup(device))
+    train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)  # --resume --out: device "auto"
+    assert asked == ["cpu"]  # "auto" would take a GPU where there is one, for a run started on the CPU
