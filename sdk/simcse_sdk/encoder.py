@@ -276,7 +276,8 @@ class Encoder:
         if bar is not None:
             bar.close()
         check_finite_output(out, str(self._model_file))  # fp16 overflow or damaged weights: an error, not NaN rows
-        return sim.normalize(out) if normalize else out
+        # a graph's own unit rows again in float32: fp16's come out 0.9996-1.0004 long, their self dot product 1.0008
+        return sim.normalize(out) if normalize or self.manifest.normalized else out
 
     def similarity(self, a: Sequence[str], b: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Cosine of ``a[i]`` with ``b[i]`` for each i: shape (N,)."""

@@ -76,8 +76,8 @@ def check_sentences(sentences: object, name: str = "sentences") -> list[str]:
     Rejects a bare string, bytes, a dict (its keys are not its texts), a set (no order), non-str
     items, and texts with a lone surrogate (``"\\ud800"``: not valid Unicode; see ``Encoder.encode``).
     """
-    error = _not_a_list(sentences, name, "list of strings", "encode(['first text', 'second text'])",
-                        "encode([text]) rather than encode(text)")
+    error = _not_a_list(sentences, name, "list of strings", "['first text', 'second text']",
+                        f"[text] as {name} rather than text")
     if error is not None:
         raise error
     items = sentences.tolist() if isinstance(sentences, np.ndarray) else list(sentences)  # type: ignore[call-overload]

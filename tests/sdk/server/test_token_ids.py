@@ -107,6 +107,18 @@ def test_openai_policy_decodes_every_list(tiny_model_dir, encoder, cl100k):
     np.testing.assert_allclose(want, encoder.encode(TEXTS[1:2], normalize=True), atol=1e-6)
 
 
+@pytest.mark.parametrize("encoding, gap", [("cl100k_base", 100256), ("cl100k_base", 100261), ("o200k_base", 199998)])
+def test_an_id_the_openai_encoding_leaves_unassigned_is_a_400_naming_it(tiny_model_dir, encoding, gap):
+    # inside 0..n_vocab-1, yet no token has it: the decoder raised KeyError, answered 500 (found by a LangChain user's
+    # test of special ids); one such list among good ones refused the whole request
+    with thread_server(tiny_model_dir, openai_encoding=encoding) as running, running.client() as http:
+        r = http.post("/v1/embeddings", json={"input": [[9906, 1917], [9906, gap]]})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_token_id" and f"input[1] holds token id {gap}" in error["message"]
+    assert "unassigned" in error["message"]
+
+
 def test_o200k_ids_with_the_flag(tiny_model_dir, encoder):
     o200k = bpe_openai.get_encoding("o200k_base")
     ids = [o200k.encode(t) for t in TEXTS]

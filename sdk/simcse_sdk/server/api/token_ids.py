@@ -139,7 +139,13 @@ class TokenIdReader:
                           f"(0..{n - 1}) and not this model's full input ({self.special_text}): send texts, this "
                           "model's ids, or ids of the encoding this server decodes (--openai-encoding).",
                           code="invalid_token_id")
-            texts.append(enc.decode(ids))
+            try:
+                texts.append(enc.decode(ids))
+            except KeyError:  # an id inside 0..n_vocab-1 that the encoding leaves unassigned (cl100k: 100256, ...)
+                gap = next(t for t in ids if not _defined(enc, t))
+                raise bad(f"input[{i}] holds token id {gap}, which OpenAI's {self.encoding_name} leaves unassigned "
+                          "(no token has it): send texts, or ids that the encoding's tokenizer gave.",
+                          code="invalid_token_id") from None
         return texts
 
     def _openai(self) -> Any:
@@ -153,6 +159,14 @@ class TokenIdReader:
                 self._encoding = bpe_openai.get_encoding(self.encoding_name)
                 logger.info("OpenAI token ids are decoded with %s (%d ids)", self.encoding_name, self._encoding.n_vocab)
             return self._encoding
+
+
+def _defined(enc: Any, token: int) -> bool:
+    try:
+        enc.decode([token])
+    except KeyError:
+        return False
+    return True
 
 
 def _show(ids: list[int]) -> str:
