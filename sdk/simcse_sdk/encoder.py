@@ -22,7 +22,7 @@ import numpy as np
 from . import similarity as sim
 from .autotune import accuracy, selection
 from .autotune.choice import Candidate, Choice
-from .errors import InputError
+from .errors import InputError, InvalidArgumentError
 from .inputs.batching import Batch
 from .inputs.validation import (
     check_encode_args,
@@ -283,7 +283,8 @@ class Encoder:
         """Cosine of ``a[i]`` with ``b[i]`` for each i: shape (N,)."""
         a, b = check_sentences(a), check_sentences(b)
         if len(a) != len(b):
-            raise InputError(f"similarity needs two lists of equal length, got {len(a)} and {len(b)}")
+            raise InvalidArgumentError(f"similarity pairs a[i] with b[i]: got {len(a)} and {len(b)} texts; pass "
+                                       "lists of equal length.")
         emb = self.encode(a + b, batch_size=batch_size)
         return sim.pairwise_cosine(emb[: len(a)], emb[len(a) :])
 

@@ -182,3 +182,8 @@ def test_an_input_of_one_batch_is_split_over_the_threads_with_the_same_result(ti
     one.encode_ids(ids, on_batch=lambda b: seen.append(len(b.indices)))
     planned = [len(b.indices) for b in plan_batches(ids, one.batch_size, one.max_tokens, 0, max_padding=MAX_PADDING)]
     assert seen == planned and len(seen) < n  # one thread: batches as any input gets them (padding-aware), not split
+
+
+def test_similarity_of_lists_of_unequal_length_is_a_value_error_naming_both(encoder):
+    with pytest.raises(ValueError, match="got 2 and 1 texts"):  # InvalidArgumentError: a bad value, not a bad type
+        encoder.similarity(["a", "b"], ["c"])
