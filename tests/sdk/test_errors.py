@@ -80,7 +80,7 @@ def test_none(encoder):
 
 
 def test_single_string(encoder):
-    with pytest.raises(InputError, match=r"single string.*encode\(\[text\]\)"):
+    with pytest.raises(InputError, match=r"single string.*\[text\] as sentences rather than text"):
         encoder.encode("hello")
 
 
