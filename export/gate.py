@@ -1,9 +1,9 @@
 """The accuracy gate: every variant is measured against the torch model before it is published.
 
-For each variant the gate embeds a fixed probe set of real sentences — the STS-B dev
-sentences when a data directory is available, else a small built-in set — with the torch
-reference and with the ONNX file (the same tokens, through the SDK's own batching), and
-records the min and mean cosine between the two and the STS-B dev Spearman difference. A Matryoshka
+For each variant the gate embeds a fixed probe set of real sentences — the STS-B dev sentences and a few long
+texts made of them when a data directory is available, else a small built-in set that holds a long text too —
+with the torch reference and with the ONNX file (the same tokens, through the SDK's own batching), and records the
+min and mean cosine between the two and the STS-B dev Spearman difference. A Matryoshka
 model (trained sizes in the manifest) is checked at each trained size too, cut and renormalised as the SDK
 cuts it: a variant is published only if it passes at every size its manifest promises, and the report lists
 each size's figures (int8 can hold at 384 dimensions and not at 64).
@@ -49,6 +49,10 @@ BUILTIN_PROBES = [
     "A woman slices an onion in the kitchen.",
     "The quick brown fox jumps over the lazy dog. " * 40,
 ]
+
+
+# With a data directory, the probe set also holds this many long texts of this many sentences (about 300 tokens).
+LONG_TEXTS, LONG_TEXT_SENTENCES = 8, 24
 
 
 @dataclass
@@ -123,8 +127,21 @@ def reference(encode: Encode, data_dir: str | None, sizes: list[int] | None = No
     dev = evaluate_dev(rec, data_dir=data_dir)
     sentences = list(rec.seen)
     by_dim = {d: _stsb_at(rec, d, data_dir) for d in sizes or []}
-    return Reference(sentences, np.stack([rec.seen[s] for s in sentences]), dev.stsb,
-                     "STS-B dev + SICK-R trial sentences", by_dim)
+    long = long_texts(sentences)
+    if long:
+        rec(long)
+    return Reference(sentences + long, np.stack([rec.seen[s] for s in sentences + long]), dev.stsb,
+                     f"STS-B dev + SICK-R trial sentences, and {len(long)} texts of {LONG_TEXT_SENTENCES} of them "
+                     "each (inputs cut at the served length)", by_dim)
+
+
+def long_texts(sentences: list[str]) -> list[str]:
+    """:data:`LONG_TEXTS` texts of :data:`LONG_TEXT_SENTENCES` probe sentences each, taken across the whole set (it
+    may come sorted by length): STS sentences are short, and a variant's error can grow with the input's length (the
+    cut at the served length is gated too)."""
+    n, count = LONG_TEXT_SENTENCES, min(LONG_TEXTS, len(sentences) // LONG_TEXT_SENTENCES)
+    step = len(sentences) // n if count else 0
+    return [" ".join(sentences[i + j * step] for j in range(n)) for i in range(count)]
 
 
 def _stsb_at(rec: Recorder, dim: int, data_dir: str) -> float:
@@ -166,6 +183,9 @@ def check_variant(
 
         rec = Recorder(encode)
         stsb = evaluate_dev(rec, data_dir=data_dir).stsb
+        missing = [s for s in ref.sentences if s not in rec.seen]  # the long texts
+        if missing:
+            rec(missing)
         emb = np.stack([rec.seen[s] for s in ref.sentences])
     else:
         emb = encode(ref.sentences)
