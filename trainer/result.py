@@ -42,7 +42,7 @@ def peak_memory(device: torch.device) -> int:
 
 
 def finish(result: TrainResult, log: RunLog | None, steps_run: int, train_s: float, where: dict[str, Any], *,
-           train_s_all_sessions: float | None = None) -> None:
+           train_s_all_sessions: float) -> None:
     """Write the ``end`` record (rank 0) and log the summary line. ``steps_run`` and ``train_s`` are this session's
     (``it_per_s`` is their ratio); ``train_s_all_sessions`` adds the training time of the sessions before a resume."""
     if log is not None:
@@ -52,7 +52,7 @@ def finish(result: TrainResult, log: RunLog | None, steps_run: int, train_s: flo
             steps_this_session=steps_run,
             wall_s=round(result.wall_s, 2),
             train_s=round(train_s, 2),
-            train_s_all_sessions=round(train_s if train_s_all_sessions is None else train_s_all_sessions, 2),
+            train_s_all_sessions=round(train_s_all_sessions, 2),
             it_per_s=round(result.it_per_s, 3),
             peak_memory_bytes=result.peak_memory_bytes,
             best_dev=result.best_dev,
