@@ -92,8 +92,12 @@ def test_export_fp32_int8_fp16(arch, tiny_encoder, tmp_path, calibration, arch_t
         int8_row = f"pass ({int8['gate']['min_cos']:.5f}; {cos['int8']:.5f} on the batch)"
     else:
         assert not (out / "model.int8.onnx").exists() and "gate failed for int8" in printed.err
-        assert "**int8 failed the gate**: min cosine" in report and "| int8 | REFUSED |" in report
-        int8_row = "refused: " + report.split("**int8 failed the gate**: ")[1].splitlines()[0]
+        # On a random-weight model either check can refuse int8 (min cosine, or an STS-B dev drop of its ~34 score;
+        # the CPU decides): the reasons the manifest records are the ones the report states.
+        reasons = manifest["refused"]["int8"]
+        assert reasons and all(f"**int8 failed the gate**: {r}" in report for r in reasons), (reasons, report)
+        assert "| int8 | REFUSED |" in report
+        int8_row = "refused: " + "; ".join(reasons)
     assert manifest["max_seq_length"] == 128  # 128 positions, or 130 counted from the pad id (RoBERTa-style)
     graph = onnx.load(str(out / "model.fp16.onnx")) if (out / "model.fp16.onnx").exists() else None
     if graph is not None:
