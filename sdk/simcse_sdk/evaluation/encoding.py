@@ -101,10 +101,15 @@ def unit_rows(emb: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return emb / np.maximum(norms, eps)
 
 
-def pair_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine of ``a[i]`` with ``b[i]`` for each row i (computed in float64)."""
+def pair_cosine(a: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Cosine of ``a[i]`` with ``b[i]`` for each row i (computed in float64; zero rows give 0).
+
+    The dot product is divided by the norms after it is summed, not taken of unit rows: for ±1 vectors (packed
+    bits) the dot is an exact integer, so pairs at the same Hamming distance get the very same cosine and tie in
+    Spearman's ranks (unit rows summed to 1/bits steps apart by rounding, which broke the ties at random)."""
     a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return np.einsum("ij,ij->i", unit_rows(a64), unit_rows(b64))
+    norms = np.maximum(np.linalg.norm(a64, axis=1), eps) * np.maximum(np.linalg.norm(b64, axis=1), eps)
+    return np.einsum("ij,ij->i", a64, b64) / norms
 
 
 class Memo:
