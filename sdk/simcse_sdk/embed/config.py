@@ -46,6 +46,7 @@ class EmbedConfig:
     engine: str = "local"  # local (this process) | ray (Ray Data, local or an existing cluster)
     overwrite: bool = False  # delete this job's earlier shards and start over (default: resume)
     progress: bool = True  # show a progress bar (tqdm when installed, else log lines)
+    # Ray only (refused with engine="local"); threads and device above are local only (refused with "ray")
     ray_address: str | None = None  # Ray cluster to join ("auto", "ray://host:10001"); None: a local Ray
     actors: int | None = None  # Ray: encoder actors (None: cluster CPUs // cpus_per_actor, or GPUs)
     cpus_per_actor: float = 1.0  # Ray: CPUs reserved per actor; onnxruntime threads follow it
@@ -76,7 +77,33 @@ class EmbedConfig:
             )
         if self.actors is not None and self.actors < 1:
             raise EmbedConfigError(f"actors must be at least 1, got {self.actors}.")
+        self._check_engine_settings()
         return self
+
+    def _check_engine_settings(self) -> None:
+        """Refuse settings the chosen engine would ignore: a job must not run other than it was asked to."""
+        default = EmbedConfig()
+        if self.engine == "local":
+            ray_only = [f"{name}={getattr(self, name)!r}" for name in ("ray_address", "actors", "cpus_per_actor",
+                                                                       "gpus_per_actor")
+                        if getattr(self, name) != getattr(default, name)]
+            if ray_only:
+                raise EmbedConfigError(
+                    f"{', '.join(ray_only)} only apply to the Ray engine, and this job runs on the local engine: "
+                    "pass --engine ray (engine='ray' in Python) to use them, or leave them out "
+                    "(--address, --actors, --cpus-per-actor, --gpus-per-actor)."
+                )
+        else:
+            if self.threads is not None:
+                raise EmbedConfigError(
+                    f"threads={self.threads!r} only applies to the local engine: on Ray an actor's onnxruntime "
+                    "threads follow its CPUs, so pass --cpus-per-actor (cpus_per_actor=) instead of --threads."
+                )
+            if self.device != default.device:
+                raise EmbedConfigError(
+                    f"device={self.device!r} only applies to the local engine: on Ray, pass --gpus-per-actor 1 "
+                    "(gpus_per_actor > 0) to run on CUDA, or leave it at 0 for the CPU, instead of --device."
+                )
 
     @property
     def quoted(self) -> bool:

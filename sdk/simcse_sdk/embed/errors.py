@@ -36,7 +36,8 @@ class OutputPathError(SimcseError, OSError):
 
 
 class ShardError(SimcseError, RuntimeError):
-    """A written shard does not match the job's plan (rows, index): the folder was changed by hand."""
+    """A written shard does not match the job's plan (rows, index), or cannot be read: the folder was changed by
+    hand, or a file was damaged."""
 
 
 ExtraMissingError = MissingExtraError  # the SDK's one class for a missing extra, under the name this package had

@@ -25,7 +25,14 @@ from .config import EmbedConfig
 from .errors import EmbedConfigError, OutputDirError, OutputPathError, ShardError
 from .io import manifest
 from .io.inputs import resolve_inputs
-from .io.shards import complete_shards, duplicate_ids, other_files, remove_temporaries, shard_info
+from .io.shards import (
+    complete_shards,
+    duplicate_ids,
+    other_files,
+    readable_shards,
+    remove_temporaries,
+    shard_info,
+)
 from .plan import ShardSpec, plan_shards
 from .summary import Progress, Summary
 
@@ -65,11 +72,8 @@ def embed_corpus(model_dir: str | os.PathLike[str], inputs: Sequence[str | os.Pa
 def _embed(model_dir: str | os.PathLike[str], files: list[Any], shards: list[ShardSpec], out: Path,
            config: EmbedConfig, ray_udf: type[Any] | None) -> Summary:
     with _locked(out):
-        saved = manifest.load(out)
-        if config.overwrite:
-            _clear(out)
-            saved = None
-        elif saved is None and complete_shards(out):
+        saved = None if config.overwrite else manifest.load(out)  # --overwrite: the earlier job is not resumed
+        if not config.overwrite and saved is None and complete_shards(out):
             raise OutputDirError(f"{str(out)!r} holds part-*.parquet files but no {manifest.NAME}: they are not this "
                                  "job's. Use another --out, or --overwrite to delete them.")
         foreign = other_files(out)
@@ -93,6 +97,8 @@ def _embed(model_dir: str | os.PathLike[str], files: list[Any], shards: list[Sha
             ident = manifest.identity(model, files, config)
             if saved is not None:
                 manifest.check_resumable(saved, ident, out)
+            if config.overwrite:  # every check passed: only now is the earlier job deleted
+                _clear(out)
             return _run(model_dir, out, config, shards, model, ident, files, encoder, ray_udf)
         finally:
             if started_ray:
@@ -105,11 +111,13 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
          model: dict[str, Any], ident: dict[str, Any], files: list[Any], encoder: Encoder | None,
          ray_udf: type[Any] | None) -> Summary:
     remove_temporaries(out)
-    done = complete_shards(out)
-    stray = sorted(set(done) - set(range(len(shards))))
+    stray = sorted(set(complete_shards(out)) - set(range(len(shards))))
     if stray:
         raise ShardError(f"{str(out)!r} holds shard {stray[0]}, beyond this job's {len(shards)} shards: "
                          "the folder was changed by hand; pass --overwrite to start over.")
+    done, damaged = readable_shards(out)
+    for path, why in damaged:  # never hidden: named, then replaced by a new file when its shard is rebuilt
+        logger.warning("%s is not a readable Parquet shard (%s): this run rebuilds it", path, why)
     pending = [s for s in shards if s.index not in done]
     planned = sum(s.rows for s in shards)
     inputs = [dict(f.to_dict(), rows=sum(s.rows for s in shards if s.path == f.path)) for f in files]
@@ -140,7 +148,7 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
         progress.close()
     seconds = time.perf_counter() - start
     rows, bad = _verify(out, shards, model)
-    repeated, examples = _repeated_ids(out, config, rows, wrote=bool(pending))
+    repeated, examples = _repeated_ids(out, config, rows)
     summary = Summary(rows=rows, bad_rows=len(bad), shards=len(shards), shards_skipped=len(done),
                       seconds=seconds, rows_embedded=embedded, duplicate_ids=repeated)
     manifest.save_bad_rows(out, bad)
@@ -156,10 +164,11 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
     return summary
 
 
-def _repeated_ids(out: Path, config: EmbedConfig, rows: int, wrote: bool) -> tuple[int | None, list[str]]:
-    """(rows repeating another row's id, some such ids) when this run wrote shards of a job with an id column and
-    at most :data:`MAX_ID_CHECK` rows (the ids are read into memory); (None, []) otherwise."""
-    if not config.id_column or not wrote:
+def _repeated_ids(out: Path, config: EmbedConfig, rows: int) -> tuple[int | None, list[str]]:
+    """(rows repeating another row's id, some such ids) over all the job's shards (a rerun with nothing left to
+    write counts them as the first run did) when the job has an id column and at most :data:`MAX_ID_CHECK` rows
+    (the ids are read into memory); (None, []) otherwise."""
+    if not config.id_column:
         return None, []
     if rows > MAX_ID_CHECK:
         logger.info("repeated ids not counted: %d rows are more than the %d checked in memory", rows, MAX_ID_CHECK)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import require
+from ..errors import ShardError, require
 
 require("pyarrow", "embed", "The embedding job")
 import pyarrow as pa  # noqa: E402
@@ -92,6 +92,20 @@ def shard_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(meta[META_KEY])
 
 
+def readable_shards(out_dir: str | os.PathLike[str]) -> tuple[dict[int, Path], list[tuple[Path, str]]]:
+    """(index -> path of each complete shard whose Parquet footer reads, [(path, why) of each that does not]):
+    a shard truncated or damaged after it was written (a copy cut short, a full disk) is not taken as done."""
+    good, bad = {}, []
+    for index, path in sorted(complete_shards(out_dir).items()):
+        try:
+            shard_info(path)
+        except (OSError, ValueError, pa.ArrowException) as e:  # ArrowInvalid: "Parquet magic bytes not found"
+            bad.append((path, str(e) or type(e).__name__))
+        else:
+            good[index] = path
+    return good, bad
+
+
 def remove_temporaries(out_dir: str | os.PathLike[str]) -> int:
     """Delete leftover temporary shard files (from a killed job); returns how many."""
     n = 0
@@ -113,10 +127,17 @@ def duplicate_ids(files: list[Path]) -> tuple[int, list[str]]:
     vector store keyed on the id would keep one of them. Reads only that column."""
     import pyarrow.compute as pc
 
-    ids = pa.chunked_array([pq.read_table(f, columns=["id"]).column("id").combine_chunks() for f in files] or
-                           [pa.array([], pa.string())])
+    ids = pa.chunked_array([_ids(f) for f in files] or [pa.array([], pa.string())])
     counts = pc.value_counts(ids)
     repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
     extra = int(pc.sum(repeated.field("counts")).as_py() or 0) - len(repeated)
     return extra, [str(v) for v in repeated.field("values")[:5].to_pylist()]
 
+
+
+def _ids(path: Path) -> pa.Array:
+    try:
+        return pq.read_table(path, columns=["id"]).column("id").combine_chunks()
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise ShardError(f"{path} cannot be read ({e}): the file is damaged. Delete it and rerun the same command "
+                         "(its shard is rebuilt), or pass --overwrite to start over.") from e
