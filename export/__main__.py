@@ -74,14 +74,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default %(default)s)")
     p.add_argument("--matryoshka-dims", type=sizes_arg, metavar="N,N,...",
                    help="the Matryoshka sizes a model trained elsewhere was trained for (descending); default: the "
-                   "checkpoint's simcse.json. The gate checks every variant at each size")
+                   "checkpoint's simcse.json, and other sizes than it records are refused. The gate checks every "
+                   "variant at each size")
     p.add_argument("--prompt", action="append", default=[], metavar="NAME=TEXT",
                    help="a prompt put before each input when encode(..., prompt_name=NAME) asks for it (repeatable; "
                    "adds to or replaces config_sentence_transformers.json's prompts), e.g. --prompt 'query=query: '")
     p.add_argument("--default-prompt-name", help="the prompt applied when none is named (default: the "
                    "sentence-transformers config's default_prompt_name, else none)")
     p.add_argument("--keep-failed", action="store_true", help="publish variants that fail the gate (marked failed)")
-    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.add_argument("--force", action="store_true", help="replace --out if it is an earlier export (it holds "
+                   "manifest.json) or empty; any other folder is refused")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 

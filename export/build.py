@@ -5,7 +5,7 @@ ONNX (:mod:`export.graph`); fuse it (fp32), derive fp16 and int8 from the fused 
 SkipLayerNorm in the CPU graphs (fp32, int8; see :mod:`export.optimize`);
 write tokenizer and manifest; measure every variant against torch (:mod:`export.gate`);
 drop the ones that fail (unless ``keep_failed``); write ``report.md``; rename the build
-folder into place. Until that rename nothing exists at the output path, and an
+folder into place (:mod:`export.output`). Until that rename nothing exists at the output path, and an
 interrupted export leaves nothing behind but a hidden temporary folder that is removed.
 
 Example:
@@ -37,6 +37,7 @@ from . import gate, optimize, quantize, vectors
 from . import openvino as ov_export
 from .calibration import calibration_file, openvino_calibration
 from .graph import INPUT_NAMES, EmbeddingModule, export_onnx, fit_length
+from .output import check_output, publish
 from .report import render
 from .source import Source, SourceError
 from .tokenizer import write_tokenizer
@@ -109,20 +110,6 @@ def _torch_encode(module: EmbeddingModule, tokenizer: SentenceTokenizer, pad_id:
     return encode
 
 
-def _check_output(opts: ExportOptions) -> Path:
-    out = Path(opts.out)
-    if out.exists() and not opts.force:
-        raise FileExistsError(f"Output directory {str(out)!r} exists; pass --force to replace it, or choose another --out.")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        what = "a file stands where it (or a folder above it) should be" if isinstance(
-            e, (FileExistsError, NotADirectoryError)) else (e.strerror or type(e).__name__)
-        raise ValueError(f"--out {str(out)!r}: cannot make its folder {str(out.parent)!r} ({what}); choose another "
-                         "--out.") from e
-    return out
-
-
 def build(opts: ExportOptions) -> Outcome:
     """Run the whole export; see the module docstring."""
     if opts.int8_recipe not in quantize.RECIPES:
@@ -132,7 +119,7 @@ def build(opts: ExportOptions) -> Outcome:
     vectors.prompts(source, opts.prompts, opts.default_prompt_name)  # a bad prompt flag fails before any work
     static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
     calibration = calibration_file(opts, source) if static else None
-    out = _check_output(opts)
+    out = check_output(Path(opts.out), opts.force)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
         return _build_in(tmp, out, source, opts, calibration)
@@ -233,7 +220,7 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
         logger.error("fp32 failed the gate: nothing is published")
         return Outcome(None, [], refused, results)
     manifest.save(tmp)
-    _publish(tmp, out)
+    publish(tmp, out)
     return Outcome(out, sorted(manifest.variants), refused, results)
 
 
@@ -258,17 +245,3 @@ def _gate_all(tmp: Path, manifest: Manifest, ref: gate.Reference, opts: ExportOp
             results[name] = gate.GateResult(name, 0, "none", float("nan"), float("nan"), None, None, None,
                                             "structure only (onnx.checker)")
     return results
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished build to ``out`` (replacing an old one only after the new one is complete)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-    tmp.chmod(0o755)  # mkdtemp makes it private
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    logger.info("published %s", out)

@@ -1,7 +1,8 @@
 """What the manifest says about the vectors: trained Matryoshka sizes, prompts, and the int8 output scales.
 
 - **Trained sizes**: the checkpoint's ``simcse.json`` ``matryoshka_dims`` (written by ``python -m trainer
-  --matryoshka-dims``), or ``--matryoshka-dims`` for a model trained elsewhere. Never guessed from a name.
+  --matryoshka-dims``), or ``--matryoshka-dims`` for a model trained elsewhere (a flag that differs from
+  simcse.json's sizes is refused). Never guessed from a name.
 - **Prompts**: a sentence-transformers folder's ``config_sentence_transformers.json`` (``prompts``,
   ``default_prompt_name``), overridden or extended by ``--prompt NAME=TEXT`` / ``--default-prompt-name``.
 - **int8 output scales**: for each size 1..dim, the largest |component| of the unit vectors of the calibration
@@ -44,14 +45,35 @@ def parse_prompts(items: Sequence[str]) -> dict[str, str]:
 
 
 def trained_dims(source: Source, flag: Sequence[int] | None, full: int) -> list[int]:
-    """The Matryoshka sizes below ``full`` the model was trained for (descending), from the flag or simcse.json."""
-    recorded = source.metadata.get("matryoshka_dims") or []
-    dims = list(flag) if flag else [int(d) for d in recorded]
+    """The Matryoshka sizes below ``full`` the model was trained for (descending), from simcse.json or the flag.
+
+    The flag is for a model trained elsewhere: where simcse.json records the sizes, a flag that lists others
+    is refused (the manifest would promise sizes that were never trained).
+    """
+    recorded = [int(d) for d in source.metadata.get("matryoshka_dims") or []]
+    where = f"{source.path}/simcse.json matryoshka_dims"
+    dims = _checked(list(flag), "--matryoshka-dims", full) if flag else []
+    if recorded:
+        trained = _checked(recorded, where, full)
+        if flag and dims != trained:
+            raise SourceError(
+                f"--matryoshka-dims {list(flag)} differs from the sizes this checkpoint was trained for ({where} "
+                f"{recorded}): drop --matryoshka-dims (it is for a model trained elsewhere) to export the trained sizes"
+            )
+        return trained
+    return dims
+
+
+def _checked(dims: list[int], where: str, full: int) -> list[int]:
+    """``dims`` below ``full`` (the full size is always served; the manifest lists the smaller ones).
+
+    Raises:
+        SourceError: sizes out of 1..full or not descending, named with ``where`` they came from.
+    """
     bad = [d for d in dims if not 1 <= d <= full]
     if bad or any(a <= b for a, b in zip(dims, dims[1:], strict=False)):
-        where = "--matryoshka-dims" if flag else f"{source.path}/simcse.json matryoshka_dims"
         raise SourceError(f"{where} {dims}: sizes must be descending, from {full} (this model's size) down to 1")
-    return [d for d in dims if d < full]  # the full size is always served; the manifest lists the smaller ones
+    return [d for d in dims if d < full]
 
 
 def prompts(source: Source, flag: dict[str, str], default: str | None) -> tuple[dict[str, str], str | None]:

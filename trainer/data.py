@@ -22,6 +22,7 @@ import csv
 import io
 import logging
 import os
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ class TrainData:
     path: Path  # the file read
     sha256: str  # of the file's bytes, recorded in every checkpoint
     examples: list[tuple[str, ...]]  # (s, s) unsup, (s0, s1[, hard_neg]) sup
-    skipped: int  # empty lines / rows with an empty field, skipped and counted
+    skipped: int  # lines left out (empty, a missing/extra field, an empty field used), counted
+    repeated: int = 0  # examples equal to an earlier one (kept, and warned about)
 
     @property
     def num_sent(self) -> int:
@@ -104,27 +106,60 @@ def read_text(path: Path) -> str:
                         "(e.g. iconv -f latin1 -t utf-8 IN > OUT), or remove the line") from None
 
 
-def read_sentences(path: Path) -> tuple[list[str], int]:
-    """One sentence a line; returns (sentences, number of empty lines skipped)."""
-    sentences, skipped = [], 0
-    for line in io.StringIO(read_text(path), newline=None):  # lines as open() splits them: \n, \r\n, \r
+class Skips:
+    """What reading a training file left out (by reason, with the first line of each) and which kept rows repeat one."""
+
+    def __init__(self) -> None:
+        self.by_reason: dict[str, list[int]] = {}  # reason -> [count, first line]
+        self.repeats, self.first_repeat = 0, (0, 0)  # (line, line of the earlier row it repeats)
+        self._seen: dict[Hashable, int] = {}  # kept row (the object kept, no copy) -> its line
+
+    @property
+    def total(self) -> int:
+        """Lines/rows left out, all reasons together."""
+        return sum(count for count, _ in self.by_reason.values())
+
+    def skip(self, reason: str, line: int) -> None:
+        """Count the line ``line`` as left out for ``reason``."""
+        self.by_reason.setdefault(reason, [0, line])[0] += 1
+
+    def keep(self, row: Hashable, line: int) -> None:
+        """Note a kept row, counting it if an earlier one is identical."""
+        earlier = self._seen.setdefault(row, line)
+        if earlier != line:
+            self.repeats += 1
+            if self.repeats == 1:
+                self.first_repeat = (line, earlier)
+
+    def describe(self) -> str:
+        """E.g. ``2 empty line(s) (first: line 3), 1 row(s) with an empty field (first: line 9)``."""
+        return ", ".join(f"{n} {reason} (first: line {first})" for reason, (n, first) in self.by_reason.items())
+
+
+def read_sentences(path: Path) -> tuple[list[str], Skips]:
+    """One sentence a line; returns (sentences, the empty lines skipped and the repeated sentences)."""
+    sentences, skips = [], Skips()
+    # lines as open() splits them: \n, \r\n, \r
+    for number, line in enumerate(io.StringIO(read_text(path), newline=None), start=1):
         line = line.strip()
         if line:
             sentences.append(line)
+            skips.keep(line, number)
         else:
-            skipped += 1
-    return sentences, skipped
+            skips.skip("empty line(s)", number)
+    return sentences, skips
 
 
-def read_csv_rows(path: Path) -> tuple[list[tuple[str, ...]], int]:
-    """CSV (TSV for ``.tsv``) with header ``sent0,sent1,hard_neg`` (or ``sent0,sent1``); returns (rows, skipped).
+def read_csv_rows(path: Path, columns: int | None = None) -> tuple[list[tuple[str, ...]], Skips]:
+    """CSV (TSV for ``.tsv``) with header ``sent0,sent1,hard_neg`` (or ``sent0,sent1``); returns (rows, skips).
 
-    A row with an empty field (or a missing one) is skipped and counted.
+    Each row keeps its first ``columns`` fields (default: all). A row with a number of fields other than the
+    header's, or with an empty field among those kept, is skipped and counted by reason.
 
     Raises:
         DataError: the header is not one of the expected ones.
     """
-    rows, skipped = [], 0
+    rows, skips = [], Skips()
     with io.StringIO(read_text(path), newline="") as f:
         reader = csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")  # as the reference
         header = tuple(h.strip() for h in next(reader, []))
@@ -133,20 +168,32 @@ def read_csv_rows(path: Path) -> tuple[list[tuple[str, ...]], int]:
                 f"{path}: CSV header is {','.join(header) or '(empty file)'!r}; expected columns "
                 f"{','.join(CSV_COLUMNS)} (premise, entailment, contradiction), or {','.join(CSV_COLUMNS[:2])}"
             )
+        keep = len(header) if columns is None else columns
+        line = reader.line_num + 1  # where the next row starts (a quoted field may span lines)
         for fields in reader:
             fields = [x.strip() for x in fields]
-            if len(fields) != len(header) or not all(fields):
-                skipped += 1
-                continue
-            rows.append(tuple(fields))
-    return rows, skipped
+            if len(fields) <= 1 and not any(fields):  # a blank line (csv gives [] or [''])
+                skips.skip("empty line(s)", line)
+            elif len(fields) != len(header):
+                skips.skip(f"row(s) with the wrong number of fields (the header has {len(header)})", line)
+            elif not all(fields[:keep]):
+                skips.skip("row(s) with an empty field", line)
+            else:
+                rows.append(tuple(fields[:keep]))
+                skips.keep(rows[-1], line)
+            line = reader.line_num + 1
+    return rows, skips
 
 
 def load_training_data(path: Path, objective: str, batch_size: int, *, hard_negatives: bool = True) -> TrainData:
     """Read and check the training file for ``objective``; errors before any model is loaded.
 
     ``hard_negatives=False`` (supervised) keeps ``(sent0, sent1)`` of each row: the hard-negative column is
-    dropped, so neither the row's own nor any other row's hard negative enters the loss.
+    dropped (an empty one does not skip the row), so no hard negative enters the loss.
+
+    Logs a warning naming the lines skipped (by reason) and the examples that repeat an earlier one: two
+    identical examples in one batch are each other's in-batch negative (a false negative). They are kept, as
+    the paper's recipe keeps them.
 
     Raises:
         DataError: wrong format for the objective, no usable example, or fewer examples than one batch.
@@ -158,26 +205,32 @@ def load_training_data(path: Path, objective: str, batch_size: int, *, hard_nega
             raise DataError(
                 f"{path}: the unsupervised objective reads one sentence a line, not a CSV; use --sup for triplets"
             )
-        sentences, skipped = read_sentences(path)
+        sentences, skips = read_sentences(path)
         examples = [(s, s) for s in sentences]
     else:
         if not is_csv:
             raise DataError(
                 f"{path}: the supervised objective reads a CSV with columns {','.join(CSV_COLUMNS)}"
             )
-        examples, skipped = read_csv_rows(path)
-        if not hard_negatives:
-            examples = [ex[:2] for ex in examples]  # (sent0, sent1): the hard_neg column dropped
-    if skipped:
-        logger.warning("%s: skipped %d empty line(s)/row(s) with an empty field", path, skipped)
+        examples, skips = read_csv_rows(path, columns=None if hard_negatives else 2)  # 2: (sent0, sent1)
+    if skips.total:
+        logger.warning("%s: skipped %d line(s): %s", path, skips.total, skips.describe())
+    if skips.repeats:
+        line, earlier = skips.first_repeat
+        logger.warning(
+            "%s: %d example(s) repeat an earlier one (first: line %d, as line %d); kept, but two identical examples "
+            "in one batch are each other's in-batch negative (a false negative): remove the repeats from the file "
+            "to train without them", path, skips.repeats, line, earlier,
+        )
     if not examples:
-        raise DataError(f"{path}: no usable example (skipped {skipped} empty line(s)/row(s))")
+        raise DataError(f"{path}: no usable example (skipped {skips.total} line(s): {skips.describe() or 'none'})")
     if batch_size > len(examples):
         raise DataError(
             f"--batch-size {batch_size} is larger than the data ({len(examples)} examples in {path}); "
             "lower --batch-size"
         )
-    return TrainData(path=path, sha256=sha256_file(path), examples=examples, skipped=skipped)
+    return TrainData(path=path, sha256=sha256_file(path), examples=examples, skipped=skips.total,
+                     repeated=skips.repeats)
 
 
 class BatchOrder:

@@ -155,6 +155,45 @@ def test_force_keeps_old_directory_until_new_one_is_complete(tiny_bert_dir, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
 
 
+def test_force_refuses_a_folder_that_is_not_an_earlier_export(tiny_bert_dir, tmp_path, capsys):
+    out = tmp_path / "userdir"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # was deleted without a word
+    (out / "manifest.json").write_text('{"name": "another tool\'s manifest"}')
+    assert export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "not an earlier export" in err and "'manifest.json' and 1 other(s)" in err
+    assert "Choose another --out, or delete it by hand" in err
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["userdir"]
+    (tmp_path / "a-file").write_text("mine")
+    assert export_main(["--ckpt", str(tiny_bert_dir), "--out", str(tmp_path / "a-file"), "--pooler", "avg",
+                        "--force"]) == 2
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "a-file").read_text() == "mine"
+
+
+def test_force_replaces_an_empty_folder_and_an_earlier_export(tiny_bert_dir, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), pooler="avg", thresholds=LOOSE, force=True))
+    (out / "report.md").write_text("old")
+    build(ExportOptions(ckpt=str(tiny_bert_dir), out=str(out), pooler="avg", thresholds=LOOSE, force=True))
+    assert (out / "report.md").read_text() != "old" and sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_a_file_written_into_out_during_the_export_is_not_replaced(tmp_path):
+    from export.output import publish
+
+    built, out = tmp_path / ".o.building", tmp_path / "o"
+    built.mkdir()
+    (built / "manifest.json").write_text('{"format_version": 1, "variants": {}}')
+    out.mkdir()  # empty when the export started, checked again at the rename
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="'notes.txt'"):
+        publish(built, out)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
 def test_failed_variant_is_refused_with_numbers(tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "o"
     code = export_main(["--ckpt", str(tiny_bert_dir), "--out", str(out), "--pooler", "avg", "--int8", "--min-cos-int8", "1.0",
@@ -287,6 +326,24 @@ def test_a_matryoshka_size_beyond_the_model_is_refused_before_the_graph_is_built
                         "--matryoshka-dims", "999"]) == 2
     assert "--matryoshka-dims [999]: sizes must be descending, from 32 (this model's size)" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_matryoshka_sizes_other_than_the_trained_ones_are_refused_before_the_graph_is_built(
+        tiny_bert_dir, tmp_path, capsys, monkeypatch):
+    import export.build
+
+    def no_graph(*args, **kwargs):
+        raise AssertionError("the graph was exported before the sizes were checked")
+
+    monkeypatch.setattr(export.build, "export_onnx", no_graph)
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(tiny_bert_dir, ckpt)
+    (ckpt / "simcse.json").write_text(json.dumps({"pooler": "avg", "matryoshka_dims": [32, 16, 8]}))
+    out = tmp_path / "o"
+    assert export_main(["--ckpt", str(ckpt), "--out", str(out), "--matryoshka-dims", "24,4"]) == 2
+    err = capsys.readouterr().err
+    assert "--matryoshka-dims [24, 4] differs from" in err and "matryoshka_dims [32, 16, 8]" in err
+    assert "drop --matryoshka-dims" in err and not out.exists()
 
 
 def test_sigterm_during_an_export_removes_the_half_built_folder(tiny_bert_dir, tmp_path):

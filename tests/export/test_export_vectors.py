@@ -18,12 +18,22 @@ def source(path: Path, meta: dict | None = None) -> SimpleNamespace:
 
 def test_trained_sizes_come_from_simcse_json_or_the_flag(tmp_path: Path) -> None:
     assert trained_dims(source(tmp_path, {"matryoshka_dims": [384, 128, 64]}), None, 384) == [128, 64]
-    assert trained_dims(source(tmp_path, {"matryoshka_dims": [384, 128]}), [256, 32], 384) == [256, 32]
+    assert trained_dims(source(tmp_path), [256, 32], 384) == [256, 32]  # a model trained elsewhere
     assert trained_dims(source(tmp_path), None, 384) == []
     with pytest.raises(SourceError, match=r"--matryoshka-dims \[512, 64\]: sizes must be descending, from 384"):
         trained_dims(source(tmp_path), [512, 64], 384)
     with pytest.raises(SourceError, match="simcse.json matryoshka_dims"):
         trained_dims(source(tmp_path, {"matryoshka_dims": [64, 128]}), None, 384)
+
+
+def test_a_flag_other_than_the_recorded_sizes_is_refused_and_the_same_one_accepted(tmp_path: Path) -> None:
+    trained = source(tmp_path, {"matryoshka_dims": [384, 128, 64]})
+    with pytest.raises(SourceError) as e:  # the manifest said [256, 32]: 256 never trained, 128 reported untrained
+        trained_dims(trained, [256, 32], 384)
+    assert "--matryoshka-dims [256, 32] differs from" in str(e.value) and "[384, 128, 64]" in str(e.value)
+    assert "drop --matryoshka-dims" in str(e.value)
+    assert trained_dims(trained, [384, 128, 64], 384) == [128, 64]
+    assert trained_dims(trained, [128, 64], 384) == [128, 64]  # the full size is implied either way
 
 
 def test_prompts_from_the_sentence_transformers_config_and_flags(tmp_path: Path) -> None:

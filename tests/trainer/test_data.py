@@ -131,3 +131,48 @@ def test_a_csv_with_a_byte_order_mark_reads_its_header(tmp_path: Path) -> None:
     path.write_bytes("\ufeffsent0,sent1\nA man plays.,Someone plays.\nA dog runs.,An animal runs.\n".encode())
     data = load_training_data(path, "sup", batch_size=2)
     assert data.examples == [("A man plays.", "Someone plays."), ("A dog runs.", "An animal runs.")]
+
+
+def test_without_hard_negatives_a_row_with_an_empty_hard_negative_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "trip.csv"
+    path.write_text("sent0,sent1,hard_neg\na,b,c\nd,e,\ng,,i\n")  # d,e was dropped for its unused empty hard_neg
+    pairs = load_training_data(path, "sup", batch_size=2, hard_negatives=False)
+    assert pairs.examples == [("a", "b"), ("d", "e")] and pairs.skipped == 1  # g,,i: its sent1 is empty
+    assert load_training_data(path, "sup", batch_size=1).examples == [("a", "b", "c")]  # with them, all 3 needed
+
+
+def test_the_skip_warning_names_each_reason_with_its_count_and_first_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text('sent0,sent1\na,b\nx,y,extra\nc,\n"multi\nline",d\n\ne,f,g\nh,\n')
+    with caplog.at_level("WARNING", logger="trainer.data"):
+        data = load_training_data(path, "sup", batch_size=1)
+    assert data.examples == [("a", "b"), ("multi\nline", "d")] and data.skipped == 5
+    assert ("skipped 5 line(s): 2 row(s) with the wrong number of fields (the header has 2) (first: line 3), "
+            "2 row(s) with an empty field (first: line 4), 1 empty line(s) (first: line 7)") in caplog.text
+
+
+def test_examples_that_repeat_an_earlier_one_are_kept_and_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "dups.csv"
+    path.write_text("sent0,sent1,hard_neg\na,b,c\nd,e,f\na,b,c\nd,e,x\na,b,c\n")
+    with caplog.at_level("WARNING", logger="trainer.data"):
+        data = load_training_data(path, "sup", batch_size=2)
+    assert len(data.examples) == 5 and data.repeated == 2  # nothing dropped: the data is the paper's recipe's
+    assert "2 example(s) repeat an earlier one (first: line 4, as line 2)" in caplog.text
+    assert "in-batch negative (a false negative)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="trainer.data"):  # as pairs, d,e,x repeats d,e,f too
+        assert load_training_data(path, "sup", batch_size=2, hard_negatives=False).repeated == 3
+    assert "3 example(s) repeat an earlier one (first: line 4, as line 2)" in caplog.text
+    text = tmp_path / "s.txt"
+    text.write_text("one\ntwo\n\none\n")
+    with caplog.at_level("WARNING", logger="trainer.data"):
+        assert load_training_data(text, "unsup", batch_size=2).repeated == 1
+    assert "1 example(s) repeat an earlier one (first: line 4, as line 1)" in caplog.text
+
+
+def test_distinct_examples_give_no_repeat_warning(tiny_csv: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="trainer.data"):
+        assert load_training_data(tiny_csv, "sup", batch_size=8).repeated == 0
+    assert not caplog.records
