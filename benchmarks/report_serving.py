@@ -14,10 +14,12 @@ from __future__ import annotations
 from benchmarks.report_format import count, ms, plural, table
 from benchmarks.report_tables import Run
 
-# issue 23's aims: one-sentence requests from 64 clients at this share of offline; 32-sentence requests from 16
-# clients on at this share; one client's p50 at most this many times in-process encode; p99 at 64 clients within
-# this many rounds at the offline rate
-ONE_SENTENCE_SHARE, BATCH_SHARE, ONE_CLIENT_RATIO, P99_ROUNDS = 0.70, 0.85, 1.3, 4
+# issue 23's aims: one-sentence requests from 64 clients at this share of offline on every CPU kind, and at the
+# second where the CPU is as fast as the 2-core Xeon (the page shows the offline rate to read that off); 32-sentence
+# requests from 16 clients on at this share; one client's p50 at most this many times in-process encode; p99 at 64
+# clients within this many rounds at the offline rate
+ONE_SENTENCE_SHARE_ANY, ONE_SENTENCE_SHARE = 0.60, 0.70
+BATCH_SHARE, ONE_CLIENT_RATIO, P99_ROUNDS = 0.85, 1.3, 4
 
 
 def best_offline(d: dict) -> float:
@@ -120,7 +122,9 @@ def aims(d: dict, rows: list[dict]) -> list[str]:
         c1 = [r for r in mine if r["size"] == 1 and r["concurrency"] == 1]
         few = [r for r in mine if r["concurrency"] < 16 and (r["size"], r["concurrency"]) in naive]
         judged: dict[str, tuple[str, str] | None] = {  # aim: (this run, verdict), None where not measured
-            f"64 clients x 1 sentence, >= {ONE_SENTENCE_SHARE:.0%} of offline":
+            f"64 clients x 1 sentence, >= {ONE_SENTENCE_SHARE_ANY:.0%} of offline (every CPU kind)":
+                (pct(pair := shares(c64)), verdict(pair, ONE_SENTENCE_SHARE_ANY)) if c64 else None,
+            f"64 clients x 1 sentence, >= {ONE_SENTENCE_SHARE:.0%} of offline (a CPU as fast as the 2-core Xeon)":
                 (pct(pair := shares(c64)), verdict(pair, ONE_SENTENCE_SHARE)) if c64 else None,
             f"32 sentences from 16 clients on, >= {BATCH_SHARE:.0%} (its lowest cell against each reference)":
                 (pct(pair := shares(big)), verdict(pair, BATCH_SHARE)) if big else None,
