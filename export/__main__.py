@@ -74,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default %(default)s)")
     p.add_argument("--matryoshka-dims", type=sizes_arg, metavar="N,N,...",
                    help="the Matryoshka sizes a model trained elsewhere was trained for (descending); default: the "
-                   "checkpoint's simcse.json, and other sizes than it records are refused. The gate checks every "
+                   "checkpoint's simcse.json (the flag may keep some of its sizes only; a size it does not record is "
+                   "refused). The gate checks every "
                    "variant at each size")
     p.add_argument("--prompt", action="append", default=[], metavar="NAME=TEXT",
                    help="a prompt put before each input when encode(..., prompt_name=NAME) asks for it (repeatable; "

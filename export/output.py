@@ -2,8 +2,9 @@
 
 The export builds in a hidden temporary folder beside ``--out`` and renames it to ``--out`` only when complete.
 ``--force`` replaces only what an export can own: an earlier export (a folder holding the export's
-``manifest.json``) or an empty folder. Any other folder, a file or a link is refused, so a user's files are
-never deleted; the check runs again just before the rename, in case something was written there meanwhile.
+``manifest.json``) or an empty folder. Any other folder, a file or a link is refused; an earlier export is replaced
+whole, files put into it since included. The check runs again just before the rename, in case something was
+written there meanwhile.
 
 Example:
     >>> check_output(Path("models/unsup"), force=False)   # doctest: +SKIP
@@ -30,6 +31,7 @@ def check_output(out: Path, force: bool) -> Path:
         ValueError: its parent folder cannot be made.
     """
     if out.exists() and not force:
+        check_replaceable(out)  # a folder --force would refuse too is named as such, not sent to --force
         raise FileExistsError(f"Output directory {str(out)!r} exists; pass --force to replace it, or choose another --out.")
     check_replaceable(out)
     try:

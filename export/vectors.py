@@ -1,8 +1,8 @@
 """What the manifest says about the vectors: trained Matryoshka sizes, prompts, and the int8 output scales.
 
 - **Trained sizes**: the checkpoint's ``simcse.json`` ``matryoshka_dims`` (written by ``python -m trainer
-  --matryoshka-dims``), or ``--matryoshka-dims`` for a model trained elsewhere (a flag that differs from
-  simcse.json's sizes is refused). Never guessed from a name.
+  --matryoshka-dims``), or ``--matryoshka-dims`` for a model trained elsewhere (on a checkpoint that records
+  its sizes, only some of those). Never guessed from a name.
 - **Prompts**: a sentence-transformers folder's ``config_sentence_transformers.json`` (``prompts``,
   ``default_prompt_name``), overridden or extended by ``--prompt NAME=TEXT`` / ``--default-prompt-name``.
 - **int8 output scales**: for each size 1..dim, the largest |component| of the unit vectors of the calibration
@@ -47,20 +47,22 @@ def parse_prompts(items: Sequence[str]) -> dict[str, str]:
 def trained_dims(source: Source, flag: Sequence[int] | None, full: int) -> list[int]:
     """The Matryoshka sizes below ``full`` the model was trained for (descending), from simcse.json or the flag.
 
-    The flag is for a model trained elsewhere: where simcse.json records the sizes, a flag that lists others
-    is refused (the manifest would promise sizes that were never trained).
+    The flag is for a model trained elsewhere: where simcse.json records the sizes, the flag may keep some of them
+    only (so that a variant the gate refuses at one size can be published at the others); a size it does not
+    record is refused (the manifest would promise a size that was never trained).
     """
     recorded = [int(d) for d in source.metadata.get("matryoshka_dims") or []]
     where = f"{source.path}/simcse.json matryoshka_dims"
     dims = _checked(list(flag), "--matryoshka-dims", full) if flag else []
     if recorded:
         trained = _checked(recorded, where, full)
-        if flag and dims != trained:
+        untrained = [d for d in dims if d not in trained]
+        if untrained:
             raise SourceError(
-                f"--matryoshka-dims {list(flag)} differs from the sizes this checkpoint was trained for ({where} "
-                f"{recorded}): drop --matryoshka-dims (it is for a model trained elsewhere) to export the trained sizes"
+                f"--matryoshka-dims {list(flag)} names {untrained}, which this checkpoint was not trained for ({where} "
+                f"{recorded}): drop --matryoshka-dims to export the trained sizes, or list some of them only"
             )
-        return trained
+        return dims if flag else trained
     return dims
 
 

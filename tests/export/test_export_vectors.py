@@ -26,14 +26,17 @@ def test_trained_sizes_come_from_simcse_json_or_the_flag(tmp_path: Path) -> None
         trained_dims(source(tmp_path, {"matryoshka_dims": [64, 128]}), None, 384)
 
 
-def test_a_flag_other_than_the_recorded_sizes_is_refused_and_the_same_one_accepted(tmp_path: Path) -> None:
+def test_a_flag_naming_an_untrained_size_is_refused_and_the_trained_ones_accepted(tmp_path: Path) -> None:
     trained = source(tmp_path, {"matryoshka_dims": [384, 128, 64]})
     with pytest.raises(SourceError) as e:  # the manifest said [256, 32]: 256 never trained, 128 reported untrained
         trained_dims(trained, [256, 32], 384)
-    assert "--matryoshka-dims [256, 32] differs from" in str(e.value) and "[384, 128, 64]" in str(e.value)
-    assert "drop --matryoshka-dims" in str(e.value)
+    assert "--matryoshka-dims [256, 32] names [256, 32], which this checkpoint was not trained for" in str(e.value)
+    assert "[384, 128, 64]" in str(e.value) and "drop --matryoshka-dims" in str(e.value)
+    with pytest.raises(SourceError, match=r"names \[32\]"):
+        trained_dims(trained, [128, 32], 384)
     assert trained_dims(trained, [384, 128, 64], 384) == [128, 64]
     assert trained_dims(trained, [128, 64], 384) == [128, 64]  # the full size is implied either way
+    assert trained_dims(trained, [128], 384) == [128]  # some of them only (64 left out: int8 may fail there)
 
 
 def test_prompts_from_the_sentence_transformers_config_and_flags(tmp_path: Path) -> None:

@@ -161,10 +161,7 @@ def _records(spec: ShardSpec, config: EmbedConfig):  # -> Iterator[(line, text v
                 if n == spec.rows:
                     return
                 if len(fields) != len(spec.header):  # more fields than the header: a text with an unquoted comma
-                    # a bad row like any other (embedded as "" or skipped, per bad_rows, and listed under its id);
-                    # the id is trusted only in the first column: an unquoted comma of a field before it shifts it
-                    row_id = fields[0] if i == 0 else None
-                    yield line, None, row_id, f"record has {len(fields)} fields, the header {len(spec.header)}"
+                    yield line, None, None, f"record has {len(fields)} fields, the header {len(spec.header)}"
                     continue
                 yield line, fields[t], None if i is None else fields[i], None
             return

@@ -57,10 +57,9 @@ def model_description(model_dir: str | os.PathLike[str], variant: str, config: E
 
 
 # How rows are read and shaped, bumped when a rule changes (2: strict CSV, ids never made up, whole float ids as
-# ints, records with more fields than the header are bad rows, dimensions= renormalises at the full size too;
-# 3: such a record keeps its id when the id column is the first one, so it is embedded as "" or skipped per
-# bad_rows like any bad row, where it was always left out): the shards of a job started under other rules are not resumed into a mix.
-ROW_RULES = 3
+# ints, records with more fields than the header are bad rows, dimensions= renormalises at the full size too): the
+# shards of a job started under other rules are not resumed into a mix.
+ROW_RULES = 2
 
 
 def identity(model: dict[str, Any], inputs: list[InputFile], config: EmbedConfig) -> dict[str, Any]:
