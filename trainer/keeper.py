@@ -106,6 +106,7 @@ class Keeper:
                 "best_dev": self.best,
                 "train_seconds": train_s,
                 "data_sha256": self.data.sha256,
+                "examples": len(self.data.examples),  # checked on resume: the same file read by other rules differs
                 "rng": rngs,
                 "optimizer": self.optim.optimizer.state_dict(),
                 "scheduler": self.optim.scheduler.state_dict(),

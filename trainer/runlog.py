@@ -54,3 +54,13 @@ def read_log(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return records
+
+
+def started_examples(run_dir: Path, state: dict[str, Any]) -> int | None:
+    """How many training examples the run read when it started: its saved state's count, else (a state saved
+    before the count was kept) its log's ``start`` record's; None when neither has it."""
+    if "examples" in state:
+        return int(state["examples"])
+    path = Path(run_dir) / "log.jsonl"
+    starts = [r for r in read_log(path) if r.get("type") == "start"] if path.is_file() else []
+    return int(starts[0]["examples"]) if starts and "examples" in starts[0] else None

@@ -40,7 +40,7 @@ from .matryoshka import check_sizes
 from .model import SimCSEModel, check_for_run, load_base, make_encode
 from .result import TrainResult, finish, peak_memory
 from .rng import seed_everything, set_rng_state
-from .runlog import RunLog
+from .runlog import RunLog, started_examples
 from .stopping import StopRequest
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,10 @@ def _train(
     warn_ineffective(cfg, num_sent=data.num_sent)  # e.g. a hard-negative weight on pairs
     if state is not None and state["data_sha256"] != data.sha256:
         raise DataError(f"{data_path} changed since the run started (sha256 differs); cannot resume")
+    if state is not None and started_examples(run_dir, state) not in (None, len(data.examples)):
+        raise DataError(f"{data_path}: the run read {started_examples(run_dir, state)} examples from it when it started, "
+                        f"this version reads {len(data.examples)} (its rules for skipping rows changed): resuming would "
+                        "change the batch order. Start a new run (another --out).")
     if cfg.batch_size % dist.world_size:
         raise ConfigError(
             f"--batch-size {cfg.batch_size} must be divisible by the {dist.world_size} processes"

@@ -16,8 +16,8 @@ from trainer import distributed
 from trainer.__main__ import main
 from trainer.checkpoint import read_meta
 from trainer.config import TrainConfig, resolve
-from trainer.errors import ConfigError, NonFiniteLossError
-from trainer.runlog import read_log
+from trainer.errors import ConfigError, DataError, NonFiniteLossError
+from trainer.runlog import read_log, started_examples
 from trainer.train import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -300,3 +300,34 @@ def test_a_resume_runs_on_the_device_the_run_was_started_with(
     monkeypatch.setattr(distributed, "setup", lambda device: asked.append(device) or real_setup(device))
     train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)  # --resume --out: device "auto"
     assert asked == ["cpu"]  # "auto" would take a GPU where there is one, for a run started on the CPU
+
+
+def test_a_resume_that_would_read_other_examples_from_the_same_file_is_refused(
+    tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same file (same sha256) read by other rules (a newer version keeping rows an older one skipped) gives
+    # another example count, so another batch order: refused, where the run went on with shuffled batches before.
+    def kill(step: int, model: object) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), progress=False, on_step=kill)
+    import trainer.train as train_module
+
+    real_load = train_module.load_training_data
+
+    def one_less(*args, **kwargs):  # type: ignore[no-untyped-def]
+        data = real_load(*args, **kwargs)
+        return dataclasses.replace(data, examples=data.examples[:-1])
+
+    monkeypatch.setattr(train_module, "load_training_data", one_less)
+    with pytest.raises(DataError, match=r"the run read \d+ examples from it when it started, this version reads"):
+        train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)
+
+
+def test_the_started_example_count_comes_from_the_state_or_else_the_run_log(tmp_path: Path) -> None:
+    assert started_examples(tmp_path, {"examples": 7}) == 7
+    assert started_examples(tmp_path, {}) is None  # no log either
+    (tmp_path / "log.jsonl").write_text('{"type": "start", "step": 0, "examples": 9}\n{"type": "step", "step": 1}\n')
+    assert started_examples(tmp_path, {}) == 9  # a state saved before the count was kept
