@@ -30,10 +30,9 @@ def check_output(out: Path, force: bool) -> Path:
         FileExistsError: ``out`` exists without ``force``, or is not something ``force`` replaces.
         ValueError: its parent folder cannot be made.
     """
+    check_replaceable(out)  # first: a folder --force would refuse too is named as such, not sent to --force
     if out.exists() and not force:
-        check_replaceable(out)  # a folder --force would refuse too is named as such, not sent to --force
         raise FileExistsError(f"Output directory {str(out)!r} exists; pass --force to replace it, or choose another --out.")
-    check_replaceable(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

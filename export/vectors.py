@@ -54,16 +54,16 @@ def trained_dims(source: Source, flag: Sequence[int] | None, full: int) -> list[
     recorded = [int(d) for d in source.metadata.get("matryoshka_dims") or []]
     where = f"{source.path}/simcse.json matryoshka_dims"
     dims = _checked(list(flag), "--matryoshka-dims", full) if flag else []
-    if recorded:
-        trained = _checked(recorded, where, full)
-        untrained = [d for d in dims if d not in trained]
-        if untrained:
-            raise SourceError(
-                f"--matryoshka-dims {list(flag)} names {untrained}, which this checkpoint was not trained for ({where} "
-                f"{recorded}): drop --matryoshka-dims to export the trained sizes, or list some of them only"
-            )
-        return dims if flag else trained
-    return dims
+    if not recorded:
+        return dims
+    trained = _checked(recorded, where, full)
+    untrained = [d for d in dims if d not in trained]
+    if untrained:
+        raise SourceError(
+            f"--matryoshka-dims {list(flag or [])} names {untrained}, which this checkpoint was not trained for ({where} "
+            f"{recorded}): drop --matryoshka-dims to export the trained sizes, or list some of them only"
+        )
+    return dims if flag else trained
 
 
 def _checked(dims: list[int], where: str, full: int) -> list[int]:

@@ -110,8 +110,9 @@ def _train(
     warn_ineffective(cfg, num_sent=data.num_sent)  # e.g. a hard-negative weight on pairs
     if state is not None and state["data_sha256"] != data.sha256:
         raise DataError(f"{data_path} changed since the run started (sha256 differs); cannot resume")
-    if state is not None and started_examples(run_dir, state) not in (None, len(data.examples)):
-        raise DataError(f"{data_path}: the run read {started_examples(run_dir, state)} examples from it when it started, "
+    started = started_examples(run_dir, state) if state is not None else None
+    if started not in (None, len(data.examples)):
+        raise DataError(f"{data_path}: the run read {started} examples from it when it started, "
                         f"this version reads {len(data.examples)} (its rules for skipping rows changed): resuming would "
                         "change the batch order. Start a new run (another --out).")
     if cfg.batch_size % dist.world_size:

@@ -45,17 +45,22 @@ class Killed(Exception):
     pass
 
 
-def test_killed_run_resumes_to_the_same_end(tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path) -> None:
-    """Killed after step 5 (state saved at 4), resumed: 6 steps, each logged once, same losses and weights."""
-    full = train(config(tiny_bert_dir, tiny_txt, tmp_path / "full"), progress=False)
-    assert full.steps == 6
-
+def killed_after_step_5(cfg: TrainConfig) -> None:
+    """Train ``cfg`` and stop it as a kill would, after step 5 (its last/ state saved at step 4)."""
     def kill(step: int, model: object) -> None:
         if step == 5:
             raise Killed
 
     with pytest.raises(Killed):
-        train(config(tiny_bert_dir, tiny_txt, tmp_path / "cut"), progress=False, on_step=kill)
+        train(cfg, progress=False, on_step=kill)
+
+
+def test_killed_run_resumes_to_the_same_end(tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path) -> None:
+    """Killed after step 5 (state saved at 4), resumed: 6 steps, each logged once, same losses and weights."""
+    full = train(config(tiny_bert_dir, tiny_txt, tmp_path / "full"), progress=False)
+    assert full.steps == 6
+
+    killed_after_step_5(config(tiny_bert_dir, tiny_txt, tmp_path / "cut"))
     assert [s for s, _ in steps_logged(tmp_path / "cut")] == [1, 2, 3, 4, 5]
     assert read_meta(tmp_path / "cut" / "last")["step"] == 4
 
@@ -239,12 +244,7 @@ def test_evaluation_keeps_the_best_checkpoint(
 def test_it_per_s_after_a_resume_is_this_sessions_steps_over_this_sessions_time(
     tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path
 ) -> None:
-    def kill(step: int, model: object) -> None:
-        if step == 5:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), progress=False, on_step=kill)
+    killed_after_step_5(config(tiny_bert_dir, tiny_txt, tmp_path / "run"))
     state_file = tmp_path / "run" / "last" / "training_state.pt"
     state = torch.load(state_file, weights_only=False)
     state["train_seconds"] = 1e6  # the sessions before took long: they must not slow this session's figure
@@ -288,13 +288,7 @@ def test_device_cuda_without_cuda_is_a_config_error_before_any_work(
 def test_a_resume_runs_on_the_device_the_run_was_started_with(
     tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def kill(step: int, model: object) -> None:
-        if step == 5:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(dataclasses.replace(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), device="cpu"), progress=False,
-              on_step=kill)
+    killed_after_step_5(dataclasses.replace(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), device="cpu"))
     asked: list[str] = []
     real_setup = distributed.setup
     monkeypatch.setattr(distributed, "setup", lambda device: asked.append(device) or real_setup(device))
@@ -307,12 +301,7 @@ def test_a_resume_that_would_read_other_examples_from_the_same_file_is_refused(
 ) -> None:
     # The same file (same sha256) read by other rules (a newer version keeping rows an older one skipped) gives
     # another example count, so another batch order: refused, where the run went on with shuffled batches before.
-    def kill(step: int, model: object) -> None:
-        if step == 5:
-            raise Killed
-
-    with pytest.raises(Killed):
-        train(config(tiny_bert_dir, tiny_txt, tmp_path / "run"), progress=False, on_step=kill)
+    killed_after_step_5(config(tiny_bert_dir, tiny_txt, tmp_path / "run"))
     import trainer.train as train_module
 
     real_load = train_module.load_training_data

@@ -111,11 +111,12 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
          model: dict[str, Any], ident: dict[str, Any], files: list[Any], encoder: Encoder | None,
          ray_udf: type[Any] | None) -> Summary:
     remove_temporaries(out)
-    stray = sorted(set(complete_shards(out)) - set(range(len(shards))))
+    written = complete_shards(out)
+    stray = sorted(set(written) - set(range(len(shards))))
     if stray:
         raise ShardError(f"{str(out)!r} holds shard {stray[0]}, beyond this job's {len(shards)} shards: "
                          "the folder was changed by hand; pass --overwrite to start over.")
-    done, damaged = readable_shards(out)
+    done, damaged = readable_shards(written)
     for path, why in damaged:  # never hidden: named, then replaced by a new file when its shard is rebuilt
         logger.warning("%s is not a readable Parquet shard (%s): this run rebuilds it", path, why)
     pending = [s for s in shards if s.index not in done]

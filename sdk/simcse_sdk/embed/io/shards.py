@@ -92,11 +92,12 @@ def shard_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(meta[META_KEY])
 
 
-def readable_shards(out_dir: str | os.PathLike[str]) -> tuple[dict[int, Path], list[tuple[Path, str]]]:
-    """(index -> path of each complete shard whose Parquet footer reads, [(path, why) of each that does not]):
-    a shard truncated or damaged after it was written (a copy cut short, a full disk) is not taken as done."""
+def readable_shards(shards: dict[int, Path]) -> tuple[dict[int, Path], list[tuple[Path, str]]]:
+    """Of ``shards`` (:func:`complete_shards`), (index -> path of each whose Parquet footer reads, [(path, why) of
+    each that does not]): a shard truncated or damaged after it was written (a copy cut short, a full disk) is not
+    taken as done."""
     good, bad = {}, []
-    for index, path in sorted(complete_shards(out_dir).items()):
+    for index, path in sorted(shards.items()):
         try:
             shard_info(path)
         except (OSError, ValueError, pa.ArrowException) as e:  # ArrowInvalid: "Parquet magic bytes not found"
@@ -132,7 +133,6 @@ def duplicate_ids(files: list[Path]) -> tuple[int, list[str]]:
     repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
     extra = int(pc.sum(repeated.field("counts")).as_py() or 0) - len(repeated)
     return extra, [str(v) for v in repeated.field("values")[:5].to_pylist()]
-
 
 
 def _ids(path: Path) -> pa.Array:
