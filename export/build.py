@@ -118,7 +118,7 @@ def build(opts: ExportOptions) -> Outcome:
     _check_length(source)
     vectors.prompts(source, opts.prompts, opts.default_prompt_name)  # a bad prompt flag fails before any work
     static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
-    calibration = calibration_file(opts, source) if static else None
+    calibration = calibration_file(source, opts.calibration, opts.data_dir, opts.int8_recipe) if static else None
     out = check_output(Path(opts.out), opts.force)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
     try:
@@ -148,7 +148,8 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
     ops = {"fp32": optimize.fuse(tmp / "raw.onnx", tmp / FILES["fp32"], source.num_heads, source.hidden_size)}
     ov_variants: dict[str, Variant] = {}
     if opts.openvino:
-        ov_file = openvino_calibration(opts, source, calibration)
+        ov_file = (openvino_calibration(source, calibration, opts.calibration, opts.data_dir, opts.int8_recipe)
+                   if opts.int8 else None)  # ov-int8 comes with --int8
         ov_batches = quantize.calibration_batches(ov_file, tokenizer, source.pad_token_id) if ov_file else None
         ov_variants = ov_export.build_variants(tmp / "raw.onnx", tmp, ov_batches, ov_file)
     (tmp / "raw.onnx").unlink()

@@ -4,7 +4,7 @@ In order: ``--calibration FILE``; the file the checkpoint was trained on (``simc
 it is here with the recorded sha256); the data directory's Wikipedia sentences.
 
 Example:
-    >>> calibration_file(ExportOptions(ckpt="ckpt", out="m", int8=True, calibration="sents.txt"), src)  # doctest: +SKIP
+    >>> calibration_file(src, given="sents.txt", data_dir=None, recipe="static-smooth")  # doctest: +SKIP
     PosixPath('sents.txt')
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from simcse_sdk.model.manifest import sha256_file
 
@@ -21,27 +20,24 @@ from trainer.errors import DataError
 
 from .source import Source
 
-if TYPE_CHECKING:
-    from .build import ExportOptions
-
 logger = logging.getLogger(__name__)
 
 
-def calibration_file(opts: ExportOptions, source: Source) -> Path:
-    """The sentences a static int8 recipe calibrates on; checked before any work starts.
+def calibration_file(source: Source, given: str | None, data_dir: str | None, recipe: str) -> Path:
+    """The sentences static int8 recipe ``recipe`` calibrates on; checked before any work starts.
 
-    In order: ``--calibration FILE``; the file the checkpoint was trained on (``simcse.json``'s
-    ``data.path``, when it is here with the recorded sha256); the data directory's Wikipedia sentences.
+    In order: ``given`` (``--calibration FILE``); the file the checkpoint was trained on (``simcse.json``'s
+    ``data.path``, when it is here with the recorded sha256); ``data_dir``'s Wikipedia sentences.
     """
-    path = Path(opts.calibration) if opts.calibration else training_file(source)
-    if path is None and opts.data_dir is not None:
+    path = Path(given) if given else training_file(source)
+    if path is None and data_dir is not None:
         try:
-            path = resolve_data_file("wiki", opts.data_dir)
+            path = resolve_data_file("wiki", data_dir)
         except DataError:
             path = None
     if path is None or not path.is_file():
         raise ValueError(
-            f"int8 recipe {opts.int8_recipe!r} calibrates activation scales on sentences, but "
+            f"int8 recipe {recipe!r} calibrates activation scales on sentences, but "
             + (f"--calibration {str(path)!r} is not a file" if path else
                "none were given, the checkpoint records no training file that exists here, and no --data-dir "
                "with train/wiki1m_prefix.txt was found")
@@ -51,13 +47,12 @@ def calibration_file(opts: ExportOptions, source: Source) -> Path:
     return path
 
 
-def openvino_calibration(opts: ExportOptions, source: Source, calibration: Path | None
-                          ) -> Path | None:
-    """ov-int8's calibration file (with --int8): the same sentences as onnxruntime's static int8; None: no ov-int8."""
-    if not opts.int8:
-        return None
+def openvino_calibration(source: Source, calibration: Path | None, given: str | None, data_dir: str | None,
+                         recipe: str) -> Path | None:
+    """ov-int8's calibration file: ``calibration`` (onnxruntime's static int8 sentences) if any, else found as
+    :func:`calibration_file` finds it; None (logged): no ov-int8."""
     try:
-        return calibration or calibration_file(opts, source)
+        return calibration or calibration_file(source, given, data_dir, recipe)
     except ValueError as e:
         logger.warning("no ov-int8 variant: %s", e)
         return None
