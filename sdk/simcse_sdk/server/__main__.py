@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 
@@ -42,14 +43,15 @@ FLAGS: list[tuple[str, str, dict[str, object]]] = [
 
 def parser() -> argparse.ArgumentParser:
     """The command line, from :class:`ServerConfig`: its fields' defaults and their comments as help."""
-    d, helps = ServerConfig(model_dir=""), ServerConfig.field_help()
+    # the fields' defaults, not a ServerConfig's: that reads (and checks) $SIMCSE_API_KEY, which --help must not need
+    d, helps = {f.name: f.default for f in dataclasses.fields(ServerConfig)}, ServerConfig.field_help()
     p = argparse.ArgumentParser(
         prog="simcse-serve", description="Serve an exported model directory over HTTP with OpenAI's embeddings API "
         "(POST /v1/embeddings), batching the inputs of concurrent requests together.",
         epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_dir", help=helps["model_dir"])
     for flag, name, options in FLAGS:
-        default = getattr(d, name) if name != "api_key" else None  # never show a key read from the environment
+        default = d[name] if name != "api_key" else None  # never show a key read from the environment
         shown = "" if options.get("action") in ("store_false", "append") or default is None else " (default %(default)s)"
         extra = {"default": [] if options.get("action") == "append" else default} if options.get("action") != \
             "store_false" else {}

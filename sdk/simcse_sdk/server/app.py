@@ -82,6 +82,7 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Server
     """The ASGI app; the model loads in the background when the app starts (see ``/ready``)."""
     state = state or ServerState(config)
     embeddings = EmbeddingsEndpoint(state)
+    known = frozenset(r.path for r in ROUTES)
 
     def route(path: str, fn: Handler, methods: list[str], auth: bool) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -110,11 +111,16 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Server
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        msg = (f"No route {request.method} {request.url.path}: this server has "
+        path = request.url.path
+        msg = (f"No route {request.method} {path}: this server has "
                + ", ".join(f"{r.method} {r.path}" for r in ROUTES) + ".")
-        response = error_response(ApiError(status, msg, "unknown_route" if status == 404 else "method_not_allowed",
-                                           headers=dict(getattr(exc, "headers", None) or {})))  # 405: Allow
-        response.headers["x-request-id"] = request.headers.get("x-request-id") or uuid.uuid4().hex
+        e = ApiError(status, msg, "unknown_route" if status == 404 else "method_not_allowed",
+                     headers=dict(getattr(exc, "headers", None) or {}))  # 405: Allow
+        response = error_response(e)
+        response.headers["x-request-id"] = (request.headers.get("x-request-id") or uuid.uuid4().hex)[:200]
+        state.metrics.failures.labels(reason=e.code).inc()
+        # a route's own path, else one label: a raw path from the client would make a series per path it tries
+        state.metrics.requests.labels(route=path if path in known else "unknown", status=str(status)).inc()
         return response
 
     @asynccontextmanager

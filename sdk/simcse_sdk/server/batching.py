@@ -5,9 +5,9 @@ piece that queued (up to ``ROUND_BATCHES`` batches a thread), tokenises their te
 embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest,
 batches side by side on single-thread sessions), on a round thread, off the event loop. The next round
 starts as soon as a thread is free (``on_idle``), or at once when a full batch waits, up to
-``parallelism`` rounds at once. A round of one input while the
-server holds no other runs on the event loop's own thread: handing it to an idle thread cost
-0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms, wrk).
+``parallelism`` rounds at once. A round of one short input while the server holds no other runs on the
+event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core
+VM (one client's p50 2.41 -> 1.79 ms, wrk).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
@@ -34,8 +34,9 @@ import numpy as np
 
 from ..encoder import Encoder
 from ..inputs.batching import Batch
-from .job import Job, Outcome, Overloaded, Result, TooLong
+from .job import Job, Outcome, Overloaded, Piece, Result, TooLong
 from .metrics import Metrics
+from .truncation import Truncation
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +44,18 @@ logger = logging.getLogger(__name__)
 # pads less (STS-B sentences, 32-sentence requests: 1,971 vs 1,341 sentences/s with one batch a round).
 ROUND_BATCHES = 4
 
+# A lone input runs on the event loop only up to this many characters (token ids: up to the model's max length): any
+# sentence or query (0.6 ms to tokenise 2,048 here); a longer one's round takes long enough that a thread's hand-off
+# costs little. A text is tokenised whole before it is cut: 7 MB held the loop, /health too, for 4-6 s.
+INLINE_MAX_CHARS = 2048
+
 
 @dataclass(eq=False)  # compared by identity: two rounds in the same state are still two rounds
 class _Round:
     """A round on a round thread."""
 
-    pieces: list[_Piece]  # what it computes
+    pieces: list[Piece]  # what it computes
     tail: bool = False  # its last batches run: a thread is free for the next round
-
-
-@dataclass(repr=False)  # a piece's repr would hold its request's texts (logged with any error)
-class _Piece:
-    job: Job
-    start: int  # rows [start, end) of the job
-    end: int
 
 
 class RequestBatcher:
@@ -68,12 +67,11 @@ class RequestBatcher:
         self.batch_size, self.max_batch_tokens, self.max_queue = batch_size, max_batch_tokens, max_queue
         self.metrics = metrics
         self.dim = encoder.dim
-        self.max_len = encoder.manifest.max_seq_length
-        self.prefix, self.suffix = (np.asarray(t, dtype=np.int64) for t in encoder.tokenizer.special_tokens())  # kept
-        self.cut_left = encoder.tokenizer.truncation_side == "left"
+        self.cut = Truncation(encoder)
+        self.max_len = self.cut.max_len
         self.round_inputs = ROUND_BATCHES * batch_size * encoder.parallelism  # most inputs in one round
         self.queued = 0  # inputs admitted and not yet answered
-        self._pieces: deque[_Piece] = deque()  # admitted, not started, in arrival order
+        self._pieces: deque[Piece] = deque()  # admitted, not started, in arrival order
         self._waiting = 0  # inputs of those pieces
         self._wake: asyncio.Event | None = None  # set when pieces arrive
         self._task: asyncio.Task[None] | None = None
@@ -104,7 +102,7 @@ class RequestBatcher:
         assert self._wake is not None, "RequestBatcher.start() was not called"
         job = Job(texts, token_ids, truncate, asyncio.get_running_loop().create_future(),
                   np.empty((n, self.dim), dtype=np.float32))
-        pieces = [_Piece(job, start, min(n, start + self.batch_size)) for start in range(0, n, self.batch_size)]
+        pieces = [Piece(job, start, min(n, start + self.batch_size)) for start in range(0, n, self.batch_size)]
         job.pending = len(pieces)
         self._pieces.extend(pieces)
         self._waiting += n
@@ -133,17 +131,17 @@ class RequestBatcher:
         if self.metrics is not None:
             self.metrics.queue_inputs.set(n)
 
-    def _take_round(self) -> list[_Piece]:
+    def _take_round(self) -> list[Piece]:
         """The oldest waiting pieces, up to ``round_inputs`` inputs (a piece is never split)."""
-        pieces: list[_Piece] = []
+        pieces: list[Piece] = []
         size = 0
         while self._pieces:
             nxt = self._pieces[0]
-            if pieces and size + (nxt.end - nxt.start) > self.round_inputs:
+            if pieces and size + nxt.size > self.round_inputs:
                 break
             pieces.append(self._pieces.popleft())
-            self._waiting -= nxt.end - nxt.start
-            size += nxt.end - nxt.start
+            self._waiting -= nxt.size
+            size += nxt.size
         return pieces
 
     async def _worker(self) -> None:
@@ -189,7 +187,7 @@ class RequestBatcher:
         if self._wake is not None:
             self._wake.set()
 
-    def _round_finished(self, pieces: list[_Piece], started: float, rnd: _Round, future: asyncio.Future) -> None:
+    def _round_finished(self, pieces: list[Piece], started: float, rnd: _Round, future: asyncio.Future) -> None:
         self._rounds.remove(rnd)
         if self._wake is not None:
             self._wake.set()
@@ -199,25 +197,34 @@ class RequestBatcher:
             outcomes = e
         self._round_done(pieces, started, outcomes)
 
-    def _round_done(self, pieces: list[_Piece], started: float, outcomes: list[Outcome] | BaseException) -> None:
+    def _round_done(self, pieces: list[Piece], started: float, outcomes: list[Outcome] | BaseException) -> None:
         """On the event loop: metrics, and each piece's rows stored (or its error set)."""
-        if isinstance(outcomes, BaseException):
+        if outcomes is self._abandoned:  # the stop's own 503 (a drain timed out, a forced stop): no failure
+            logger.info("a round of %d pieces stopped after its batch: the server is stopping", len(pieces))
+        elif isinstance(outcomes, BaseException):
             logger.error("inference failed for a round of %d pieces", len(pieces), exc_info=outcomes)
+        if isinstance(outcomes, BaseException):
             outcomes = [outcomes] * len(pieces)
         elapsed = time.perf_counter() - started
         if self.metrics is not None:
             self.metrics.inference_seconds.observe(elapsed)
-            self.metrics.round_inputs.observe(sum(p.end - p.start for p in pieces))
+            self.metrics.round_inputs.observe(sum(p.size for p in pieces))
         for piece, outcome in zip(pieces, outcomes, strict=True):
             self._finish(piece, outcome, elapsed)
 
-    def _inline(self, pieces: list[_Piece]) -> bool:
-        """Whether a round runs on the event loop's thread: one input, the only one the server holds. Decided when
-        the worker takes the round, not in ``submit``: by then the loop has read the requests that came in together,
-        so a burst batches instead of running one by one on the loop (400 against 794 sentences/s at 64 clients)."""
-        return len(pieces) == 1 and self.queued == pieces[0].end - pieces[0].start == 1
+    def _inline(self, pieces: list[Piece]) -> bool:
+        """Whether a round runs on the event loop's thread: one short input (``INLINE_MAX_CHARS``), the only one the
+        server holds. Decided when the worker takes the round, not in ``submit``: by then the loop has read the
+        requests that came in together, so a burst batches instead of running one by one on the loop (400 against
+        794 sentences/s at 64 clients)."""
+        if not (len(pieces) == 1 and self.queued == pieces[0].size == 1):
+            return False
+        job = pieces[0].job
+        if job.texts is not None:
+            return len(job.texts[0]) <= INLINE_MAX_CHARS
+        return len((job.token_ids or [])[0]) <= self.max_len
 
-    def _run_here(self, pieces: list[_Piece]) -> None:
+    def _run_here(self, pieces: list[Piece]) -> None:
         """Run a lone input's round now, on this (the event loop's) thread, and answer it."""
         started = pieces[0].job.started = time.perf_counter()
         cpu = time.thread_time()
@@ -229,13 +236,13 @@ class RequestBatcher:
             self.metrics.loop_round_cpu.inc(time.thread_time() - cpu)
         self._round_done(pieces, started, outcomes)
 
-    def _drop_if_skipped(self, piece: _Piece) -> bool:
+    def _drop_if_skipped(self, piece: Piece) -> bool:
         if not piece.job.skip:
             return False
         self._finish(piece, None, 0.0)
         return True
 
-    def _finish(self, piece: _Piece, outcome: Outcome | None, elapsed: float) -> None:
+    def _finish(self, piece: Piece, outcome: Outcome | None, elapsed: float) -> None:
         """Bookkeeping on the event loop: store the piece's rows; answer the job when its last piece is in."""
         job = piece.job
         job.pending -= 1
@@ -254,7 +261,7 @@ class RequestBatcher:
                 queue_s = (job.started or job.admitted) - job.admitted
                 job.future.set_result(Result(job.out, job.tokens, job.truncated, queue_s, job.inference_s))
 
-    def _run_round(self, pieces: list[_Piece], on_idle: Callable[[], None] | None) -> list[Outcome]:
+    def _run_round(self, pieces: list[Piece], on_idle: Callable[[], None] | None) -> list[Outcome]:
         """On a round thread (a lone input: the event loop's): tokenise the round's texts in one call, embed
         everything, split per piece. ``on_idle`` is called once a thread is free before the round ends."""
         texts = [t for p in pieces if p.job.texts is not None for t in p.job.texts[p.start : p.end]]
@@ -266,31 +273,24 @@ class RequestBatcher:
         spans: list[tuple[int, int, int, int] | BaseException] = []  # (start, end, tokens, truncated)
         pos = 0
         for p in pieces:
-            n = p.end - p.start
+            n = p.size
             if p.job.texts is not None:
                 piece_ids, cut = tok_ids[pos : pos + n], tok_cut[pos : pos + n]
                 pos += n
             else:
                 raw = (p.job.token_ids or [])[p.start : p.end]
-                piece_ids, cut = [self._cut(t) for t in raw], [len(t) > self.max_len for t in raw]
+                piece_ids, cut = [self.cut.ids(t) for t in raw], [len(t) > self.max_len for t in raw]
             first_cut = next((i for i, c in enumerate(cut) if c), None)
             if first_cut is not None and not p.job.truncate:
-                spans.append(TooLong(p.start + first_cut, self.max_len))
+                i = p.start + first_cut
+                tokens = self.cut.tokens(p.job.texts[i]) if p.job.texts is not None else len((p.job.token_ids or [])[i])
+                spans.append(TooLong(i, self.max_len, tokens))
                 continue
             spans.append((len(ids), len(ids) + n, sum(len(t) for t in piece_ids), sum(cut)))
             ids.extend(piece_ids)
         emb = self.encoder.encode_ids(ids, batch_size=self.batch_size, max_tokens=self.max_batch_tokens,
                                       on_batch=self._observe_batch, on_idle=on_idle)
         return [s if isinstance(s, BaseException) else (emb[s[0] : s[1]], s[2], s[3]) for s in spans]
-
-    def _cut(self, ids: np.ndarray) -> np.ndarray:
-        """This model's ids cut to its max length as its tokenizer cuts a text (on its truncation side), the special
-        tokens around the text kept."""
-        if len(ids) <= self.max_len:
-            return ids
-        if self.cut_left:
-            return np.concatenate([ids[: len(self.prefix)], ids[len(ids) - (self.max_len - len(self.prefix)):]])
-        return np.concatenate([ids[: self.max_len - len(self.suffix)], ids[len(ids) - len(self.suffix):]])
 
     def _observe_batch(self, batch: Batch) -> None:
         if self._abandoned is not None:  # stopping: the round ends after this batch, not after all of them

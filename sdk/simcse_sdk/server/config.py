@@ -9,10 +9,13 @@ Example:
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "SIMCSE_API_KEY"
 
@@ -43,7 +46,8 @@ class ServerConfig:
     # with "truncate")
     normalize: bool = True  # unit-length embeddings, as OpenAI's are; off: the model's raw output
     api_key: str | None = None  # require 'Authorization: Bearer KEY' on the API routes (default: $SIMCSE_API_KEY if
-    # set, else no key); /health, /ready, /metrics and /openapi.json stay open
+    # set, else no key; visible ASCII, whitespace around it dropped); /health, /ready, /metrics and /openapi.json
+    # stay open
     cors_origins: list[str] = field(default_factory=list)  # allow browser requests from ORIGIN (repeatable; '*' for
     # any); CORS is off by default
     drain_timeout: float = 30.0  # on SIGTERM, seconds to let in-flight requests finish while new ones get 503
@@ -55,11 +59,7 @@ class ServerConfig:
     # (text-embedding-3-*, ada-002) or o200k_base
 
     def __post_init__(self) -> None:
-        if self.api_key is None:
-            self.api_key = os.environ.get(API_KEY_ENV) or None
-        elif not self.api_key.strip():  # it accepted 'Bearer ' with nothing after it, and refused no header at all
-            raise ValueError("api_key is empty: pass a key (--api-key KEY or SIMCSE_API_KEY), or leave it out for a "
-                             "server without one")
+        self.api_key = _checked_key(self.api_key)
         for name in ("batch_size", "max_batch_tokens", "max_queue", "max_inputs", "max_body_bytes", "retry_after",
                      "workers"):
             value = getattr(self, name)
@@ -112,3 +112,31 @@ class ServerConfig:
             d.pop(k)
         d["api_key_required"] = self.api_key is not None
         return d
+
+
+def _checked_key(key: str | None) -> str | None:
+    """The API key to require: ``key`` (the flag), else $SIMCSE_API_KEY, else None (no key); stripped of the
+    whitespace around it (a secret file's trailing newline), and refused unless it is visible ASCII."""
+    where = "--api-key"
+    if key is None:
+        key, where = os.environ.get(API_KEY_ENV), API_KEY_ENV
+        if key is None:
+            return None
+        if not key.strip():  # it meant no key when empty, and a key nobody could send when blank
+            raise ValueError(f"{API_KEY_ENV} is set but empty: set it to a key, or unset it ('unset {API_KEY_ENV}') "
+                             "to serve without a key")
+    elif not key.strip():  # it accepted 'Bearer ' with nothing after it, and refused no header at all
+        raise ValueError("api_key is empty: pass a key (--api-key KEY or SIMCSE_API_KEY), or leave it out for a "
+                         "server without one")
+    if key != key.strip():  # clients' tokens are stripped: a key with a newline locked everyone out
+        key = key.strip()
+        logger.info("the API key (%s) had whitespace around it, such as a secret file's trailing newline: removed",
+                    where)
+    odd = next((i for i, c in enumerate(key) if not "!" <= c <= "~"), None)
+    if odd is not None:  # HTTP header values are ASCII in practice: such a key only worked from latin-1 clients
+        c = key[odd]
+        what = "a space" if c == " " else "a non-ASCII character" if ord(c) > 127 else "a control character"
+        raise ValueError(f"the API key ({where}) holds {what} at position {odd + 1}: use visible ASCII characters "
+                         "only (0x21-0x7e, as OpenAI's keys are), which every client can send in the Authorization "
+                         "header")
+    return key

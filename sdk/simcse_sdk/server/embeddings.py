@@ -7,7 +7,8 @@ The other routes go through Starlette (:mod:`.app`); every error has OpenAI's bo
 on a 2-core Xeon with 64 one-sentence clients, the Starlette route spent about 230 µs of event-loop CPU a
 request, a tenth of it in a log line and another tenth in ``uuid4`` (docs/serving.md has the figures).
 
-A client that disconnects before its answer has its inputs skipped if they have not run yet.
+A client that disconnects before its answer has its inputs skipped if they have not run yet; one that
+disconnects while sending its body is not computed at all (counted as status 499, client_disconnected).
 
 Example:
     >>> endpoint = EmbeddingsEndpoint(state)     # doctest: +SKIP
@@ -38,6 +39,10 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 JSON_HEADER = (b"content-type", b"application/json")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
 
 
 class EmbeddingsEndpoint:
@@ -90,7 +95,13 @@ class EmbeddingsEndpoint:
         state.begin_request()
         m.in_flight.inc()
         try:
-            raw = parse_json(await read_body(receive, headers.get(b"content-length"), cfg.max_body_bytes))
+            check_encoding(headers.get(b"content-encoding"))
+            try:
+                body = await read_body(receive, headers.get(b"content-length"), cfg.max_body_bytes)
+            except ClientGone:  # an abandoned body is not a request: nothing to parse, embed or answer
+                m.failures.labels(reason="client_disconnected").inc()
+                return None
+            raw = parse_json(body)
             encoder, batcher, reader = state.encoder, state.batcher, state.token_ids
             assert encoder is not None and batcher is not None and reader is not None
             req = parse_request(raw, cfg.max_inputs, reader)
@@ -136,16 +147,31 @@ def check_key(header: str, api_key: str | None) -> None:
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), api_key.encode()):
         what = "is missing" if not header else "is wrong"
         raise ApiError(401, f"The API key {what}: send the header 'Authorization: Bearer <key>' with the key this "
-                            "server was started with (--api-key or SIMCSE_API_KEY).", "invalid_api_key")
+                            "server was started with (--api-key or SIMCSE_API_KEY).", "invalid_api_key",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+def check_encoding(value: bytes | None) -> None:
+    """415 for a body in any Content-Encoding but identity: it was read as JSON as it came (a gzip body got a 400
+    about lone surrogates, and plain JSON labelled gzip a 200)."""
+    if value is None or value.strip().lower() in (b"", b"identity"):
+        return
+    shown = value.decode("latin-1")
+    shown = shown if len(shown) <= 40 else shown[:40] + "…"
+    raise ApiError(415, f"Content-Encoding {shown!r} is not supported: send an uncompressed UTF-8 JSON body (no "
+                        "Content-Encoding header, or 'identity').", "unsupported_content_encoding", None)
 
 
 async def read_body(receive: Receive, length: bytes | None, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to pass ``limit`` bytes."""
+    """The request body, refused with 413 as soon as it is known to pass ``limit`` bytes; raises :class:`ClientGone`
+    when the client disconnects before its last byte (what came is not the request it meant to send)."""
     too_big = ApiError(413, f"The request body is over this server's limit of {limit} bytes (--max-body-bytes): "
                             "send fewer or shorter inputs per request.", "body_too_large")
     if length is not None and length.isdigit() and int(length) > limit:
         raise too_big
     message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone()
     body = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
@@ -155,7 +181,7 @@ async def read_body(receive: Receive, length: bytes | None, limit: int) -> bytes
     while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -183,8 +209,9 @@ async def wait_unless_gone(receive: Receive, job: Job, batcher: RequestBatcher) 
             batcher.metrics.failures.labels(reason="client_disconnected").inc()
         return None
     except TooLong as e:
-        raise ApiError(422, f"input[{e.index}] is longer than this model's {e.max_tokens} tokens and truncation is "
-                            "off: shorten it, or send \"truncate\": true (or start the server with truncation on).",
+        raise ApiError(422, f"input[{e.index}] has {e.tokens} tokens, longer than this model's {e.max_tokens}, and "
+                            "truncation is off: shorten it, or send \"truncate\": true (or start the server with "
+                            "truncation on).",
                        "input_too_long", "input") from None
     finally:
         watcher.cancel()

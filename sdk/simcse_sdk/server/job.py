@@ -1,4 +1,5 @@
-"""One request's inputs on their way through the :class:`~.batching.RequestBatcher`, and what it gets back.
+"""One request's inputs on their way through the :class:`~.batching.RequestBatcher` (a job, in pieces), and what it
+gets back.
 
 Example:
     >>> job = batcher.submit(texts=["hello"], token_ids=None, truncate=True)  # doctest: +SKIP
@@ -21,11 +22,11 @@ class Overloaded(Exception):
 
 
 class TooLong(Exception):
-    """An input is longer than the model and truncation is off."""
+    """An input (``index``, of ``tokens`` tokens) is longer than the model and truncation is off."""
 
-    def __init__(self, index: int, max_tokens: int) -> None:
-        super().__init__(index, max_tokens)
-        self.index, self.max_tokens = index, max_tokens
+    def __init__(self, index: int, max_tokens: int, tokens: int) -> None:
+        super().__init__(index, max_tokens, tokens)
+        self.index, self.max_tokens, self.tokens = index, max_tokens, tokens
 
 
 @dataclass
@@ -67,3 +68,16 @@ class Job:
 
 # What a piece gets from its round: (rows (n, dim), tokens, inputs truncated), or the error to answer with.
 Outcome = tuple[np.ndarray, int, int] | BaseException
+
+
+@dataclass(repr=False)  # a piece's repr would hold its request's texts (logged with any error)
+class Piece:
+    """Rows [start, end) of a job: at most a batch of its inputs, what the batcher's rounds take."""
+
+    job: Job
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start

@@ -128,11 +128,16 @@ def test_truncation_policy_and_header(tiny_model_dir, encoder):
     long_text = " ".join(["word"] * (3 * encoder.manifest.max_seq_length))
     with thread_server(tiny_model_dir, truncate=False) as running, running.client() as http:
         refused = http.post("/v1/embeddings", json={"input": ["short", long_text]})
+        long_ids = http.post("/v1/embeddings", json={"input": [[101] + [2773] * 300 + [102]]})  # this model's ids
         allowed = http.post("/v1/embeddings", json={"input": ["short", long_text], "truncate": True,
                                                     "encoding_format": "float"})
     assert refused.status_code == 422
     err = refused.json()["error"]
     assert "input[1]" in err["message"] and "truncate" in err["message"] and err["code"] == "input_too_long"
+    tokens = 3 * encoder.manifest.max_seq_length + 2  # each "word" one token, and [CLS] [SEP]
+    assert f"input[1] has {tokens} tokens, longer than this model's {encoder.manifest.max_seq_length}" in \
+        err["message"]  # how much to shorten it
+    assert long_ids.status_code == 422 and "input[0] has 302 tokens" in long_ids.json()["error"]["message"]
     assert allowed.status_code == 200 and allowed.headers["x-truncated-inputs"] == "1"
     np.testing.assert_allclose(allowed.json()["data"][1]["embedding"], encoder.encode([long_text], normalize=True)[0],
                                atol=1e-6)

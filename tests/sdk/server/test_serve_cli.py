@@ -67,3 +67,39 @@ def test_an_empty_api_key_is_refused(capsys):
     assert main(["some-model", "--api-key", " "]) == 2
     assert "api_key is empty: pass a key (--api-key KEY or SIMCSE_API_KEY), or leave it out" in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\n"])
+def test_an_empty_api_key_variable_is_refused_like_the_flag(value, capsys, monkeypatch):
+    # "" meant no key at all, and "   " a key nobody could send: both silently
+    from simcse_sdk.server.__main__ import main
+
+    monkeypatch.setenv("SIMCSE_API_KEY", value)
+    assert "--api-key" in parser().format_help()  # --help still answers
+    assert main(["some-model"]) == 2
+    assert "SIMCSE_API_KEY is set but empty: set it to a key, or unset it ('unset SIMCSE_API_KEY') to serve without " \
+           "a key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["--api-key", "SIMCSE_API_KEY"])
+@pytest.mark.parametrize("key, what", [("clé-secrète", "a non-ASCII character at position 3"),
+                                       ("my key", "a space at position 3"), ("tab\tkey", "a control character")])
+def test_a_key_clients_cannot_send_is_refused_at_start(source, key, what, capsys, monkeypatch):
+    # a non-ASCII key matched only clients that sent it as latin-1 bytes; HTTP header values are ASCII in practice
+    from simcse_sdk.server.__main__ import main
+
+    if source == "--api-key":
+        argv = ["some-model", "--api-key", key]
+    else:
+        monkeypatch.setenv("SIMCSE_API_KEY", key)
+        argv = ["some-model"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"the API key ({source}) holds {what}" in err and "visible ASCII characters only (0x21-0x7e" in err
+    assert key not in err  # a secret is not printed
+
+
+def test_the_key_is_stripped_and_the_flag_wins_over_the_variable(monkeypatch):
+    monkeypatch.setenv("SIMCSE_API_KEY", "from-env\n")
+    assert ServerConfig(model_dir="m").api_key == "from-env"
+    assert ServerConfig(model_dir="m", api_key="\tfrom-flag ").api_key == "from-flag"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx2 as httpx
 import numpy as np
 import pytest
 from simcse_sdk import Encoder
 
 pytest.importorskip("uvicorn", reason="the server tests need the serve extra: pip install -e '.[serve]'")
 
+from server_harness import thread_server  # noqa: E402
+from simcse_sdk.server.api.api_error import ApiError  # noqa: E402
 from simcse_sdk.server.batching import RequestBatcher  # noqa: E402
 
 
@@ -162,3 +167,79 @@ def test_a_round_with_nothing_to_run_leaves_the_running_round_alone(encoder):
 
     serve(encoder, rounds, scenario, batch_size=2)
 
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_round_a_stop_ends_logs_one_line_and_a_failure_its_traceback(encoder, caplog, stop):
+    """A drain that timed out, or a forced stop, ends running rounds with its 503 on purpose: that was logged as
+    'inference failed' at ERROR with a full traceback. A real failure still is."""
+    entered, go = threading.Event(), threading.Event()
+    real = encoder.encode_ids
+
+    def held(ids, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        assert go.wait(10)
+        if not stop:
+            raise RuntimeError("onnxruntime ran out of memory")
+        return real(ids, **kwargs)  # its first batch meets the stop
+
+    encoder.encode_ids = held
+
+    async def main() -> None:
+        batcher = RequestBatcher(encoder, batch_size=32, max_batch_tokens=8192, max_queue=100)
+        batcher.start()
+        try:
+            job = batcher.submit(["a b", "c d"], None, True)
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            if stop:
+                batcher.abandon(ApiError(503, "The server is shutting down: retry it.", "shutting_down"))
+            go.set()
+            with pytest.raises(ApiError if stop else RuntimeError):
+                await asyncio.wait_for(job.future, 10)
+            while batcher._rounds:
+                await asyncio.sleep(0.01)
+        finally:
+            go.set()
+            await batcher.stop()
+
+    with caplog.at_level(logging.INFO, logger="simcse_sdk.server.batching"):
+        asyncio.run(main())
+    logged = [(r.levelno, r.exc_info is not None, r.getMessage()) for r in caplog.records
+              if r.name == "simcse_sdk.server.batching"]
+    if stop:
+        assert logged == [(logging.INFO, False, "a round of 1 pieces stopped after its batch: the server is stopping")]
+    else:
+        assert logged == [(logging.ERROR, True, "inference failed for a round of 1 pieces")]
+
+
+@pytest.mark.parametrize("kind", ["text", "model ids"])
+def test_a_huge_lone_input_runs_on_a_round_thread_while_health_answers(tiny_model_dir, kind):
+    """A lone input ran on the event loop whatever its size: a 7 MB text (tokenised whole before it is cut) held
+    /health and every other request for 4-6 s. A short one still runs there (one client's latency)."""
+    with thread_server(tiny_model_dir) as running:
+        encoder = running.state.encoder
+        max_len, real = encoder.manifest.max_seq_length, encoder.encode_ids
+        ran_on: list[str] = []
+        entered, release = threading.Event(), threading.Event()
+
+        def held(ids, **kwargs):  # type: ignore[no-untyped-def]
+            ran_on.append(threading.current_thread().name)
+            if len(ids[0]) == max_len:  # the huge input, cut to the model's length: held until /health answered
+                entered.set()
+                assert release.wait(30)
+            return real(ids, **kwargs)
+
+        encoder.encode_ids = held
+        huge = "word " * 200_000 if kind == "text" else [101] + [2773] * 20 * max_len + [102]  # 1 MB; 2,560 ids
+        with running.client() as http, ThreadPoolExecutor(1) as pool:
+            assert http.post("/v1/embeddings", json={"input": "a short query"}).status_code == 200
+            big = pool.submit(http.post, "/v1/embeddings", json={"input": huge})
+            try:
+                assert entered.wait(30)  # its round is in inference
+                health = httpx.get(f"{running.url}/health", timeout=10)  # generous: it took 4-6 s on the loop
+                assert health.status_code == 200 and not big.done()
+            finally:
+                release.set()
+            assert big.result(60).status_code == 200
+    assert not ran_on[0].startswith("simcse-round") and ran_on[1].startswith("simcse-round"), ran_on

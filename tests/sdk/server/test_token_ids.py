@@ -131,10 +131,25 @@ def test_o200k_ids_with_the_flag(tiny_model_dir, encoder):
 
 
 def test_empty_text_is_embedded_as_the_sdk_embeds_it(auto, encoder):
-    for payload in ({"input": ""}, {"input": [""]}, {"input": [[]]}):  # [[]]: OpenAI ids of "", under auto
+    for payload in ({"input": ""}, {"input": [""]}):
         got, body = embed(auto, payload)
         np.testing.assert_allclose(got, encoder.encode([""], normalize=True), atol=1e-6)
         assert body["usage"]["prompt_tokens"] == 2  # [CLS] [SEP]
+
+
+@pytest.mark.parametrize("policy", ["auto", "model", "openai"])
+def test_an_empty_list_of_token_ids_is_refused_naming_it_under_every_policy(auto, tiny_model_dir, policy):
+    # [[]] embedded "" (OpenAI's ids of nothing) while [[101, 102], []] was refused for mixing two kinds of ids
+    from simcse_sdk.server.api.protocol import parse_request
+
+    for items, index in (([[]], 0), ([[101, 102], []], 1), ([[9906], []], 1)):
+        with pytest.raises(ApiError, match=rf"input\[{index}\] is an empty list of token ids") as e:
+            parse_request({"input": items}, 8, reader_for(tiny_model_dir / "tokenizer.json", policy))
+        assert (e.value.status, e.value.code) == (400, "empty_input")
+    with auto.client() as http:  # and over HTTP, in OpenAI's error body
+        r = http.post("/v1/embeddings", json={"input": [[101, 102], []]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "empty_input"
+    assert "input[1] is an empty list of token ids" in r.json()["error"]["message"]
 
 
 def test_long_model_ids_are_cut_keeping_the_closing_token(auto, encoder, tiny_model_dir):

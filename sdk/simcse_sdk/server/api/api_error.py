@@ -14,7 +14,8 @@ class ApiError(Exception):
     """An error answered with OpenAI's body: ``{"error": {"message", "type", "param", "code"}}``."""
 
     TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-             405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
+             405: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+             422: "invalid_request_error",
              429: "rate_limit_error", 500: "server_error", 503: "service_unavailable"}
 
     def __init__(self, status: int, message: str, code: str, param: str | None = None,

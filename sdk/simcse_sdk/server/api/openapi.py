@@ -33,9 +33,12 @@ def _ids(description: str) -> dict[str, Any]:
             "description": description}
 
 
-# The embeddings request body. Its property names are the fields the parser knows; others are accepted and ignored.
+# The embeddings request body. Its property names are the fields the parser knows; others are accepted and ignored,
+# but for a near miss of one of them (dimension, encodingFormat: a 400 naming the field meant).
 REQUEST: dict[str, Any] = {
     "type": "object",
+    "description": "Fields besides these are ignored, except a near miss of one of them (dimension, encodingFormat, "
+                   "prompt-name), refused with 400 naming the field meant.",
     "required": ["input"],
     "additionalProperties": True,
     "properties": {
@@ -104,6 +107,7 @@ SCHEMAS: dict[str, Any] = {
 ERRORS = {400: "Malformed JSON or input; the message names the bad item and the fix.",
           401: "A missing or wrong API key (only when the server has one).",
           413: "A body over --max-body-bytes, or more than --max-inputs inputs.",
+          415: "A body in a Content-Encoding other than identity: send uncompressed UTF-8 JSON.",
           422: "A text longer than the model with truncation off.",
           429: "--max-queue inputs already wait; retry after Retry-After seconds.",
           500: "The server failed on this request (logged with its request id).",
@@ -126,7 +130,7 @@ class RouteSpec:
     tags: tuple[str, ...] = field(default=("embeddings",))
 
 
-_EMBED_ERRORS = (400, 413, 422, 429, 503)
+_EMBED_ERRORS = (400, 413, 415, 422, 429, 503)
 ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/v1/embeddings", "POST", "embeddings", "Embed texts (OpenAI's embeddings API)", True,
               "EmbeddingResponse", _EMBED_ERRORS, body=True),
@@ -166,6 +170,8 @@ def _operation(spec: RouteSpec, config: ServerConfig, dimensions: int, prompts: 
         responses[str(status)] = {"description": ERRORS[status], "content": {JSON: {"schema": schema}}}
         if status in (429, 503):
             responses[str(status)]["headers"] = {"Retry-After": _header("seconds to wait before retrying", "integer")}
+        if status == 401:
+            responses["401"]["headers"] = {"WWW-Authenticate": _header("Bearer: the scheme the key is sent in")}
     op: dict[str, Any] = {"operationId": f"{spec.handler}_{spec.path.strip('/').replace('/', '_').replace('.', '_')}",
                           "summary": spec.summary, "tags": list(spec.tags), "responses": responses}
     if spec.body:
