@@ -111,7 +111,9 @@ def _bits_pair(a: object, b: object, names: tuple[str, str]) -> bool:
             raise InputError(f"{name} must be (n, bytes) packed bits, got shape {x.shape}")
     assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
     if a.shape[1] != b.shape[1]:
-        raise InputError(f"packed bit widths differ: {names[0]} {8 * a.shape[1]} bits, {names[1]} {8 * b.shape[1]}")
+        raise InputError(f"packed bit widths differ: {names[0]} {8 * a.shape[1]} bits, {names[1]} {8 * b.shape[1]} "
+                         "(uint8 is read as packed bits, output='ubinary': 8 dimensions a byte): encode both with "
+                         "the same model, output='ubinary' and dimensions, or pass other uint8 data as float32.")
     return True
 
 
@@ -133,7 +135,8 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return bits_cosine(a, b)
     a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
     if a.shape[1] != b.shape[1]:
-        raise InputError(f"embedding sizes differ: {a.shape[1]} and {b.shape[1]}")
+        raise InputError(f"embedding sizes differ: {a.shape[1]} and {b.shape[1]}: encode both with the same model "
+                         "and the same dimensions=.")
     return normalize(a) @ normalize(b).T
 
 
@@ -159,7 +162,8 @@ def search(
     else:
         q, c = _as_matrix(queries, "queries"), _as_matrix(corpus, "corpus", finite=False)  # corpus: checked by chunk
         if q.shape[1] != c.shape[1]:
-            raise InputError(f"embedding sizes differ: queries {q.shape[1]}, corpus {c.shape[1]}")
+            raise InputError(f"embedding sizes differ: queries {q.shape[1]}, corpus {c.shape[1]}: encode the queries "
+                             "with the corpus's model and dimensions= (Encoder.search does that for you).")
         q = normalize(q)
     top_k = _check_top_k(top_k)
     chunk_size = _check_top_k(chunk_size, "chunk_size")

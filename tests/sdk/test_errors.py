@@ -96,7 +96,7 @@ def test_unknown_variant_lists_what_exists(tiny_model_dir):
 
 
 @pytest.mark.parametrize("name, fix", [("FP32", r"Did you mean 'fp32'\?"), (" Int8", r"Did you mean 'int8'\?"),
-                                       ("fp64", r"Pass one of those or variant='auto' \(the exporter makes")])
+                                       ("fp64", r"Pass one of those, or 'auto' \(the exporter makes")])
 def test_a_misspelt_variant_is_named_with_its_fix_and_no_export_flag_that_does_not_exist(tiny_model_dir, name, fix):
     with pytest.raises(VariantError, match=fix) as e:
         Encoder(tiny_model_dir, device="cpu", variant=name)

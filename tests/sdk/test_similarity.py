@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from simcse_sdk import FaissIndex, cosine_matrix, search
+from simcse_sdk.errors import InputError
 from simcse_sdk.vectors.precision import pack_bits
 
 
@@ -71,3 +72,12 @@ def test_faiss_index_puts_a_rows_copies_in_corpus_order():
     for i, (row, row_scores) in enumerate(zip(idx.tolist(), scores, strict=True)):
         copies = [5 * i, 5 * i + 40] + ([80 + 5 * i // 2] if i % 2 == 0 else [])
         assert row[: len(copies)] == copies and row_scores[0] == row_scores[len(copies) - 1]
+
+
+def test_a_corpus_of_another_width_is_refused_with_what_to_do():
+    """A corpus from another model (or another dimensions=) cannot be searched: the error says how to encode it."""
+    q, c = np.ones((1, 384), np.float32), np.ones((3, 768), np.float32)
+    with pytest.raises(InputError, match=r"queries 384, corpus 768: encode the queries with the corpus's model"):
+        search(q, c)
+    with pytest.raises(InputError, match=r"3072 \(uint8 is read as packed bits.*output='ubinary'"):
+        search(np.ones((1, 48), np.uint8), np.ones((3, 384), np.uint8))

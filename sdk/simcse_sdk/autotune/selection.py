@@ -145,11 +145,11 @@ def check_named(path: Path, manifest: Manifest, device: str, variant: str) -> st
             fix = f"Did you mean {near[0]!r}? Variant names are lower case."
         elif variant in manifest.refused:
             fix = (f"The export made it and its accuracy gate refused it ({'; '.join(manifest.refused[variant])}; "
-                   f"report.md there has the figures). Pass one of those, or variant='auto'.")
+                   f"report.md there has the figures). Pass one of those, or 'auto'.")
         elif variant in EXPORT_FLAGS:
-            fix = f"Pass one of those, or variant='auto', or re-export with {EXPORT_FLAGS[variant]}."
+            fix = f"Pass one of those, or 'auto', or re-export with {EXPORT_FLAGS[variant]}."
         else:
-            fix = f"Pass one of those or variant='auto' (the exporter makes {', '.join(sorted(EXPORT_FLAGS))} and fp32)."
+            fix = f"Pass one of those, or 'auto' (the exporter makes {', '.join(sorted(EXPORT_FLAGS))} and fp32)."
         raise VariantError(f"Variant {variant!r} is not in {str(path)!r}; it has {have}. {fix}")
     if manifest.variants[variant].gate.get("passed") is False:
         logger.warning("variant %r failed the export accuracy gate: %s", variant,

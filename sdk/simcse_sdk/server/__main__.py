@@ -55,8 +55,9 @@ def parser() -> argparse.ArgumentParser:
         shown = "" if options.get("action") in ("store_false", "append") or default is None else " (default %(default)s)"
         extra = {"default": [] if options.get("action") == "append" else default} if options.get("action") != \
             "store_false" else {}
-        tail = " (on by default; this flag turns it off)" if options.get("action") == "store_false" else ""
-        p.add_argument(flag, dest=name, help=helps[name] + shown + tail, **extra, **options)  # type: ignore[arg-type]
+        # a --no-X flag's help says first that it turns X off: the field's comment describes X itself
+        head = "turn off what is on by default: " if options.get("action") == "store_false" else ""
+        p.add_argument(flag, dest=name, help=head + helps[name] + shown, **extra, **options)  # type: ignore[arg-type]
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="log level; debug logs one line per request (default %(default)s)")
     return p

@@ -103,3 +103,10 @@ def test_the_key_is_stripped_and_the_flag_wins_over_the_variable(monkeypatch):
     monkeypatch.setenv("SIMCSE_API_KEY", "from-env\n")
     assert ServerConfig(model_dir="m").api_key == "from-env"
     assert ServerConfig(model_dir="m", api_key="\tfrom-flag ").api_key == "from-flag"
+
+
+def test_a_no_flag_says_first_that_it_turns_something_off():
+    """--no-truncate's help opened with "cut texts longer than...", which read as what the flag does."""
+    text = " ".join(parser().format_help().split())
+    for flag in ("--no-truncate", "--no-normalize"):
+        assert f"{flag} turn off what is on by default: " in text
