@@ -2,7 +2,8 @@
 
 Examples:
     simcse-embed models/minilm corpus/*.txt --out embeddings/
-    simcse-embed models/minilm data.csv --text-column sentence --id-column id --out embeddings/
+    simcse-embed models/minilm data.csv --text-column sentence --id-column id --out csv-embeddings/
+    simcse-embed models/minilm sts-dev.csv --format tsv --quoting none --no-header --text-column 5 --out sts/
     simcse-embed models/minilm corpus/ --out /shared/embeddings --engine ray --address auto
 """
 
@@ -28,12 +29,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="input files, globs (quote them for '**') or folders")
     p.add_argument("--out", required=True, help="output folder for part-*.parquet, _manifest.json, _bad_rows.jsonl")
     p.add_argument("--engine", choices=ENGINES, default=d.engine, help="local: this process; ray: Ray Data")
-    p.add_argument("--text-column", default=d.text_column, help="JSONL/CSV/Parquet field with the text (default: text)")
-    p.add_argument("--id-column", default=None, help="field with each row's id (default: file:line)")
+    p.add_argument("--text-column", default=d.text_column, help="JSONL/CSV/Parquet field with the text (default: "
+                   "text); with --no-header the column's number, from 0")
+    p.add_argument("--id-column", default=None, help="field with each row's id (default: file:line); with --no-header "
+                   "the column's number, from 0")
     p.add_argument("--format", choices=FORMATS, default=None, help="input format (default: from the extension)")
     p.add_argument("--quoting", choices=QUOTING, default=d.quoting, help="CSV/TSV: minimal: a field may be quoted, "
                    "as Python's csv and pandas write them (default); none: quotes are part of the text (unquoted TSV "
                    "files such as STS-B's, where a stray quote would otherwise run across lines)")
+    p.add_argument("--no-header", dest="header", action="store_false", help="CSV/TSV: the first line is a record, "
+                   "not the column names (by default it is the header row, and is not embedded); --text-column and "
+                   "--id-column then take column numbers from 0 (STS-B: --text-column 5)")
     p.add_argument("--shard-rows", type=count_arg, default=d.shard_rows, help=f"rows per output shard (default {d.shard_rows})")
     p.add_argument("--bad-rows", choices=BAD_ROW_MODES, default=d.bad_rows,
                    help="empty/non-text rows: embed as empty text, or skip (both listed in _bad_rows.jsonl)")
@@ -60,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus-per-actor", type=float, default=d.gpus_per_actor, help="Ray: GPUs per actor (> 0: CUDA)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only (no progress bar)")
     return p
 
 
@@ -69,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = EmbedConfig(
         text_column=args.text_column, id_column=args.id_column, format=args.format, quoting=args.quoting,
-        shard_rows=args.shard_rows,
+        header=args.header, shard_rows=args.shard_rows,
         bad_rows=args.bad_rows, normalize=args.normalize, variant=args.variant, device=args.device,
         dimensions=args.dimensions, output=args.output, prompt_name=args.prompt_name,
         batch_size=args.batch_size, max_tokens=args.max_tokens, threads=args.threads, engine=args.engine,
-        overwrite=args.overwrite, progress=args.progress, ray_address=args.address, actors=args.actors,
+        overwrite=args.overwrite, progress=args.progress and not args.quiet,  # -q: no bar on stderr either
+        ray_address=args.address, actors=args.actors,
         cpus_per_actor=args.cpus_per_actor, gpus_per_actor=args.gpus_per_actor,
     )
     try:

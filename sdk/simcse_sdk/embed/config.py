@@ -21,7 +21,7 @@ FORMATS = ("text", "jsonl", "csv", "tsv", "parquet")
 
 # Settings that decide what the shards hold: a resumed job must have the same ones.
 IDENTITY_FIELDS = ("text_column", "id_column", "format", "shard_rows", "bad_rows", "normalize", "dimensions", "output",
-                   "prompt_name", "quoting")
+                   "prompt_name", "quoting", "header")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class EmbedConfig:
     id_column: str | None = None  # field holding each row's id; None: "file:line" (Parquet: "file:row")
     format: str | None = None  # text | jsonl | csv | tsv | parquet; None: from each file's extension
     quoting: str = "minimal"  # CSV/TSV: "minimal": fields may be quoted (as csv and pandas write them); "none": quotes are text
+    header: bool = True  # CSV/TSV: the first line names the columns; False: every line is a record, and text_column /
+    #                      id_column are 0-based column numbers ("5")
     shard_rows: int = 10_000  # rows per output shard (the unit of work, of atomic writes and of resume)
     bad_rows: str = "embed"  # empty/non-text rows: "embed" them as empty text, or "skip" (listed, not written)
     normalize: bool = False  # L2-normalise embeddings (models normalised in-graph are unit length anyway)
@@ -69,8 +71,10 @@ class EmbedConfig:
         if self.dimensions is not None and (isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int)
                                             or self.dimensions < 1):
             raise EmbedConfigError(f"dimensions must be a positive integer (or None: full size), got {self.dimensions!r}.")
-        if not self.text_column:
+        if self.text_column in ("", None):
             raise EmbedConfigError("text_column is empty: name the field that holds the text, e.g. 'text'.")
+        if not isinstance(self.header, bool):
+            raise EmbedConfigError(f"header must be True or False, got {self.header!r}.")
         if self.cpus_per_actor <= 0 or self.gpus_per_actor < 0:
             raise EmbedConfigError(
                 f"cpus_per_actor must be > 0 and gpus_per_actor >= 0, got {self.cpus_per_actor}, {self.gpus_per_actor}."
@@ -78,7 +82,25 @@ class EmbedConfig:
         if self.actors is not None and self.actors < 1:
             raise EmbedConfigError(f"actors must be at least 1, got {self.actors}.")
         self._check_engine_settings()
-        return self
+        return self if self.header else self._numbered_columns()
+
+    def _numbered_columns(self) -> EmbedConfig:
+        """Without a header row the columns are numbers: text_column / id_column as "5" (an int is taken too)."""
+        numbers: dict[str, Any] = {}
+        for name in ("text_column", "id_column"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+            if not (text.isascii() and text.isdigit()):
+                flag = "--" + name.replace("_", "-")
+                raise EmbedConfigError(
+                    f"{name}={value!r}, but without a header row (--no-header, header=False) the columns have no "
+                    f"names: pass {flag} N ({name}='N'), N the column's number counted from 0, e.g. {flag} 5 for "
+                    "the sixth column."
+                )
+            numbers[name] = str(int(text))
+        return replace(self, **numbers)
 
     def _check_engine_settings(self) -> None:
         """Refuse settings the chosen engine would ignore: a job must not run other than it was asked to."""

@@ -40,6 +40,36 @@ class ShardError(SimcseError, RuntimeError):
     hand, or a file was damaged."""
 
 
+# A message either entry point can cause names the flag and its Python spelling: simcse-embed's users read the one,
+# embed_corpus's the other.
+PYTHON_SPELLING = {
+    "--overwrite": "EmbedConfig(overwrite=True)",
+    "--out": "out_dir",
+    "--text-column": "text_column=",
+    "--id-column": "id_column=",
+    "--text-column/--id-column": "text_column=/id_column=",
+    "--quoting none": "quoting='none'",
+    "--format": "format=",
+    "--format text": "format='text'",
+    "--no-header": "header=False",
+    "--address": "ray_address=",
+    "--actors": "actors=",
+    "--cpus-per-actor": "cpus_per_actor=",
+    "--gpus-per-actor 0": "gpus_per_actor=0",
+    "--output int8": "output='int8'",
+}
+
+
+def flag(cli: str) -> str:
+    """``cli`` (a flag of :data:`PYTHON_SPELLING`) followed by its Python spelling in parentheses.
+
+    Example:
+        >>> flag("--overwrite")
+        '--overwrite (EmbedConfig(overwrite=True))'
+    """
+    return f"{cli} ({PYTHON_SPELLING[cli]})"
+
+
 ExtraMissingError = MissingExtraError  # the SDK's one class for a missing extra, under the name this package had
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..encoder import Encoder
 from .config import EmbedConfig
-from .errors import EmbedConfigError, OutputDirError, OutputPathError, ShardError
+from .errors import EmbedConfigError, OutputDirError, OutputPathError, ShardError, flag
 from .io import manifest
 from .io.inputs import resolve_inputs
 from .io.shards import (
@@ -33,7 +33,7 @@ from .io.shards import (
     remove_temporaries,
     shard_info,
 )
-from .plan import ShardSpec, plan_shards
+from .plan import ShardSpec, is_written, plan_shards
 from .summary import Progress, Summary
 
 logger = logging.getLogger(__name__)
@@ -75,11 +75,12 @@ def _embed(model_dir: str | os.PathLike[str], files: list[Any], shards: list[Sha
         saved = None if config.overwrite else manifest.load(out)  # --overwrite: the earlier job is not resumed
         if not config.overwrite and saved is None and complete_shards(out):
             raise OutputDirError(f"{str(out)!r} holds part-*.parquet files but no {manifest.NAME}: they are not this "
-                                 "job's. Use another --out, or --overwrite to delete them.")
+                                 f"job's. Use another {flag('--out')}, or {flag('--overwrite')} to delete them.")
         foreign = other_files(out)
         if foreign:
             raise OutputDirError(f"{str(out)!r} holds {foreign[0]!r}, which is not this job's: a Parquet reader of "
-                                 "the folder (pyarrow.parquet.read_table) would read it too. Use an empty or new --out.")
+                                 f"the folder (pyarrow.parquet.read_table) would read it too. Use an empty or new "
+                                 f"{flag('--out')}.")
         variant = saved["model"]["variant"] if saved and config.variant == "auto" else config.variant  # pinned
         started_ray = False
         encoder = None
@@ -88,7 +89,7 @@ def _embed(model_dir: str | os.PathLike[str], files: list[Any], shards: list[Sha
                 from .engines import ray as ray_engine
 
                 started_ray = ray_engine.connect(config)
-                variant = ray_engine.resolve_variant(model_dir, config.with_(variant=variant), started_ray)
+                variant = ray_engine.resolve_variant(model_dir, config.with_(variant=variant))
             else:
                 encoder = Encoder(model_dir, device=config.device, variant=variant, threads=config.threads,
                                   batch_size=config.batch_size, max_tokens=config.max_tokens)
@@ -115,7 +116,7 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
     stray = sorted(set(written) - set(range(len(shards))))
     if stray:
         raise ShardError(f"{str(out)!r} holds shard {stray[0]}, beyond this job's {len(shards)} shards: "
-                         "the folder was changed by hand; pass --overwrite to start over.")
+                         f"the folder was changed by hand; pass {flag('--overwrite')} to start over.")
     done, damaged = readable_shards(written)
     for path, why in damaged:  # never hidden: named, then replaced by a new file when its shard is rebuilt
         logger.warning("%s is not a readable Parquet shard (%s): this run rebuilds it", path, why)
@@ -156,7 +157,7 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
     manifest.save(out, dict(record, status="complete", rows=rows, bad_rows=len(bad), summary=summary.to_dict()))
     for row in bad[:10]:
         logger.warning("bad row %s line %s: %s (%s)", row["file"], row["line"], row["reason"],
-                       "embedded as empty text" if config.bad_rows == "embed" and row["id"] is not None else "skipped")
+                       "embedded as empty text" if is_written(row, config.bad_rows) else "not written")
     if repeated:  # None: not counted
         logger.warning("%d rows repeat an id of another row (%s): a store keyed on %r keeps one vector of each",
                        repeated, ", ".join(map(repr, examples)), config.id_column)
@@ -188,7 +189,7 @@ def _verify(out: Path, shards: list[ShardSpec], model: dict[str, Any]) -> tuple[
         info = shard_info(files[spec.index])
         if (info.get("index"), info.get("planned_rows"), info.get("variant")) != (spec.index, spec.rows, model["variant"]):
             raise ShardError(f"{files[spec.index]} does not match the plan (index, rows or model differ): "
-                             "pass --overwrite to start over.")
+                             f"pass {flag('--overwrite')} to start over.")
         rows += info["rows"]
         bad += info["bad_rows"]
     return rows, bad
@@ -214,8 +215,8 @@ def _make_folder(out: Path) -> bool:
         what = e.strerror or type(e).__name__
         if isinstance(e, (FileExistsError, NotADirectoryError)):
             what = "a file stands where the folder (or one of its parents) should be"
-        raise OutputPathError(f"Cannot write the output folder {str(out)!r}: {what}. Pass --out a folder you can "
-                              "write to (it is made if missing).") from e
+        raise OutputPathError(f"Cannot write the output folder {str(out)!r}: {what}. Pass {flag('--out')} a folder "
+                              "you can write to (it is made if missing).") from e
     return not existed
 
 
@@ -227,7 +228,8 @@ def _locked(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputDirError(f"another embedding job is writing to {str(out)!r}: wait for it, or use another --out.") from None
+            raise OutputDirError(f"another embedding job is writing to {str(out)!r}: wait for it, or use another "
+                                 f"{flag('--out')}.") from None
         yield
     finally:
         os.close(fd)

@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .config import EmbedConfig
-from .errors import CorpusInputError
+from .errors import CorpusInputError, flag
 from .io.inputs import InputFile
 from .io.records import (
     Lines,
     csv_header,
     csv_records,
+    data_like,
     first_json_record,
     json_text,
     judge,
@@ -42,6 +43,7 @@ from .io.records import (
 logger = logging.getLogger(__name__)
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
+WRONG_WIDTH = "record has "  # how the reason of a CSV/TSV record of the wrong width starts (never written)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ class ShardSpec:
     offset: int  # byte offset of the first record (Parquet: its row, from 0)
     first_line: int  # line number of the first record, from 1 (Parquet: row number, from 1)
     rows: int  # records in this shard
-    header: list[str] | None = None  # CSV/TSV column names (the records start after the header)
+    header: list[str] | None = None  # CSV/TSV column names (the records start after the header; without a header
+    #                                  row "0", "1", ... as many as the first record has fields)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -75,17 +78,23 @@ class ShardRows:
 
 def plan_shards(files: list[InputFile], config: EmbedConfig) -> list[ShardSpec]:
     """Cut ``files`` into shards, checking each file on the way (raises :class:`CorpusInputError`)."""
+    if not config.header and not any(f.format in DELIMITERS for f in files):
+        raise CorpusInputError(f"{flag('--no-header')} applies to CSV/TSV files, and no input is one: leave it out.")
     shards: list[ShardSpec] = []
     for f in files:
         if config.id_column and f.format == "text":  # said once, not applied without a word
             logger.warning("%s is a text file (one text a line, no fields): its rows get file:line ids, not "
-                           "--id-column %r", f.path, config.id_column)
+                           "--id-column (id_column=) %r", f.path, config.id_column)
         starts = _record_starts(f, config)
         total = starts.pop()  # the helper appends the record count
         if not total:
             raise CorpusInputError(f"Input file {f.path!r} holds no records: remove it from the inputs.")
-        header = csv_header(f.path, DELIMITERS[f.format], config.text_column, config.id_column, config.quoted)[0] \
-            if f.format in DELIMITERS else None
+        header = csv_header(f.path, DELIMITERS[f.format], config.text_column, config.id_column, config.quoted,
+                            config.header)[0] if f.format in DELIMITERS else None
+        if header is not None and config.header and data_like(header):  # STS-B has no header row: line 1 was lost
+            logger.warning("%s: its first line, read as the header row (the column names, not embedded), has fields "
+                           "that look like data (%s): if the file has no header row, pass --no-header (header=False) "
+                           "and number the columns from 0", f.path, ", ".join(map(repr, data_like(header)[:3])))
         for k in range(0, total, config.shard_rows):
             offset, line = starts[k // config.shard_rows]
             shards.append(ShardSpec(len(shards), f.path, f.format, offset, line, min(config.shard_rows, total - k), header))
@@ -100,7 +109,7 @@ def _record_starts(f: InputFile, config: EmbedConfig) -> list[Any]:
         return [(k, k + 1) for k in range(0, total, every)] + [total]
     if f.format in DELIMITERS:
         _, body, header_lines = csv_header(f.path, DELIMITERS[f.format], config.text_column, config.id_column,
-                                           config.quoted)
+                                           config.quoted, config.header)
         with open(f.path, "rb") as fh:
             fh.seek(body)
             lines = Lines(fh, f.path, offset=body, line=header_lines)
@@ -123,24 +132,33 @@ def _record_starts(f: InputFile, config: EmbedConfig) -> list[Any]:
 
 
 def read_shard(spec: ShardSpec, config: EmbedConfig) -> ShardRows:
-    """The shard's ids and texts, bad rows embedded as "" or left out as ``config.bad_rows`` says."""
+    """The shard's ids and texts, bad rows embedded as "" or left out as ``config.bad_rows`` says.
+
+    Never written, whatever ``bad_rows`` says: a row without a usable id (listed with ``"id": None``: the job does
+    not make one up beside the file's own), and a CSV/TSV record of the wrong width (no field of it can be trusted;
+    listed with its ``file:line`` id when ids are ``file:line``, else with ``"id": None``)."""
     out = ShardRows()
+    by_column = bool(config.id_column) and spec.format != "text"
     for line, text_value, id_value, why in _records(spec, config):
         text, reason = judge(text_value) if why is None else (None, why)
-        row_id, id_problem = judge_id(id_value) if config.id_column and spec.format != "text" else \
-            (f"{spec.path}:{line}", None)
+        row_id, id_problem = judge_id(id_value) if by_column else (f"{spec.path}:{line}", None)
         if row_id is None:  # never a made-up id beside the file's own ids: listed, not written
             out.bad.append({"id": None, "file": spec.path, "line": line,
                             "reason": why or f"{id_problem} in column {config.id_column!r}"})
             continue
         if text is None:
             out.bad.append({"id": row_id, "file": spec.path, "line": line, "reason": reason})
-            if config.bad_rows == "skip":
+            if not is_written(out.bad[-1], config.bad_rows):
                 continue
             text = ""  # embedded as the SDK embeds empty text
         out.ids.append(row_id)
         out.texts.append(text)
     return out
+
+
+def is_written(bad: dict[str, Any], bad_rows: str) -> bool:
+    """Whether a bad row (an entry of :attr:`ShardRows.bad`) is in the output, embedded as empty text."""
+    return bad_rows == "embed" and bad["id"] is not None and not str(bad["reason"]).startswith(WRONG_WIDTH)
 
 
 def _records(spec: ShardSpec, config: EmbedConfig):  # -> Iterator[(line, text value, id value, reason)]
@@ -161,7 +179,8 @@ def _records(spec: ShardSpec, config: EmbedConfig):  # -> Iterator[(line, text v
                 if n == spec.rows:
                     return
                 if len(fields) != len(spec.header):  # more fields than the header: a text with an unquoted comma
-                    yield line, None, None, f"record has {len(fields)} fields, the header {len(spec.header)}"
+                    yield line, None, None, (f"{WRONG_WIDTH}{len(fields)} fields, the "
+                                             f"{'header' if config.header else 'first record'} {len(spec.header)}")
                     continue
                 yield line, fields[t], None if i is None else fields[i], None
             return

@@ -12,7 +12,7 @@ Example:
 
 Or by hand, with the callable class and the actor-pool arguments for this Ray version:
     >>> ds.map_batches(EncoderUDF, fn_constructor_kwargs={"model_dir": "models/minilm"},
-    ...                batch_size=256, batch_format="pyarrow", **actor_pool(4))   # doctest: +SKIP
+    ...                batch_size=256, batch_format="pyarrow", **actor_pool(1))   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 
 from ..encoder import Encoder
 from ..errors import MissingExtraError
+from .errors import EmbedConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -81,19 +82,40 @@ def default_actors(cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0, res
     return max(1, n)
 
 
-def shortfall(actors: int, cpus_per_actor: float, gpus_per_actor: float, reserve_cpus: float = 0.0) -> str | None:
-    """What the connected cluster lacks for ``actors`` actors of these resources (and ``reserve_cpus`` CPUs for
-    Ray Data's read tasks), or None when they fit. Ray itself waits without end for resources it does not have."""
+def lacks(actors: int, cpus_per_actor: float, gpus_per_actor: float) -> str | None:
+    """What the connected cluster lacks to run ``actors`` actors of these resources at once, or None when they fit.
+    Ray itself waits without end for resources it does not have."""
     res = _ray().cluster_resources()
-    cpus, gpus = res.get("CPU", 0.0), res.get("GPU", 0.0)
-    if gpus_per_actor and gpus < gpus_per_actor:
-        return f"an actor asks for {gpus_per_actor} GPU and the cluster has {gpus:g}"
-    if cpus < cpus_per_actor:
-        return f"an actor asks for {cpus_per_actor} CPUs and the cluster has {cpus:g}"
-    if reserve_cpus and actors * cpus_per_actor > cpus - reserve_cpus:
+    for kind, unit, per_actor in (("GPU", "GPU", gpus_per_actor), ("CPU", "CPUs", cpus_per_actor)):
+        have = res.get(kind, 0.0)
+        if per_actor and have < actors * per_actor:
+            if actors == 1:
+                return f"an actor asks for {per_actor} {unit} and the cluster has {have:g}"
+            return f"{actors} actors x {per_actor:g} {unit} ask for {actors * per_actor:g} and the cluster has {have:g}"
+    return None
+
+
+def shortfall(actors: int, cpus_per_actor: float, gpus_per_actor: float, reserve_cpus: float = 0.0) -> str | None:
+    """What the connected cluster lacks for ``actors`` actors of these resources (:func:`lacks`) and ``reserve_cpus``
+    CPUs for Ray Data's read tasks, or None when they fit."""
+    lack = lacks(actors, cpus_per_actor, gpus_per_actor)
+    cpus = _ray().cluster_resources().get("CPU", 0.0)
+    if lack is None and reserve_cpus and actors * cpus_per_actor > cpus - reserve_cpus:
         return (f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the cluster, leaving none for "
                 "Ray Data's read tasks")
-    return None
+    return lack
+
+
+def started_locally() -> bool:
+    """Whether the Ray this process is connected to was started by it (``ray.init()`` with no cluster to join, as
+    ``ray.data`` does on first use): a cluster of this one machine, which nothing will add CPUs or GPUs to. False for
+    a cluster joined by address (``ray start``, ``RAY_ADDRESS``, ``ray://``), which an autoscaler may grow."""
+    ray = _ray()
+    try:
+        node = ray._private.worker._global_node  # private: the node this process started or joined
+    except AttributeError:  # another Ray version: say "may grow" (a warning), never refuse a job that could run
+        return False
+    return bool(ray.is_initialized() and getattr(node, "head", False))
 
 
 def actor_cpu_share() -> int | None:
@@ -192,11 +214,25 @@ def embed_dataset(ds: Any, model_dir: str | os.PathLike[str], text_column: str =
                   gpus_per_actor: float = 0.0, batch_size: int = 512, **udf_kwargs: Any) -> Any:
     """``ds`` with ``output_column`` added by a pool of :class:`EncoderUDF` actors (a lazy Dataset).
 
-    ``actors`` defaults to what fits the cluster; ``batch_size`` rows go to one ``encode`` call.
+    ``actors``: how many encoder actors (each loads one Encoder, with ``cpus_per_actor`` CPUs as its threads)
+    embed at once; default what fits the cluster, less one CPU for Ray Data's read tasks. More actors than a local
+    Ray started by this process has CPUs (or GPUs) for are refused with :class:`~simcse_sdk.embed.EmbedConfigError`
+    (Ray would wait for them forever); on a cluster joined by address, which may grow, a warning says the job waits.
+    ``batch_size`` rows go to one ``encode`` call.
     ``variant="auto"`` (the default) is resolved once, before the actors start (:func:`resolve_variant`),
     so that all of them run the same variant.
     """
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init()  # as Ray Data does on first use: a cluster this process starts unless one is found to join
     n = actors or default_actors(cpus_per_actor, gpus_per_actor, reserve_cpus=1.0)  # one CPU reads the data
+    missing = lacks(n, cpus_per_actor, gpus_per_actor)
+    if missing and started_locally():  # nothing will add them: the pipeline would wait forever
+        raise EmbedConfigError(
+            f"embed_dataset: {missing}, and this is a local Ray that this process started, which cannot grow: Ray "
+            "would wait for them forever. Leave actors out (it defaults to what the cluster fits), pass fewer "
+            "actors or resources per actor, or ray.init(address=...) a cluster that has them before embed_dataset."
+        )
     lack = shortfall(n, cpus_per_actor, gpus_per_actor, reserve_cpus=1.0)
     if lack:  # Ray would wait for it without a word (an autoscaling cluster may add it)
         logger.warning("embed_dataset: %s; the job waits until the cluster has them: pass fewer actors or "

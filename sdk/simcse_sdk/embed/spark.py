@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..encoder import Encoder
-from ..errors import InputError
+from ..errors import InputError, MissingExtraError
 from ..model.manifest import MANIFEST_NAME
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,28 @@ def _load(model_dir: str, normalize: bool, variant: str, device: str, threads: i
 
 
 def embedding_udf(model_dir: str | os.PathLike[str], batch_size: int = 256, **kwargs: Any) -> Any:
-    """A Spark UDF: text column in, ``array<float>`` embedding out (``kwargs`` as for :func:`make_predict_fn`)."""
-    from pyspark.ml.functions import predict_batch_udf
-    from pyspark.sql.types import ArrayType, FloatType
+    """A Spark UDF: text column in, ``array<float>`` embedding out (``kwargs`` as for :func:`make_predict_fn`).
+
+    Raises :class:`~simcse_sdk.errors.MissingExtraError` when pyspark >= 3.4 is not installed."""
+    try:
+        from pyspark.ml.functions import predict_batch_udf
+        from pyspark.sql.types import ArrayType, FloatType
+    except ImportError as e:
+        raise MissingExtraError(f"embedding_udf needs pyspark >= 3.4 with pandas and pyarrow, and {_missing(e)}: "
+                                "pip install 'pyspark>=3.4' pandas pyarrow (there is no simcse-sdk extra for "
+                                "Spark).") from e
 
     return predict_batch_udf(make_predict_fn(model_dir, **kwargs), return_type=ArrayType(FloatType()),
                              batch_size=batch_size)
+
+
+def _missing(e: ImportError) -> str:
+    """What the failed import lacked, in words."""
+    module = (e.name or "pyspark").split(".")[0]
+    if module != "pyspark":
+        return f"{module} is not installed"
+    try:
+        from pyspark import __version__ as version
+    except ImportError:
+        return "pyspark is not installed"
+    return f"pyspark {version} has no predict_batch_udf"

@@ -238,3 +238,45 @@ def test_a_size_asked_for_is_recorded_as_unit_rows_and_old_jobs_are_not_resumed_
     (out / "_manifest.json").write_text(json.dumps(saved))
     with pytest.raises(OutputDirError, match="started by another simcse-sdk version, which read rows by other rules"):
         embed_corpus(tiny_model_dir, [corpus[0]], out, EmbedConfig(variant="fp32", dimensions=full, progress=False))
+
+
+def test_cli_embeds_a_headerless_tsv_by_column_number(tmp_path: Path, tiny_model_dir: Path, by_id) -> None:
+    # STS-B has no header row: reading it with one lost line 1 and took a sentence for a column name
+    path = tmp_path / "sts-dev.csv"
+    lines = [["main-captions", "MSRvid", "2012test", f"{i:04d}", "5.000", a, b] for i, (a, b) in enumerate(
+        [("A man with a hard hat is dancing.", "A man wearing a hard hat is dancing."),
+         ("A young child is riding a horse.", "A child is riding a horse."),
+         ('A "quoted" man is feeding a mouse to a snake.', "The man is feeding a mouse to the snake.")])]
+    path.write_text("".join("\t".join(r) + "\n" for r in lines), encoding="utf-8")
+    out = tmp_path / "sts"
+    assert cli.main([str(tiny_model_dir), str(path), "--format", "tsv", "--quoting", "none", "--no-header",
+                     "--text-column", "5", "--id-column", "3", "--out", str(out), "--variant", "fp32", "-q"]) == 0
+    got = by_id(out)
+    assert sorted(got) == ["0000", "0001", "0002"]
+    want = Encoder(tiny_model_dir, variant="fp32").encode([r[5] for r in lines])
+    np.testing.assert_allclose(np.stack([got[f"{i:04d}"] for i in range(3)]), want, atol=1e-5)
+    saved = json.loads((out / "_manifest.json").read_text())
+    assert (saved["config"]["header"], saved["config"]["text_column"], saved["config"]["id_column"]) == (False, "5", "3")
+    assert saved["identity"]["settings"]["header"] is False and saved["rows"] == 3
+    assert cli.main([str(tiny_model_dir), str(path), "--format", "tsv", "--quoting", "none", "--text-column", "5",
+                     "--id-column", "3", "--out", str(out), "--variant", "fp32", "-q"]) == 1  # not the same job
+
+
+def test_quiet_turns_the_progress_bar_off(tmp_path: Path, tiny_model_dir: Path, corpus,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(tmp_path / "out"), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.startswith("230 rows in 1 shard")  # the bar wrote to stderr
+
+
+def test_a_second_job_with_its_out_inside_an_input_folder_skips_the_first_jobs_shards(
+        tmp_path: Path, tiny_model_dir: Path, by_id, caplog: pytest.LogCaptureFixture) -> None:
+    corpus = tmp_path / "corpus2"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("one\ntwo\n", encoding="utf-8")
+    assert embed_corpus(tiny_model_dir, [corpus], corpus / "emb", EmbedConfig(progress=False)).rows == 2
+    with caplog.at_level("INFO"):  # read the first job's shards as input: "no column 'text'"
+        second = embed_corpus(tiny_model_dir, [corpus], corpus / "emb2", EmbedConfig(progress=False))
+    assert second.rows == 2 and sorted(by_id(corpus / "emb2")) == [f"{corpus / 'a.txt'}:1", f"{corpus / 'a.txt'}:2"]
+    assert f"not reading {corpus / 'emb'} as input: it is a simcse-embed output folder" in caplog.text
+    assert json.loads((corpus / "emb2" / "_manifest.json").read_text())["inputs"][0]["path"] == str(corpus / "a.txt")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from simcse_sdk.embed import EmbedConfig, EmbedConfigError, OutputDirError, embed_corpus
 from simcse_sdk.embed import __main__ as cli
-from simcse_sdk.embed.errors import ShardError
+from simcse_sdk.embed.errors import CorpusInputError, ShardError
 from simcse_sdk.embed.io.shards import duplicate_ids
 
 
@@ -132,3 +132,34 @@ def test_a_rerun_with_nothing_left_counts_repeated_ids_as_the_first_run(tmp_path
     assert (again.rows_embedded, again.shards_skipped) == (0, 3)
     assert first.duplicate_ids == again.duplicate_ids == 2 and again.text().endswith("; 2 repeated ids")
     assert "2 rows repeat an id of another row ('x1')" in caplog.text
+
+
+def test_a_wrong_width_record_with_file_line_ids_is_listed_and_never_written(tmp_path: Path, tiny_model_dir: Path,
+                                                                            by_id) -> None:
+    # The tester's repro: w.csv:3 was stored as encode([""]) and listed in _bad_rows.jsonl too
+    path = tmp_path / "w.csv"
+    path.write_text("text,other\nhello world,x\nunquoted, comma here,y\nfine,z\n", encoding="utf-8")
+    for mode in ("embed", "skip"):
+        out = tmp_path / mode
+        assert cli.main([str(tiny_model_dir), str(path), "--out", str(out), "--bad-rows", mode, "-q"]) == 0
+        assert sorted(by_id(out)) == [f"{path}:2", f"{path}:4"]
+        listed = [json.loads(line) for line in (out / "_bad_rows.jsonl").read_text().splitlines()]
+        assert listed == [{"id": f"{path}:3", "file": str(path), "line": 3,
+                           "reason": "record has 3 fields, the header 2"}]
+        assert json.loads((out / "_manifest.json").read_text())["rows"] == 2
+
+
+def test_errors_of_the_python_api_name_the_python_spelling_too(tmp_path: Path, tiny_model_dir: Path,
+                                                               with_ids: Path) -> None:
+    out = tmp_path / "out"
+    embed_corpus(tiny_model_dir, [with_ids], out, EmbedConfig(id_column="id", progress=False))
+    with pytest.raises(OutputDirError, match=r"Pass --overwrite \(EmbedConfig\(overwrite=True\)\) to delete them.*"
+                       r"another --out \(out_dir\)"):
+        embed_corpus(tiny_model_dir, [with_ids], out, EmbedConfig(id_column="id", shard_rows=7, progress=False))
+    with pytest.raises(CorpusInputError, match=r"no column 'key'.*--text-column/--id-column "
+                       r"\(text_column=/id_column=\)"):
+        embed_corpus(tiny_model_dir, [with_ids], tmp_path / "b", EmbedConfig(id_column="key", progress=False))
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text('text\n"unclosed\n', encoding="utf-8")
+    with pytest.raises(CorpusInputError, match=r"pass --quoting none \(quoting='none'\)"):
+        embed_corpus(tiny_model_dir, [tsv], tmp_path / "c", EmbedConfig(progress=False))

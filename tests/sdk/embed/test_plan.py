@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from simcse_sdk.embed.config import EmbedConfig
-from simcse_sdk.embed.errors import CorpusFileNotFoundError, CorpusInputError
+from simcse_sdk.embed.errors import CorpusFileNotFoundError, CorpusInputError, EmbedConfigError
 from simcse_sdk.embed.io.inputs import resolve_inputs
 from simcse_sdk.embed.plan import plan_shards, read_shard
 from simcse_sdk.errors import SimcseError
@@ -206,3 +206,84 @@ def test_unknown_extension_and_wrong_format(tmp_path: Path) -> None:
     pq.write_table(pa.table({"text": [1, 2]}), pq_path)
     with pytest.raises(CorpusInputError, match="column 'text' is int64, not text"):
         plan_shards(resolve_inputs([pq_path]), EmbedConfig())
+
+
+@pytest.mark.parametrize("mode", ["embed", "skip"])
+def test_a_wrong_width_record_with_file_line_ids_is_listed_and_never_written(tmp_path: Path, mode: str) -> None:
+    # Without --id-column the id (file:line) is known, and the record was written as the empty-text vector
+    path = tmp_path / "w.csv"
+    path.write_text("text,other\nhello world,x\nunquoted, comma here,y\nfine,z\n", encoding="utf-8")
+    ids, texts, bad = read_all([path], EmbedConfig(bad_rows=mode))
+    assert (ids, texts) == ([f"{path}:2", f"{path}:4"], ["hello world", "fine"])
+    assert bad == [{"id": f"{path}:3", "file": str(path), "line": 3, "reason": "record has 3 fields, the header 2"}]
+
+
+def test_a_headerless_tsv_reads_every_line_with_numbered_columns(tmp_path: Path) -> None:
+    # STS-B's files have no header row: its first line was taken as the column names and lost
+    path = tmp_path / "sts.tsv"
+    path.write_text("genre\tMSRvid\t0000\t5.000\tA man is dancing.\n"
+                    "genre\tMSRvid\t0002\t4.750\tA child rides a horse.\n"
+                    "genre\tnews\t0003\t1.0\tA cat sleeps.\tsource one\tsource two\n"
+                    "genre\tMSRvid\t0004\t2.5\t\n", encoding="utf-8")
+    config = EmbedConfig(format="tsv", quoting="none", header=False, text_column="4").validated()
+    ids, texts, bad = read_all([path], config)
+    assert texts == ["A man is dancing.", "A child rides a horse.", ""]  # line 1 is a record
+    assert ids == [f"{path}:1", f"{path}:2", f"{path}:4"]
+    assert [(b["id"], b["line"], b["reason"]) for b in bad] == [
+        (f"{path}:3", 3, "record has 7 fields, the first record 5"), (f"{path}:4", 4, "empty text")]
+    ids, _, bad = read_all([path], EmbedConfig(format="tsv", quoting="none", header=False, text_column="4",
+                                               id_column=2).validated())  # an int column number is taken too
+    assert ids == ["0000", "0002", "0004"] and bad[0]["id"] is None
+    with pytest.raises(CorpusInputError, match=r"sts.tsv' has no column 7 \(its first record has 5 fields, columns "
+                       r"0 to 4\): pass --text-column/--id-column \(text_column=/id_column=\) a column number"):
+        plan_shards(resolve_inputs([path], "tsv"), EmbedConfig(header=False, quoting="none", text_column="7"))
+
+
+def test_no_header_needs_column_numbers_and_a_csv_input(tmp_path: Path) -> None:
+    with pytest.raises(EmbedConfigError, match=r"text_column='text', but without a header row \(--no-header, "
+                       r"header=False\) the columns have no names: pass --text-column N"):
+        EmbedConfig(header=False).validated()
+    with pytest.raises(EmbedConfigError, match="id_column='id'.*--id-column N"):
+        EmbedConfig(header=False, text_column="1", id_column="id").validated()
+    text = tmp_path / "a.txt"
+    text.write_text("one\n", encoding="utf-8")
+    with pytest.raises(CorpusInputError, match=r"--no-header \(header=False\) applies to CSV/TSV files, and no input"):
+        plan_shards(resolve_inputs([text]), EmbedConfig(header=False, text_column="0").validated())
+
+
+def test_a_header_row_that_looks_like_data_is_named_in_a_warning(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "sts.tsv"
+    path.write_text("genre\tMSRvid\t0000\t5.000\tA man is dancing.\ngenre\tMSRvid\t0002\t4.750\tA child.\n",
+                    encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        plan_shards(resolve_inputs([path]), EmbedConfig(text_column="A man is dancing.", quoting="none"))
+    assert "its first line, read as the header row (the column names, not embedded), has fields that look like " \
+           "data ('0000', '5.000'): if the file has no header row, pass --no-header" in caplog.text
+    caplog.clear()
+    named = tmp_path / "named.csv"
+    named.write_text("id,text\n1,hello\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        plan_shards(resolve_inputs([named]), EmbedConfig())
+    assert "look like data" not in caplog.text
+
+
+def test_output_folders_of_other_jobs_inside_an_input_folder_are_not_read(tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    corpus = tmp_path / "corpus2"
+    (corpus / "emb").mkdir(parents=True)
+    (corpus / "notes").mkdir()
+    (corpus / "a.txt").write_text("one\n", encoding="utf-8")
+    pq.write_table(pa.table({"id": ["x"], "embedding": [[0.5]]}), corpus / "emb" / "part-000000.parquet")
+    (corpus / "emb" / "_manifest.json").write_text(json.dumps({"format": "simcse-embeddings", "status": "complete"}))
+    (corpus / "notes" / "_manifest.json").write_text(json.dumps({"format": "another-tool"}))  # not ours: read
+    (corpus / "notes" / "b.txt").write_text("two\n", encoding="utf-8")
+    with caplog.at_level("INFO"):
+        files = resolve_inputs([corpus], exclude=corpus / "emb2")  # the first job's shards were read as input
+    assert [Path(f.path).relative_to(corpus).as_posix() for f in files] == ["a.txt", "notes/b.txt"]
+    assert f"not reading {corpus / 'emb'} as input: it is a simcse-embed output folder" in caplog.text
+    assert [Path(f.path).name for f in resolve_inputs([str(corpus / "**" / "*.parquet"), corpus / "a.txt"])] \
+        == ["a.txt"]
+    with pytest.raises(CorpusFileNotFoundError, match=r"Every input file is in an output folder \('.*emb'.*shards "
+                       r"are not a corpus"):
+        resolve_inputs([corpus / "emb"])

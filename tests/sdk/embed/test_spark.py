@@ -47,3 +47,13 @@ def test_auto_is_measured_once_on_the_driver_so_every_worker_runs_one_variant(ti
                                Encoder(tiny_model_dir, variant=variant).encode(["a", "b c"]), atol=1e-6)
     unseen = make_predict_fn(tmp_path / "only-on-the-executors")
     assert unseen.args[2] == "auto" and "pass variant= to pin one" in caplog.text
+
+
+def test_embedding_udf_without_pyspark_names_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simcse_sdk.errors import MissingExtraError
+    from simcse_sdk.spark import embedding_udf
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now fails, as where it is not installed
+    with pytest.raises(MissingExtraError, match=r"embedding_udf needs pyspark >= 3.4 with pandas and pyarrow, and "
+                       r"pyspark is not installed: pip install 'pyspark>=3.4' pandas pyarrow"):
+        embedding_udf(tmp_path / "no-model-needed")  # was a bare ModuleNotFoundError

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from ..config import EmbedConfig
-from ..errors import EmbedConfigError
+from ..errors import EmbedConfigError, flag
 from ..plan import ShardSpec
-from ..ray_data import EncoderUDF, _ray, actor_pool, default_actors, shortfall
+from ..ray_data import EncoderUDF, _ray, actor_pool, default_actors, lacks, started_locally
 from .worker import embed_shard
 
 logger = logging.getLogger(__name__)
@@ -49,20 +49,33 @@ class ShardUDF(EncoderUDF):
 
 
 def connect(config: EmbedConfig) -> bool:
-    """Join ``config.ray_address`` or start a local Ray, unless Ray is already up; True when started here."""
+    """Join ``config.ray_address`` or start a local Ray, unless Ray is already up; True when started here.
+
+    An address where no cluster answers is an :class:`EmbedConfigError` naming it and the fix."""
     ray = _ray()
     if ray.is_initialized():
         return False
-    ray.init(address=config.ray_address, log_to_driver=True)
+    try:
+        ray.init(address=config.ray_address, log_to_driver=True)
+    except ConnectionError as e:
+        if config.ray_address is None:  # ray.init() took the address from the environment
+            where, fix = f"RAY_ADDRESS={os.environ.get('RAY_ADDRESS')!r} (set in the environment)", "unset RAY_ADDRESS"
+        else:
+            where = f"--address {config.ray_address!r} (ray_address={config.ray_address!r})"
+            fix = "leave out --address (ray_address=None)"
+        raise EmbedConfigError(
+            f"No Ray cluster answers at {where} ({str(e).rstrip('.')}). Start one with `ray start --head` (then "
+            f"--address auto joins it from that machine), or {fix} to run a local Ray on this machine."
+        ) from None
     return True
 
 
-def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig, started_here: bool = False) -> str:
+def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig) -> str:
     """The variant an actor with this job's resources picks for ``config.variant`` (one probe task).
 
-    Resources the cluster lacks are refused when this job started Ray itself on this one machine (no --address,
-    no ``RAY_ADDRESS``, one node): nothing will add them, and Ray would wait for them forever. On a cluster that
-    was joined, an autoscaler may add them: a warning."""
+    The actors asked for (``config.actors``, else one) are refused when the cluster lacks their CPUs or GPUs and it
+    is a local Ray this process started (:func:`~simcse_sdk.embed.ray_data.started_locally`): nothing will add them,
+    and Ray would wait for them forever. On a cluster that was joined, an autoscaler may add them: a warning."""
     ray = _ray()
 
     def probe(path: str, variant: str, device: str) -> str:
@@ -70,11 +83,13 @@ def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig, star
 
         return Encoder(path, device=device, variant=variant, threads=1, parallel_batches=False).variant
 
-    lack = shortfall(1, config.cpus_per_actor, config.gpus_per_actor)
-    alone = started_here and config.ray_address is None and not os.environ.get("RAY_ADDRESS") and len(ray.nodes()) == 1
-    if lack and alone:
-        raise EmbedConfigError(f"{lack} (a local Ray on this machine): pass --gpus-per-actor 0 / fewer "
-                               "--cpus-per-actor, or --address of a cluster that has them.")
+    lack = lacks(config.actors or 1, config.cpus_per_actor, config.gpus_per_actor)
+    if lack and started_locally():
+        raise EmbedConfigError(
+            f"{lack} (a local Ray that this process started, which cannot grow): pass fewer "
+            f"{flag('--actors')} or leave it out (the default is what fits), fewer {flag('--cpus-per-actor')}, "
+            f"{flag('--gpus-per-actor 0')}, or {flag('--address')} of a cluster that has them."
+        )
     if lack:
         logger.warning("%s: the job waits until the cluster has them (an autoscaling cluster may add them)", lack)
     device = "cuda" if config.gpus_per_actor else "cpu"
@@ -95,7 +110,7 @@ def run_ray(model_dir: str | os.PathLike[str], pending: list[ShardSpec], config:
     actors = min(len(pending), config.actors or default_actors(config.cpus_per_actor, config.gpus_per_actor))
     ctx = ray.data.DataContext.get_current()
     bars = ctx.enable_progress_bars
-    ctx.enable_progress_bars = not config.progress  # the job's own bar counts rows; Ray's would count shards
+    ctx.enable_progress_bars = False  # the job's own bar counts rows (Ray's would count shards); -q: no bar at all
     try:
         ds = ray.data.from_items([{"spec": s.to_json()} for s in pending], override_num_blocks=len(pending))
         ds = ds.map_batches(

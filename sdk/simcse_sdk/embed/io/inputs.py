@@ -14,13 +14,17 @@ Example:
 from __future__ import annotations
 
 import glob
+import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorpusFileNotFoundError, CorpusInputError
+from ..errors import CorpusFileNotFoundError, CorpusInputError, flag
+
+logger = logging.getLogger(__name__)
 
 EXTENSIONS = {
     ".txt": "text",
@@ -53,21 +57,22 @@ def resolve_inputs(args: Sequence[str | os.PathLike[str]], fmt: str | None = Non
     """Expand paths, globs (``**`` recurses) and folders into input files, in a stable order.
 
     A folder contributes every file with a known extension below it, sorted; a glob its sorted
-    matches; the arguments' own order is kept. Files under ``exclude`` (the job's output folder, which may lie
-    inside an input folder) are left out of folders and globs, and refused when named. Raises :class:`CorpusFileNotFoundError` for a path
-    that does not exist or a glob/folder without input files, and :class:`CorpusInputError` for an
-    empty file or one whose format cannot be told from its name.
+    matches; the arguments' own order is kept. Folders and globs leave out (with a log line) the files of output
+    folders: ``exclude`` (the job's own ``--out``, which may lie inside an input folder) and any folder holding a
+    simcse-embed ``_manifest.json`` (another job's shards are not a corpus); a file named inside ``exclude`` is
+    refused. Raises :class:`CorpusFileNotFoundError` for a path that does not exist or a glob/folder without input
+    files, and :class:`CorpusInputError` for an empty file or one whose format cannot be told from its name.
     """
     if not args:
         raise CorpusFileNotFoundError("No inputs given: pass text, JSONL, CSV or Parquet files, globs or folders.")
-    paths: list[str] = []
+    paths: list[tuple[str, bool]] = []  # (path, found by a folder scan or a glob)
     for arg in args:
         text = os.fspath(arg)
         if GLOB_CHARS & set(text):
             found = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
             if not found:
                 raise CorpusFileNotFoundError(f"Input glob {text!r} matches no file: check the pattern and the folder.")
-            paths += found
+            paths += [(p, True) for p in found]
         elif os.path.isdir(text):
             found = sorted(
                 str(p) for p in Path(text).rglob("*")
@@ -78,30 +83,74 @@ def resolve_inputs(args: Sequence[str | os.PathLike[str]], fmt: str | None = Non
                     f"Input folder {text!r} holds no input file (extensions {', '.join(sorted(EXTENSIONS))}): "
                     "point at the files, or name them with a glob."
                 )
-            paths += found
+            paths += [(p, True) for p in found]
         elif os.path.isfile(text):
-            paths.append(text)
+            paths.append((text, False))
         else:
             raise CorpusFileNotFoundError(f"Input file {text!r} does not exist: check the path (relative to {os.getcwd()}).")
-    named = {os.path.realpath(os.fspath(a)) for a in args}
-    skip = os.path.join(os.path.realpath(exclude), "") if exclude is not None else None
+    out = os.path.realpath(exclude) if exclude is not None else None
+    outputs = _OutputFolders(out)
     seen: set[str] = set()
     files = []
-    for p in paths:
+    for p, scanned in paths:
         key = os.path.realpath(p)
-        if skip is not None and key.startswith(skip):  # the job's own shards: read back as input on a rerun
-            if key in named:
-                raise CorpusInputError(f"Input file {p!r} is inside the output folder {str(exclude)!r}: pass "
-                                       "another --out, or move the file.")
+        if out is not None and key.startswith(os.path.join(out, "")) and not scanned:
+            raise CorpusInputError(f"Input file {p!r} is inside the output folder {str(exclude)!r}: pass "
+                                   f"another {flag('--out')}, or move the file.")
+        if scanned and outputs.holds(p):  # the job's own shards on a rerun, or another job's: not a corpus
             continue
         if key in seen:  # the same file named twice would embed its rows twice
             continue
         seen.add(key)
         files.append(_describe(p, fmt))
     if not files:
-        raise CorpusFileNotFoundError(f"Every input file is inside the output folder {str(exclude)!r}: pass "
-                                      "the corpus, and another --out.")
+        raise CorpusFileNotFoundError(
+            f"Every input file is in an output folder ({', '.join(map(repr, outputs.skipped[:3]))}: this job's "
+            f"{flag('--out')}, or another simcse-embed job's, which holds its _manifest.json), and shards are not a "
+            f"corpus: pass the corpus's files or folders, and an {flag('--out')} outside them."
+        )
     return files
+
+
+class _OutputFolders:
+    """Which scanned files lie in an output folder: the job's own (``out``, a real path) or any folder holding a
+    simcse-embed ``_manifest.json``; each folder left out is logged once."""
+
+    def __init__(self, out: str | None) -> None:
+        self.out = out
+        self.known: dict[str, bool] = {}  # folder -> is an output folder
+        self.skipped: list[str] = []  # the output folders met, in order
+
+    def holds(self, path: str) -> bool:
+        return any(self._is_output(d) for d in Path(path).parents)
+
+    def _is_output(self, folder: Path) -> bool:
+        key = str(folder)
+        if key not in self.known:
+            real = os.path.realpath(folder)
+            own = self.out is not None and real == self.out
+            self.known[key] = own or _holds_manifest(folder)
+            if self.known[key]:
+                self.skipped.append(key)
+                logger.info("not reading %s as input: it is %s", key, "this job's --out" if own else
+                            "a simcse-embed output folder (it holds _manifest.json), not a corpus")
+        return self.known[key]
+
+
+def _holds_manifest(folder: Path) -> bool:
+    """Whether ``folder`` holds a simcse-embed ``_manifest.json`` (read to check its format: a folder can hold a
+    file of that name of another tool)."""
+    from .manifest import FORMAT, NAME  # here: manifest imports this module
+
+    path = folder / NAME
+    if not path.is_file():
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def _describe(path: str, fmt: str | None) -> InputFile:
@@ -113,6 +162,6 @@ def _describe(path: str, fmt: str | None) -> InputFile:
         if fmt is None:
             raise CorpusInputError(
                 f"Cannot tell the format of {path!r} from its extension: rename it (.txt, .jsonl, .csv, .tsv, "
-                ".parquet) or pass --format text|jsonl|csv|tsv|parquet."
+                ".parquet) or pass --format text|jsonl|csv|tsv|parquet (format='text' ... in Python)."
             )
     return InputFile(path=path, format=fmt, bytes=st.st_size, mtime_ns=st.st_mtime_ns)

@@ -25,7 +25,7 @@ from ...model.prompts import prompt_text
 from ...vectors.dimensions import check_dimensions, check_output
 from ...vectors.precision import bytes_per_vector
 from ..config import EmbedConfig
-from ..errors import OutputDirError
+from ..errors import OutputDirError, flag
 from .inputs import InputFile
 
 NAME = "_manifest.json"
@@ -48,8 +48,8 @@ def model_description(model_dir: str | os.PathLike[str], variant: str, config: E
                "prompt": prompt_text(m, config.prompt_name), "trained_dims": [m.embedding_dim, *m.trained_dims]}
     if config.output == "int8":
         if "int8" not in m.output_scales:
-            raise OutputDirError(f"--output int8 needs the int8 scales an export of this version writes; {str(root)!r} "
-                                 "has none: re-export the model with `python -m export`.")
+            raise OutputDirError(f"{flag('--output int8')} needs the int8 scales an export of this version writes; "
+                                 f"{str(root)!r} has none: re-export the model with `python -m export`.")
         vectors["int8_scale"] = m.output_scales["int8"][dims - 1]  # int8 value / 127 * scale = the unit vector's
     normalized = bool(m.normalized or config.normalize or config.dimensions is not None)  # a size asked for: unit rows
     return {"path": str(root), "files": files, "variant": variant, "dtype": v.dtype, "dim": m.embedding_dim,
@@ -57,9 +57,10 @@ def model_description(model_dir: str | os.PathLike[str], variant: str, config: E
 
 
 # How rows are read and shaped, bumped when a rule changes (2: strict CSV, ids never made up, whole float ids as
-# ints, records with more fields than the header are bad rows, dimensions= renormalises at the full size too): the
-# shards of a job started under other rules are not resumed into a mix.
-ROW_RULES = 2
+# ints, records with more fields than the header are bad rows, dimensions= renormalises at the full size too; 3: a
+# record of the wrong width is never written, file:line ids too): the shards of a job started under other rules are
+# not resumed into a mix.
+ROW_RULES = 3
 
 
 def identity(model: dict[str, Any], inputs: list[InputFile], config: EmbedConfig) -> dict[str, Any]:
@@ -76,9 +77,11 @@ def load(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise OutputDirError(f"{str(path)!r} is unreadable ({e}): pass --overwrite to start over, or another --out.") from e
+        raise OutputDirError(f"{str(path)!r} is unreadable ({e}): pass {flag('--overwrite')} to start over, or "
+                             f"another {flag('--out')}.") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise OutputDirError(f"{str(path)!r} is not a simcse-embeddings manifest: use another --out, or --overwrite.")
+        raise OutputDirError(f"{str(path)!r} is not a simcse-embeddings manifest: use another {flag('--out')}, or "
+                             f"{flag('--overwrite')}.")
     return data
 
 
@@ -89,7 +92,7 @@ def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str
         raise OutputDirError(
             f"{str(out_dir)!r} holds shards of a job started by another simcse-sdk version, which read rows by other "
             "rules (CSV quoting, ids, field counts, sizes): its shards and this run's would not match. Pass "
-            "--overwrite to redo the job, or write to another --out."
+            f"{flag('--overwrite')} to redo the job, or write to another {flag('--out')}."
         )
     diffs = [key for key in current if old.get(key) != current[key]]
     if diffs:
@@ -108,7 +111,7 @@ def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str
                 detail.append(key)
         raise OutputDirError(
             f"{str(out_dir)!r} holds shards of a different job: {'; '.join(detail)} differ. "
-            "Pass --overwrite to delete them and start over, or write to another --out."
+            f"Pass {flag('--overwrite')} to delete them and start over, or write to another {flag('--out')}."
         )
 
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
 from ...inputs.validation import lone_surrogate
-from ..errors import CorpusInputError
+from ..errors import CorpusInputError, flag
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long documents are legitimate CSV fields
+
+NUMBER = re.compile(r"[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?")  # a header field like this one is likely data
 
 
 def judge_id(value: Any) -> tuple[str | None, str | None]:
@@ -104,24 +107,48 @@ def csv_records(lines: Lines, delimiter: str, quoted: bool = True) -> Iterator[t
             return
         except csv.Error as e:
             why = (": a field opens a quote that does not close where the field ends. If quotes in this file are "
-                   "part of the text (as in unquoted TSV files such as STS-B's), pass --quoting none; else fix the "
-                   "record." if quoted else "; fix or remove the record.")
+                   f"part of the text (as in unquoted TSV files such as STS-B's), pass {flag('--quoting none')}; else "
+                   "fix the record." if quoted else "; fix or remove the record.")
             raise CorpusInputError(f"{lines.path!r}: the record that starts on line {line} is not valid CSV ({e}, "
                                    f"read up to line {lines.line}){why}") from None
         yield offset, line, fields
 
 
 def csv_header(path: str, delimiter: str, text_column: str, id_column: str | None,
-               quoted: bool = True) -> tuple[list[str], int, int]:
-    """The header row of a CSV/TSV file (checked to hold the named columns), the offset and line count after it."""
+               quoted: bool = True, header: bool = True) -> tuple[list[str], int, int]:
+    """The column names of a CSV/TSV file (checked to hold the named columns), the offset and line count after them.
+
+    ``header``: the first record names the columns, and the records start after it; else the columns are numbered
+    from 0 ("0", "1", ...; the first record sets how many there are) and the records start at the first line.
+    """
     with open(path, "rb") as f:
         lines = Lines(f, path)
         first = next(csv_records(lines, delimiter, quoted), None)
-        if first is None or not any(first[2]):
-            raise CorpusInputError(f"{path!r} has no header row: the first line must name the columns.")
-        header = first[2]
-        _need_columns(path, header, text_column, id_column, "--text-column/--id-column")
-        return header, lines.offset, lines.line
+        if header:
+            if first is None or not any(first[2]):
+                raise CorpusInputError(f"{path!r} has no header row: the first line must name the columns, or pass "
+                                       f"{flag('--no-header')} and number them.")
+            names = first[2]
+            _need_columns(path, names, text_column, id_column, flag("--text-column/--id-column"))
+            return names, lines.offset, lines.line
+        if first is None or not first[2]:
+            raise CorpusInputError(f"{path!r} starts with a blank line: without a header row the first record sets "
+                                   "how many fields a record has. Remove the blank line.")
+        names = [str(k) for k in range(len(first[2]))]
+        for number in (text_column, id_column):
+            if number is not None and number not in names:
+                raise CorpusInputError(
+                    f"{path!r} has no column {number} (its first record has {len(names)} fields, columns 0 to "
+                    f"{len(names) - 1}): pass {flag('--text-column/--id-column')} a column number from 0 to "
+                    f"{len(names) - 1}."
+                )
+        return names, 0, 0
+
+
+def data_like(names: list[str]) -> list[str]:
+    """Header fields that read as numbers ("0000", "5.000"): the sign of a file without a header row, whose first
+    record was taken as the names."""
+    return [n for n in names if NUMBER.fullmatch(n.strip())]
 
 
 def first_json_record(path: str, text_column: str, id_column: str | None) -> None:
@@ -136,11 +163,11 @@ def first_json_record(path: str, text_column: str, id_column: str | None) -> Non
             except json.JSONDecodeError as e:
                 raise CorpusInputError(
                     f"{path!r} line {lines.line} is not JSON ({e.msg}): JSON Lines files hold one JSON object a line; "
-                    "for plain text use a .txt name or --format text."
+                    f"for plain text use a .txt name or {flag('--format text')}."
                 ) from None
             if not isinstance(record, dict):
                 raise CorpusInputError(f"{path!r} line {lines.line} is a JSON {type(record).__name__}, not an object.")
-            _need_columns(path, list(record), text_column, id_column, "--text-column/--id-column")
+            _need_columns(path, list(record), text_column, id_column, flag("--text-column/--id-column"))
             return
 
 
@@ -175,15 +202,16 @@ def parquet_columns(path: str, text_column: str, id_column: str | None) -> int:
     try:
         pf = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as e:
-        raise CorpusInputError(f"{path!r} is not a readable Parquet file ({e}): check the file or --format.") from None
+        raise CorpusInputError(f"{path!r} is not a readable Parquet file ({e}): check the file or "
+                               f"{flag('--format')}.") from None
     schema = pf.schema_arrow
-    _need_columns(path, schema.names, text_column, id_column, "--text-column/--id-column")
+    _need_columns(path, schema.names, text_column, id_column, flag("--text-column/--id-column"))
     kind = schema.field(text_column).type
     is_view = getattr(pa.types, "is_string_view", lambda t: False)  # pyarrow >= 16
     values = kind.value_type if pa.types.is_dictionary(kind) else kind  # read decoded, by parquet_rows
     if not (pa.types.is_string(values) or pa.types.is_large_string(values) or is_view(values)):
         raise CorpusInputError(
-            f"{path!r} column {text_column!r} is {kind}, not text: name a string column with --text-column."
+            f"{path!r} column {text_column!r} is {kind}, not text: name a string column with {flag('--text-column')}."
         )
     return pf.metadata.num_rows
 

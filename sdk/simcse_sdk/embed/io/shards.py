@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShardError, require
+from ..errors import ShardError, flag, require
 
 require("pyarrow", "embed", "The embedding job")
 import pyarrow as pa  # noqa: E402
@@ -140,4 +140,4 @@ def _ids(path: Path) -> pa.Array:
         return pq.read_table(path, columns=["id"]).column("id").combine_chunks()
     except (OSError, ValueError, pa.ArrowException) as e:
         raise ShardError(f"{path} cannot be read ({e}): the file is damaged. Delete it and rerun the same command "
-                         "(its shard is rebuilt), or pass --overwrite to start over.") from e
+                         f"(its shard is rebuilt), or pass {flag('--overwrite')} to start over.") from e

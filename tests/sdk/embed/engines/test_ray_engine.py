@@ -114,4 +114,41 @@ def test_resources_a_local_ray_does_not_have_are_refused_not_waited_for(local_ra
 
     gpu = EmbedConfig(engine="ray", gpus_per_actor=1.0, variant="fp32")
     with pytest.raises(EmbedConfigError, match=r"an actor asks for 1.0 GPU and the cluster has 0 \(a local Ray"):
-        resolve_variant(minilm_model_dir, gpu, started_here=True)  # it waited in the variant probe forever
+        resolve_variant(minilm_model_dir, gpu)  # it waited in the variant probe forever
+
+
+def test_more_actors_than_a_local_ray_has_cpus_are_refused_up_front(local_ray: None, tmp_path: Path,
+                                                                    tiny_model_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    # docs/embedding.md's actors=4 on a 2-CPU machine logged that the job waits, then hung: a local Ray cannot grow
+    from simcse_sdk.embed import EmbedConfigError, ray_data
+    from simcse_sdk.embed.ray_data import embed_dataset
+
+    ds = ray.data.from_items([{"text": "a cat"}])
+    with pytest.raises(EmbedConfigError, match=r"embed_dataset: 4 actors x 1 CPUs ask for 4 and the cluster has 2, "
+                       r"and this is a local Ray that this process started, which cannot grow.*Leave actors out"):
+        embed_dataset(ds, tiny_model_dir, actors=4, variant="fp32")
+    corpus = tmp_path / "a.txt"
+    corpus.write_text("one\ntwo\n", encoding="utf-8")
+    with pytest.raises(EmbedConfigError, match=r"3 actors x 1 CPUs ask for 3 and the cluster has 2 \(a local Ray "
+                       r"that this process started, which cannot grow\): pass fewer --actors \(actors=\)"):
+        embed_corpus(tiny_model_dir, [corpus], tmp_path / "out", EmbedConfig(engine="ray", actors=3, progress=False))
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(ray_data, "started_locally", lambda: False)  # a joined cluster, which may grow: it waits
+    with caplog.at_level("WARNING"):
+        embed_dataset(ds, tiny_model_dir, actors=4, variant="fp32")  # lazy: nothing runs
+    assert "4 actors x 1 CPUs ask for 4 and the cluster has 2; the job waits until the cluster has them" in caplog.text
+
+
+def test_quiet_shows_no_progress_bar_of_ray_either(local_ray: None, tmp_path: Path, tiny_model_dir: Path,
+                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    from simcse_sdk.embed import __main__ as cli
+
+    corpus = tmp_path / "a.txt"
+    corpus.write_text("".join(f"sentence {i}\n" for i in range(40)), encoding="utf-8")
+    capfd.readouterr()
+    assert cli.main([str(tiny_model_dir), str(corpus), "--out", str(tmp_path / "out"), "--engine", "ray",
+                     "--shard-rows", "10", "--variant", "fp32", "-q"]) == 0
+    err = capfd.readouterr().err
+    assert "%|" not in err, err  # the job's bar printed; and without it, Ray Data's own bars came on
