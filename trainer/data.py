@@ -18,11 +18,8 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
-from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from typing import Any
 import torch
 from simcse_sdk.model.manifest import sha256_file  # the same hash the export checks against
 
+from .datafile import CSV_COLUMNS, Skips, read_csv_rows, read_sentences, read_text, refuse_compressed
 from .errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +37,8 @@ DATA_NAMES: dict[str, tuple[str, ...]] = {
     "wiki": ("wiki1m_for_simcse.txt", "wiki1m_prefix.txt"),
     "nli": ("nli_for_simcse.csv", "nli_snli_devtest_triplets.csv"),
 }
-CSV_COLUMNS = ("sent0", "sent1", "hard_neg")
+__all__ = ["CSV_COLUMNS", "DATA_NAMES", "BatchOrder", "Skips", "TrainData", "load_training_data", "mask_tokens",
+           "load_run_data", "read_csv_rows", "read_sentences", "read_text", "resolve_data_file", "tokenize"]
 
 
 @dataclass
@@ -91,100 +90,6 @@ def resolve_data_file(data: str, data_dir: str | os.PathLike[str] | None) -> Pat
     )
 
 
-def read_text(path: Path) -> str:
-    """The whole file as UTF-8 (a byte-order mark dropped, as Excel's "CSV UTF-8" writes one).
-
-    Raises:
-        DataError: bytes that are not UTF-8, named by line (they were read as U+FFFD and trained on).
-    """
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path} line {line} is not UTF-8 (byte {raw[e.start]:#04x}): re-encode the file as UTF-8 "
-                        "(e.g. iconv -f latin1 -t utf-8 IN > OUT), or remove the line") from None
-
-
-class Skips:
-    """What reading a training file left out (by reason, with the first line of each) and which kept rows repeat one."""
-
-    def __init__(self) -> None:
-        self.by_reason: dict[str, list[int]] = {}  # reason -> [count, first line]
-        self.repeats, self.first_repeat = 0, (0, 0)  # (line, line of the earlier row it repeats)
-        self._seen: dict[Hashable, int] = {}  # kept row (the object kept, no copy) -> its line
-
-    @property
-    def total(self) -> int:
-        """Lines/rows left out, all reasons together."""
-        return sum(count for count, _ in self.by_reason.values())
-
-    def skip(self, reason: str, line: int) -> None:
-        """Count the line ``line`` as left out for ``reason``."""
-        self.by_reason.setdefault(reason, [0, line])[0] += 1
-
-    def keep(self, row: Hashable, line: int) -> None:
-        """Note a kept row, counting it if an earlier one is identical."""
-        earlier = self._seen.setdefault(row, line)
-        if earlier != line:
-            self.repeats += 1
-            if self.repeats == 1:
-                self.first_repeat = (line, earlier)
-
-    def describe(self) -> str:
-        """E.g. ``2 empty line(s) (first: line 3), 1 row(s) with an empty field (first: line 9)``."""
-        return ", ".join(f"{n} {reason} (first: line {first})" for reason, (n, first) in self.by_reason.items())
-
-
-def read_sentences(path: Path) -> tuple[list[str], Skips]:
-    """One sentence a line; returns (sentences, the empty lines skipped and the repeated sentences)."""
-    sentences, skips = [], Skips()
-    # lines as open() splits them: \n, \r\n, \r
-    for number, line in enumerate(io.StringIO(read_text(path), newline=None), start=1):
-        line = line.strip()
-        if line:
-            sentences.append(line)
-            skips.keep(line, number)
-        else:
-            skips.skip("empty line(s)", number)
-    return sentences, skips
-
-
-def read_csv_rows(path: Path, columns: int | None = None) -> tuple[list[tuple[str, ...]], Skips]:
-    """CSV (TSV for ``.tsv``) with header ``sent0,sent1,hard_neg`` (or ``sent0,sent1``); returns (rows, skips).
-
-    Each row keeps its first ``columns`` fields (default: all). A row with a number of fields other than the
-    header's, or with an empty field among those kept, is skipped and counted by reason.
-
-    Raises:
-        DataError: the header is not one of the expected ones.
-    """
-    rows, skips = [], Skips()
-    with io.StringIO(read_text(path), newline="") as f:
-        reader = csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")  # as the reference
-        header = tuple(h.strip() for h in next(reader, []))
-        if header not in (CSV_COLUMNS, CSV_COLUMNS[:2]):
-            raise DataError(
-                f"{path}: CSV header is {','.join(header) or '(empty file)'!r}; expected columns "
-                f"{','.join(CSV_COLUMNS)} (premise, entailment, contradiction), or {','.join(CSV_COLUMNS[:2])}"
-            )
-        keep = len(header) if columns is None else columns
-        line = reader.line_num + 1  # where the next row starts (a quoted field may span lines)
-        for fields in reader:
-            fields = [x.strip() for x in fields]
-            if len(fields) <= 1 and not any(fields):  # a blank line (csv gives [] or [''])
-                skips.skip("empty line(s)", line)
-            elif len(fields) != len(header):
-                skips.skip(f"row(s) with the wrong number of fields (the header has {len(header)})", line)
-            elif not all(fields[:keep]):
-                skips.skip("row(s) with an empty field", line)
-            else:
-                rows.append(tuple(fields[:keep]))
-                skips.keep(rows[-1], line)
-            line = reader.line_num + 1
-    return rows, skips
-
-
 def load_training_data(path: Path, objective: str, batch_size: int, *, hard_negatives: bool = True) -> TrainData:
     """Read and check the training file for ``objective``; errors before any model is loaded.
 
@@ -201,20 +106,20 @@ def load_training_data(path: Path, objective: str, batch_size: int, *, hard_nega
     is_csv = path.suffix.lower() in (".csv", ".tsv")
     examples: list[tuple[str, ...]]
     if objective == "unsup":
-        if is_csv:
-            raise DataError(
-                f"{path}: the unsupervised objective reads one sentence a line, not a CSV; use --sup for triplets"
-            )
-        sentences, skips = read_sentences(path)
+        sentences, skips = read_sentences(path)  # refuses a CSV, JSON lines, gzip, ...
         examples = [(s, s) for s in sentences]
+        unit = "line(s)"
     else:
+        refuse_compressed(path)
         if not is_csv:
             raise DataError(
-                f"{path}: the supervised objective reads a CSV with columns {','.join(CSV_COLUMNS)}"
+                f"{path}: the supervised objective reads a CSV (.csv, or .tsv tab-separated) with the header "
+                f"{','.join(CSV_COLUMNS)} or sent0,sent1"
             )
         examples, skips = read_csv_rows(path, columns=None if hard_negatives else 2)  # 2: (sent0, sent1)
+        unit = "row(s)"
     if skips.total:
-        logger.warning("%s: skipped %d line(s): %s", path, skips.total, skips.describe())
+        logger.warning("%s: skipped %d %s: %s", path, skips.total, unit, skips.describe())
     if skips.repeats:
         line, earlier = skips.first_repeat
         logger.warning(
@@ -223,7 +128,12 @@ def load_training_data(path: Path, objective: str, batch_size: int, *, hard_nega
             "to train without them", path, skips.repeats, line, earlier,
         )
     if not examples:
-        raise DataError(f"{path}: no usable example (skipped {skips.total} line(s): {skips.describe() or 'none'})")
+        hint = ""
+        if objective == "sup" and hard_negatives and read_csv_rows(path, columns=2)[0]:
+            hint = ("; every row's hard_neg is empty: pass --no-hard-negatives to train on the (sent0, sent1) "
+                    "pairs")
+        raise DataError(f"{path}: no usable example (skipped {skips.total} {unit}: {skips.describe() or 'none'})"
+                        f"{hint}")
     if batch_size > len(examples):
         raise DataError(
             f"--batch-size {batch_size} is larger than the data ({len(examples)} examples in {path}); "
@@ -231,6 +141,34 @@ def load_training_data(path: Path, objective: str, batch_size: int, *, hard_nega
         )
     return TrainData(path=path, sha256=sha256_file(path), examples=examples, skipped=skips.total,
                      repeated=skips.repeats)
+
+
+def load_run_data(cfg: Any, run_dir: Path, state: dict[str, Any] | None) -> TrainData:
+    """The training data of the run ``cfg`` (a TrainConfig); with a resumed run's ``state``, checked to be the very
+    data the run started with (same sha256, same number of examples), wherever it now is."""
+    from .runlog import started_examples
+
+    where = (f"python -m trainer --resume --out {run_dir} --data-dir DIR (or --{cfg.objective} FILE), naming where "
+             "the data is now")
+    from simcse_sdk.errors import SimcseError
+
+    try:
+        path = resolve_data_file(cfg.data, cfg.data_dir)
+    except (DataError, SimcseError) as e:
+        if state is None:
+            raise
+        raise DataError(f"{e} If the data moved since the run started: {where}") from None
+    data = load_training_data(path, cfg.objective, cfg.batch_size, hard_negatives=cfg.hard_negatives)
+    if state is not None and state["data_sha256"] != data.sha256:
+        raise DataError(f"{path} changed since the run started (its sha256 is {data.sha256[:12]}..., the run's "
+                        f"{state['data_sha256'][:12]}...); cannot resume on other data: put the original file back, "
+                        f"or give its copy ({where}), or start a new run (another --out)")
+    started = started_examples(run_dir, state) if state is not None else None
+    if started not in (None, len(data.examples)):
+        raise DataError(f"{path}: the run read {started} examples from it when it started, "
+                        f"this version reads {len(data.examples)} (its rules for skipping rows changed): resuming would "
+                        "change the batch order. Start a new run (another --out).")
+    return data
 
 
 class BatchOrder:

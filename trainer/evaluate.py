@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 Encode = Callable[[list[str]], np.ndarray]
 
 
-def check_eval_available(data_dir: str | None) -> None:
+def check_eval_available(data_dir: str | None, training: bool = True) -> None:
     """Raise before training if dev evaluation cannot run (no evaluation package, no SentEval data)."""
     try:
         import simcse_sdk.evaluation  # noqa: F401
@@ -46,9 +46,15 @@ def check_eval_available(data_dir: str | None) -> None:
         raise ConfigError(
             f"dev evaluation needs simcse_sdk.evaluation ({e}); pass --eval-steps 0 to train without it"
         ) from e
-    from simcse_sdk.evaluation.data.datadir import senteval_dir
+    from simcse_sdk.evaluation.data.datadir import DataDirError, senteval_dir
 
-    senteval_dir(data_dir)
+    try:
+        senteval_dir(data_dir)
+    except DataDirError as e:
+        if not training:
+            raise
+        raise ConfigError(f"dev evaluation (every --eval-steps and at the end) needs the STS-B/SICK-R dev data: {e} "
+                          "Or pass --eval-steps 0 to train without dev evaluation (no best/)") from e
 
 
 def memoized(encode: Encode) -> Encode:
@@ -108,7 +114,7 @@ def score_model(
     max_len = max_len or (meta["max_seq_length"] if meta else 32)
     if data_dir is None and not os.environ.get("SIMCSE_DATA_DIR") and meta:
         data_dir = meta["config"].get("data_dir")  # the one the checkpoint was trained and selected with
-    check_eval_available(data_dir)
+    check_eval_available(data_dir, training=False)
     from simcse_sdk.evaluation import evaluate_sts
 
     model, tokenizer = load_base(base, pooler=pooler, mlp_init="base")

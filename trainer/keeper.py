@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from .matryoshka import dev_scores_by_size, selection_score
 from .model import SimCSEModel
 from .rng import rng_state
 from .runlog import RunLog
-from .serving_length import serving_length
+from .st_files import st_unsupported
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class Keeper:
         log: RunLog | None,
         optim: OptimState,
         best: dict[str, Any] | None = None,
+        max_seq_length: int = 512,
     ) -> None:
         self.run_dir = run_dir  # holds best/, last/ and log.jsonl
         self.cfg = cfg  # the resolved config, saved in every checkpoint
@@ -70,6 +72,10 @@ class Keeper:
         self.log = log  # None on processes other than rank 0
         self.optim = optim
         self.best = best  # dev scores (and step) of best/, None before the first evaluation
+        self.max_seq_length = max_seq_length  # the serving length, read once at the start: saved in every simcse.json
+        unsupported = st_unsupported(cfg.inference_pooler)
+        if unsupported and self.main:
+            logger.warning("%s", unsupported)
 
     @property
     def main(self) -> bool:
@@ -77,22 +83,30 @@ class Keeper:
 
     def meta(self, at_step: int, dev: dict[str, Any]) -> dict[str, Any]:
         return build_meta(cfg_dict=self.cfg.to_dict(), data_path=str(self.data.path), data_sha256=self.data.sha256,
-                          step=at_step, dev=dev,
-                          max_seq_length=serving_length(self.cfg.base, self.model.encoder.config)[0])
+                          step=at_step, dev=dev, max_seq_length=self.max_seq_length)
 
     def evaluate(self, at_step: int) -> dict[str, Any]:
-        """Dev scores on rank 0; a new best STS-B dev Spearman is saved to best/."""
+        """Dev scores on rank 0 (at the serving length, as recorded with them); a new best STS-B dev Spearman is
+        saved to best/. A NaN score (a collapsed model) is worse than any: it is warned about and never best."""
         scores: dict[str, Any] = {}
         if self.log is not None:
-            scores = dev_scores_by_size(self.encode, self.cfg)  # with Matryoshka: at each trained size too
+            # with Matryoshka: at each trained size too
+            scores = {**dev_scores_by_size(self.encode, self.cfg), "max_len": self.max_seq_length}
             score = selection_score(scores, self.cfg)
-            is_best = self.best is None or score > selection_score(self.best, self.cfg)
+            if not math.isfinite(score):
+                logger.warning("step %d: the STS-B dev evaluation gave %s (the vectors are degenerate, e.g. after a "
+                               "too high --lr): not a best/ candidate", at_step, score)
+            is_best = math.isfinite(score) and (self.best is None or score > self._best_score())
             self.log.write("eval", step=at_step, **scores, best=is_best)
             if is_best:
                 self.best = {**scores, "step": at_step}
                 save_checkpoint(self.run_dir / "best", self.model, self.tokenizer, self.meta(at_step, scores))
         distributed.barrier()
         return scores
+
+    def _best_score(self) -> float:
+        score = selection_score(self.best, self.cfg) if self.best is not None else -math.inf
+        return score if math.isfinite(score) else -math.inf  # a NaN best/ an older version kept is beaten by any
 
     def save_last(self, at_step: int, last_dev: dict[str, Any], train_s: float) -> None:
         """The resumable state in last/ (RNG of every process gathered to rank 0)."""

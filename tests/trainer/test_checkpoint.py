@@ -8,19 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.checkpoint import (
-    STATE_FILE,
-    build_meta,
-    find_resume_dir,
-    holds_run,
-    prepare_run_dir,
-    read_meta,
-    save_checkpoint,
-)
+from trainer.checkpoint import STATE_FILE, build_meta, read_meta, save_checkpoint
 from trainer.config import resolve
 from trainer.data import tokenize
 from trainer.errors import BaseModelError, ConfigError
 from trainer.model import load_base, make_encode
+from trainer.rundir import find_resume_dir, holds_run, open_run
 from trainer.serving_length import serving_length
 
 
@@ -31,6 +24,23 @@ def test_base_that_is_not_a_model(tmp_path: Path) -> None:
         load_base(str(tmp_path / "missing"), pooler="avg")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(BaseModelError, match="cannot load"):
+        load_base(str(tmp_path), pooler="avg")
+
+
+def test_a_base_without_tokenizer_files_is_refused_not_trained_on_unk(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    import shutil
+
+    for name in ("config.json", "model.safetensors"):  # transformers 5 builds a tokenizer of special tokens only
+        shutil.copy(tiny_bert_dir / name, tmp_path / name)
+    with pytest.raises(BaseModelError, match=r"its tokenizer holds only special tokens .*every word would be \[UNK\].*"
+                                             r"copy the base model's tokenizer files .* into " + str(tmp_path)):
+        load_base(str(tmp_path), pooler="avg")
+
+
+def test_an_old_sentence_transformers_folder_points_at_its_model_subfolder(tmp_path: Path) -> None:
+    (tmp_path / "0_Transformer").mkdir()
+    (tmp_path / "0_Transformer" / "config.json").write_text("{}")
+    with pytest.raises(BaseModelError, match=r"old sentence-transformers folder.*pass --base .*0_Transformer"):
         load_base(str(tmp_path), pooler="avg")
 
 
@@ -203,10 +213,32 @@ def test_a_run_that_saved_only_best_can_be_started_again(tmp_path: Path, caplog:
     # killed after its first best/ and before its first last/: --resume had no state and a new run was refused
     run = tmp_path / "run"
     (run / "best").mkdir(parents=True)
+    (run / "best" / "simcse.json").write_text(json.dumps({"format": "simcse-checkpoint"}))
+    (run / "log.jsonl").write_text('{"type": "start", "step": 0}\n{"type": "eval", "step": 2}\n')
     assert not holds_run(run)
     with caplog.at_level("WARNING"):
-        prepare_run_dir(run, fresh=True)
-    assert not (run / "best").exists() and "stopped before its first save of last/: this run replaces it" in caplog.text
+        open_run(run, resume=False, main=True)
+    assert not (run / "best").exists() and not (run / "log.jsonl").exists()
+    assert "stopped before its first save of last/ (its log has no end record): this run replaces them" in caplog.text
+
+
+@pytest.mark.parametrize(("files", "why"), [
+    ({"best/weights.bin": "x"}, "it has a best/ but no log.jsonl"),  # a folder of the user's, not a run's
+    ({"best/simcse.json": '{"format": "simcse-checkpoint"}',
+      "log.jsonl": '{"type": "start"}\n{"type": "end"}\n'}, r"that run finished \(an end record\)"),
+    ({"best/model.bin": "x", "log.jsonl": '{"type": "start"}\n'}, "its best/ is not a trainer checkpoint"),
+    ({"log.jsonl": '{"note": "mine"}\n'}, "its log.jsonl has no start record"),
+])
+def test_a_new_run_refuses_to_delete_a_best_or_log_that_is_not_a_leftover(tmp_path: Path, files: dict,
+                                                                          why: str) -> None:
+    run = tmp_path / "run"
+    for name, text in files.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    with pytest.raises(ConfigError, match=rf"--out {run} holds .*which a new run would delete.*{why}.*pass another "
+                                          "--out, or remove"):
+        open_run(run, resume=False, main=True)
+    assert all((run / name).exists() for name in files)  # nothing deleted
 
 
 def test_a_cached_hub_id_gives_the_serving_length_of_its_files(tmp_path: Path, minilm_dir: Path,

@@ -35,6 +35,8 @@ def test_paths_are_saved_absolute_and_the_data_dir_from_the_environment_is_kept(
     ({"grad_cache_chunk": 8}, "--grad-cache-chunk"),
     ({"mlm_weight": 0.5}, "--mlm-weight"),
     ({"mlp_only_train": False, "pooler": "avg"}, "--mlp-only-train"),
+    ({"mlp_init": "base", "pooler": "avg"}, "--mlp-init"),  # there is no MLP head to initialise
+    ({"pooler": "avg", "matryoshka_dims": [32, 16], "select_dim": 16, "eval_steps": 0}, "--select-dim"),
 ])
 def test_a_setting_the_run_does_not_use_is_named(overrides: dict, flag: str, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING", logger="trainer.config"):

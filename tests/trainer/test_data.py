@@ -148,7 +148,7 @@ def test_the_skip_warning_names_each_reason_with_its_count_and_first_line(
     with caplog.at_level("WARNING", logger="trainer.data"):
         data = load_training_data(path, "sup", batch_size=1)
     assert data.examples == [("a", "b"), ("multi\nline", "d")] and data.skipped == 5
-    assert ("skipped 5 line(s): 2 row(s) with the wrong number of fields (the header has 2) (first: line 3), "
+    assert ("skipped 5 row(s): 2 row(s) with the wrong number of fields (the header has 2) (first: line 3), "
             "2 row(s) with an empty field (first: line 4), 1 empty line(s) (first: line 7)") in caplog.text
 
 
@@ -176,3 +176,55 @@ def test_distinct_examples_give_no_repeat_warning(tiny_csv: Path, caplog: pytest
     with caplog.at_level("WARNING", logger="trainer.data"):
         assert load_training_data(tiny_csv, "sup", batch_size=8).repeated == 0
     assert not caplog.records
+
+
+def test_an_unbalanced_quote_that_swallows_rows_is_refused_with_its_lines(tmp_path: Path) -> None:
+    rows = [f"a{i},b{i},c{i}" for i in range(40)]
+    rows[10] = '"Hello there, she said,A woman greets someone.,A man sleeps.'  # opens a quote ...
+    rows[30] = 'He ordered a 12" pizza,A man orders food.,A man fasts.'  # ... that this one closes: 21 rows as one
+    path = tmp_path / "quote.csv"
+    path.write_text("sent0,sent1,hard_neg\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"quote on line 12 and closes on line 32.*Escape a quote inside a field as "
+                                        r'""'):
+        load_training_data(path, "sup", batch_size=2)
+    path.write_text('sent0,sent1\n"two\nline\nbreaks",b\nc,d\n')  # a few line breaks in a field stay allowed
+    assert load_training_data(path, "sup", batch_size=2).examples == [("two\nline\nbreaks", "b"), ("c", "d")]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("u.jsonl", '{"text": "a"}\n{"text": "b"}\n', r"is JSON lines, but --unsup reads plain text.*jq -r \.text"),
+    ("u.txt", '{"text": "a"}\n{"text": "b"}\n', r"line 1 is a JSON object.*one sentence a line"),
+    ("u.txt", "text,label\nsentence 0,1\nsentence 1,0\n", r"line 1 \('text,label'\) is a CSV header"),
+    ("u.csv", "text\nHello\nWorld\n", r"is a CSV file, but --unsup reads plain text, one sentence a line \(\.txt\)"),
+    ("u.parquet", "x\ny\n", r"is a Parquet file, but --unsup reads plain text"),
+])
+def test_unsup_refuses_a_file_in_another_format(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name  # each was trained on as sentences, JSON syntax and header included
+    path.write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_training_data(path, "unsup", batch_size=2)
+
+
+def test_a_sentence_with_commas_is_not_taken_for_a_csv_header(tmp_path: Path) -> None:
+    path = tmp_path / "s.txt"
+    path.write_text("Hello, world.\nOne, two, three.\nred,green\n")
+    assert len(load_training_data(path, "unsup", batch_size=2).examples) == 3
+
+
+@pytest.mark.parametrize(("objective", "name", "data", "message"), [
+    ("unsup", "u.txt.gz", None, r"gzip-compressed, which the trainer does not read: gunzip it"),
+    ("sup", "s.csv.gz", None, r"gzip-compressed, which the trainer does not read: gunzip it"),
+    ("unsup", "u.txt", "a sentence\nanother\n".encode("utf-16"), r"is UTF-16, not UTF-8.*iconv -f utf-16"),
+    ("sup", "s.tsv", b"sent0,sent1,hard_neg\na,b,c\n", r"separated by commas, but the file is read as tab-separated "
+                                                        r"\(\.tsv\) for its name: rename it to s\.csv"),
+    ("sup", "s.csv", b"sent0,sent1,hard_neg\na,b,\nc,d,\n", r"every row's hard_neg is empty: pass "
+                                                             r"--no-hard-negatives"),
+])
+def test_format_errors_name_the_fix(tmp_path: Path, objective: str, name: str, data: bytes | None,
+                                    message: str) -> None:
+    import gzip
+
+    path = tmp_path / name
+    path.write_bytes(data if data is not None else gzip.compress(b"sent0,sent1\na,b\nc,d\n"))
+    with pytest.raises(DataError, match=message):
+        load_training_data(path, objective, batch_size=1)

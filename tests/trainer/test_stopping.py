@@ -127,7 +127,8 @@ def test_a_save_cut_short_between_its_renames_leaves_no_old_copy(tiny_bert_dir, 
 
 
 def test_old_copies_a_killed_process_left_are_cleared_when_a_run_starts(tmp_path):
-    from trainer.checkpoint import STATE_FILE, prepare_run_dir
+    from trainer.checkpoint import STATE_FILE
+    from trainer.rundir import prepare_run_dir
 
     run = tmp_path / "run"
     for name in ("last", ".last.old-999999999", ".best.old-999999999", ".best.old-999999998"):

@@ -302,15 +302,15 @@ def test_a_resume_that_would_read_other_examples_from_the_same_file_is_refused(
     # The same file (same sha256) read by other rules (a newer version keeping rows an older one skipped) gives
     # another example count, so another batch order: refused, where the run went on with shuffled batches before.
     killed_after_step_5(config(tiny_bert_dir, tiny_txt, tmp_path / "run"))
-    import trainer.train as train_module
+    import trainer.data as data_module
 
-    real_load = train_module.load_training_data
+    real_load = data_module.load_training_data
 
     def one_less(*args, **kwargs):  # type: ignore[no-untyped-def]
         data = real_load(*args, **kwargs)
         return dataclasses.replace(data, examples=data.examples[:-1])
 
-    monkeypatch.setattr(train_module, "load_training_data", one_less)
+    monkeypatch.setattr(data_module, "load_training_data", one_less)
     with pytest.raises(DataError, match=r"the run read \d+ examples from it when it started, this version reads"):
         train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)
 
@@ -320,3 +320,36 @@ def test_the_started_example_count_comes_from_the_state_or_else_the_run_log(tmp_
     assert started_examples(tmp_path, {}) is None  # no log either
     (tmp_path / "log.jsonl").write_text('{"type": "start", "step": 0, "examples": 9}\n{"type": "step", "step": 1}\n')
     assert started_examples(tmp_path, {}) == 9  # a state saved before the count was kept
+
+
+def test_a_resume_reads_the_data_from_where_data_dir_now_says(tiny_bert_dir: Path, tiny_txt: Path,
+                                                                tmp_path: Path, capsys) -> None:
+    old_dir = tmp_path / "data"
+    (old_dir / "train").mkdir(parents=True)
+    (old_dir / "train" / "wiki1m_for_simcse.txt").write_text(tiny_txt.read_text())
+    killed_after_step_5(config(tiny_bert_dir, Path("wiki"), tmp_path / "run", data_dir=str(old_dir)))
+    new_dir = tmp_path / "moved"
+    old_dir.rename(new_dir)
+    out = str(tmp_path / "run")
+    assert main(["--resume", "--out", out, "--no-progress"]) == 2
+    assert "--resume --out " + out + " --data-dir DIR" in capsys.readouterr().err  # the fix it names works
+    assert main(["--resume", "--out", out, "--data-dir", str(new_dir), "--no-progress"]) == 0  # was ignored
+    assert read_meta(tmp_path / "run" / "last")["step"] == 6
+    assert read_meta(tmp_path / "run" / "last")["config"]["data_dir"] == str(new_dir)
+
+
+def test_a_resume_on_changed_data_names_the_fix(tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path) -> None:
+    data = tmp_path / "s.txt"
+    data.write_text(tiny_txt.read_text())
+    killed_after_step_5(config(tiny_bert_dir, data, tmp_path / "run"))
+    data.write_text(tiny_txt.read_text() + "one more sentence\n")
+    with pytest.raises(DataError, match=r"changed since the run started .*put the original file back.*or start a new "
+                                        r"run \(another --out\)"):
+        train(TrainConfig(out=str(tmp_path / "run")), resume=True, progress=False)
+
+
+def test_a_warm_up_longer_than_the_run_is_warned_about(tiny_bert_dir: Path, tiny_txt: Path, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="trainer.train"):
+        train(config(tiny_bert_dir, tiny_txt, tmp_path / "run", steps=2, warmup_steps=10), progress=False)
+    assert "--warmup-steps 10 is more than the 2 steps of the run: the learning rate never reaches --lr" in caplog.text
