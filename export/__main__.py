@@ -26,6 +26,8 @@ from .quantize import DEFAULT_RECIPE, RECIPES, STATIC_RECIPES
 from .source import SourceError
 from .vectors import parse_prompts
 
+logger = logging.getLogger(__name__)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -55,7 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pooler", choices=POOLERS, help="override the pooler recorded in the checkpoint")
     p.add_argument("--max-len", type=count_arg, help="tokens kept per text, special tokens included (default: simcse.json's "
                    "max_seq_length, else sentence-transformers' max_seq_length, else the tokenizer's model_max_length, "
-                   "else the position embeddings up to 512; the log says which)")
+                   "else the position embeddings up to 512; the log says which); capped at the encoder's positions, with a "
+                   "warning when asked for here")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="L2-normalise inside the graph (default: as the checkpoint says)")
     p.add_argument("--data-dir", help=f"data directory for the STS-B dev gate (default: ${ENV_VAR}; "
@@ -73,10 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-drop", type=points, default=0.1, help="gate: max STS-B dev loss in points, fp32/fp16 "
                    "(default %(default)s)")
     p.add_argument("--matryoshka-dims", type=sizes_arg, metavar="N,N,...",
-                   help="the Matryoshka sizes a model trained elsewhere was trained for (descending); default: the "
-                   "checkpoint's simcse.json (the flag may keep some of its sizes only; a size it does not record is "
-                   "refused). The gate checks every "
-                   "variant at each size")
+                   help="the Matryoshka sizes a model trained elsewhere (no simcse.json) was trained for (descending); "
+                   "default: the checkpoint's simcse.json (the flag may keep some of its sizes only; a size it does not "
+                   "record is refused, and so is the flag where simcse.json records none: trained at full size only). "
+                   "The gate checks every variant at each size")
     p.add_argument("--prompt", action="append", default=[], metavar="NAME=TEXT",
                    help="a prompt put before each input when encode(..., prompt_name=NAME) asks for it (repeatable; "
                    "adds to or replaces config_sentence_transformers.json's prompts), e.g. --prompt 'query=query: '")
@@ -87,6 +90,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "manifest.json) or empty; any other folder is refused")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
+
+
+def no_effect(args: argparse.Namespace) -> list[str]:
+    """Warnings for flags given where they change nothing (the export goes on without them)."""
+    out = []
+    if args.calibration and not (args.int8 and (RECIPES[args.int8_recipe].static or args.openvino)):
+        why = "without --int8" if not args.int8 else f"with the dynamic --int8-recipe {args.int8_recipe}"
+        out.append(f"--calibration {args.calibration} has no effect {why}: it is read with --int8 by the static "
+                   f"int8 recipes ({', '.join(STATIC_RECIPES)}) and, with --openvino, by ov-int8")
+    if args.int8_recipe != DEFAULT_RECIPE and not args.int8:
+        out.append(f"--int8-recipe {args.int8_recipe} has no effect without --int8")
+    return out
 
 
 def cosine(text: str) -> float:
@@ -121,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("export", "simcse_sdk"):
         logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    for line in no_effect(args):
+        logger.warning(line)
     try:
         data_dir = str(resolve_data_dir(args.data_dir))
     except DataDirError as e:

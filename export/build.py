@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import shutil
@@ -40,7 +41,7 @@ from .graph import INPUT_NAMES, EmbeddingModule, export_onnx, fit_length
 from .output import check_output, publish
 from .report import render
 from .source import Source, SourceError
-from .tokenizer import write_tokenizer
+from .tokenizer import check_tokenizer, write_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def build(opts: ExportOptions) -> Outcome:
     if opts.int8_recipe not in quantize.RECIPES:
         raise ValueError(f"Unknown int8 recipe {opts.int8_recipe!r}; choose one of {', '.join(quantize.RECIPES)}.")
     source = Source.read(opts.ckpt, opts.pooler, opts.max_seq_length, opts.normalize)
+    source = dataclasses.replace(source, normalizer=check_tokenizer(source.path, source.vocab_size))
     _check_length(source)
     vectors.prompts(source, opts.prompts, opts.default_prompt_name)  # a bad prompt flag fails before any work
     static = opts.int8 and quantize.RECIPES[opts.int8_recipe].static
@@ -139,7 +141,7 @@ def _build_in(tmp: Path, out: Path, source: Source, opts: ExportOptions, calibra
     module = EmbeddingModule.load(source)
     source = fit_length(source, module)  # the encoder's position limit
     write_tokenizer(source.path / TOKENIZER_NAME, tmp / TOKENIZER_NAME, source.lowercase, source.truncation_side,
-                    source.max_seq_length)
+                    source.max_seq_length, source.normalizer)
     tokenizer = SentenceTokenizer(tmp / TOKENIZER_NAME, source.max_seq_length)  # the reference reads what the SDK will
     ref_encode = _torch_encode(module, tokenizer, source.pad_token_id)
     dim = int(ref_encode(["dimension probe"]).shape[1])

@@ -44,7 +44,18 @@ def calibration_file(source: Source, given: str | None, data_dir: str | None, re
             + ": pass --calibration FILE (a few hundred in-domain sentences, one a line), or --data-dir, "
             "or choose a dynamic recipe that needs none, e.g. --int8-recipe per-channel."
         )
+    where = f"--calibration {str(path)!r}" if given else f"calibration file {str(path)!r}"
+    try:  # read now, not after the graph is built
+        found = calibration_sentences(path)
+    except (DataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{where}: {e}. {FORMATS}") from e
+    if not found:
+        raise ValueError(f"{where} holds no sentences. {FORMATS}")
     return path
+
+
+FORMATS = ("Calibration reads a text file of sentences, one a line, or a .csv/.tsv with the header sent0,sent1 "
+           "or sent0,sent1,hard_neg (its sent0 column); pass --calibration FILE in one of these formats.")
 
 
 def openvino_calibration(source: Source, calibration: Path | None, given: str | None, data_dir: str | None,

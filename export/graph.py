@@ -140,7 +140,10 @@ def fit_length(source: Source, module: EmbeddingModule) -> Source:
     """
     limit = position_limit(module.encoder)
     length = source.max_seq_length if limit is None else min(source.max_seq_length, limit)
-    if length < source.max_seq_length:
+    if length < source.max_seq_length and source.length_from == "--max-len":  # asked for: say it is not what it gets
+        logger.warning("--max-len %d asked, %d used: the encoder's position embeddings allow %d tokens",
+                       source.max_seq_length, length, limit)
+    elif length < source.max_seq_length:
         logger.info("max length %d capped to %d: the encoder's position embeddings allow %d tokens",
                     source.max_seq_length, length, limit)
     ids = torch.tensor([(_probe_ids(module, 3) * length)[:length]], dtype=torch.long)  # (1, length)

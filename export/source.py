@@ -60,6 +60,8 @@ class Source:
     length_from: str = ""  # where max_seq_length came from (--max-len, simcse.json, a config file, the positions)
     truncation_side: str = "right"  # tokenizer_config.json's truncation_side: which end a long text loses
     pooling_skips_prompt: bool = False  # sentence-transformers' include_prompt false (pooling starts after the prompt)
+    vocab_size: int = 0  # config.json's vocab_size: the token ids the embeddings hold (0: not said)
+    normalizer: dict[str, Any] | None = None  # transformers' normaliser where tokenizer_config.json overrides the file's
 
     @classmethod
     def read(
@@ -73,6 +75,8 @@ class Source:
         if not root.is_dir():
             raise SourceError(f"Checkpoint directory {str(root)!r} does not exist; pass --ckpt DIR of a saved model.")
         config_path = root / "config.json"
+        if not config_path.is_file() and (root / "0_Transformer" / "config.json").is_file():
+            raise SourceError(_old_st_layout(root))
         if not config_path.is_file():
             raise SourceError(
                 f"{str(root)!r} is not a model checkpoint: no config.json. Pass a directory written by "
@@ -89,9 +93,13 @@ class Source:
         if not any((root / w).is_file() for w in ("model.safetensors", "pytorch_model.bin")):
             raise SourceError(f"{str(root)!r} has config.json but no weights (model.safetensors or pytorch_model.bin).")
         if not (root / "tokenizer.json").is_file():
+            base = json.loads((root / "simcse.json").read_text(encoding="utf-8")).get("base") if (
+                root / "simcse.json").is_file() else None
             raise SourceError(
-                f"{str(root)!r} has no tokenizer.json (the fast tokenizer the SDK needs). Save it with "
-                "AutoTokenizer.from_pretrained(...).save_pretrained(DIR) using a fast tokenizer."
+                f"{str(root)!r} has no tokenizer.json (the fast tokenizer the SDK needs). Copy the tokenizer files of "
+                f"the model it came from ({'simcse.json says ' + repr(base) if base else 'its base model'}) into it: "
+                "AutoTokenizer.from_pretrained(BASE).save_pretrained(DIR), from a BASE that has them (from a folder "
+                "without them transformers builds a tokenizer that turns every word into [UNK])."
             )
 
         meta: dict[str, Any] = {}
@@ -137,7 +145,22 @@ class Source:
             truncation_side=_truncation_side(root),
             length_from=length_from,
             pooling_skips_prompt=not found.include_prompt,
+            vocab_size=int(getattr(config, "vocab_size", 0) or 0),
         )
+
+
+def _old_st_layout(root: Path) -> str:
+    """The error for an older sentence-transformers folder (its model in ``0_Transformer/``): the flags that export it."""
+    read = st_pooling(root)
+    modes = read[0] if read else []
+    pooler = ST_POOLING_MODES.get(modes[0]) if len(modes) == 1 else None
+    modules = root / "modules.json"
+    kinds = [str(m.get("type", "")) for m in json.loads(modules.read_text(encoding="utf-8"))] if modules.is_file() else []
+    normalize = " --normalize" if any(k.endswith("Normalize") for k in kinds) else ""
+    flags = f"--pooler {pooler}{normalize}" if pooler else "--pooler (the pooling 1_Pooling/config.json names)"
+    return (f"{str(root)!r} is an older sentence-transformers folder: no config.json here, the model is in "
+            f"0_Transformer/. Pass --ckpt {str(root / '0_Transformer')!r} {flags} (its pooling and normalisation "
+            "live beside it, in 1_Pooling/ and modules.json, which the export reads only in the model's own folder).")
 
 
 def _config(root: Path) -> Any:
@@ -190,8 +213,8 @@ def _detect(root: Path, meta: dict[str, Any]) -> Detected:
                         meta.get("max_seq_length"))
     pooling_cfg = root / "1_Pooling" / "config.json"
     read = st_pooling(root)
-    if read is None:
-        return Detected()
+    if read is None:  # sentence_bert_config.json alone: an older folder's 0_Transformer/ (do_lower_case still applies)
+        return Detected(lowercase=bool(st_config(root)[0].get("do_lower_case", False)))
     modes, cfg = read
     found = Detected(source="1_Pooling/config.json", include_prompt=bool(cfg.get("include_prompt", True)))
     if len(modes) == 1 and modes[0] in ST_POOLING_MODES:

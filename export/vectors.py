@@ -2,7 +2,7 @@
 
 - **Trained sizes**: the checkpoint's ``simcse.json`` ``matryoshka_dims`` (written by ``python -m trainer
   --matryoshka-dims``), or ``--matryoshka-dims`` for a model trained elsewhere (on a checkpoint that records
-  its sizes, only some of those). Never guessed from a name.
+  its sizes, only some of those; on one whose simcse.json records none, refused). Never guessed from a name.
 - **Prompts**: a sentence-transformers folder's ``config_sentence_transformers.json`` (``prompts``,
   ``default_prompt_name``), overridden or extended by ``--prompt NAME=TEXT`` / ``--default-prompt-name``.
 - **int8 output scales**: for each size 1..dim, the largest |component| of the unit vectors of the calibration
@@ -47,13 +47,21 @@ def parse_prompts(items: Sequence[str]) -> dict[str, str]:
 def trained_dims(source: Source, flag: Sequence[int] | None, full: int) -> list[int]:
     """The Matryoshka sizes below ``full`` the model was trained for (descending), from simcse.json or the flag.
 
-    The flag is for a model trained elsewhere: where simcse.json records the sizes, the flag may keep some of them
-    only (so that a variant the gate refuses at one size can be published at the others); a size it does not
-    record is refused (the manifest would promise a size that was never trained).
+    The flag is for a model trained elsewhere (no simcse.json): where simcse.json records the sizes, the flag may
+    keep some of them only (so that a variant the gate refuses at one size can be published at the others); a size
+    it does not record is refused (the manifest would promise a size that was never trained), and so is the flag
+    on a checkpoint whose simcse.json records none (``null``: trained at its full size only).
     """
     recorded = [int(d) for d in source.metadata.get("matryoshka_dims") or []]
     where = f"{source.path}/simcse.json matryoshka_dims"
     dims = _checked(list(flag), "--matryoshka-dims", full) if flag else []
+    if not recorded and flag and source.metadata:  # simcse.json written without sizes: trained at full size only
+        raise SourceError(
+            f"--matryoshka-dims {list(flag)}: this checkpoint was trained at its full size only ({where} "
+            f"{json.dumps(source.metadata.get('matryoshka_dims'))}), so the manifest would promise sizes that were "
+            "never trained (and the SDK would no longer warn that cutting its vectors loses quality). Drop "
+            "--matryoshka-dims, or train with python -m trainer --matryoshka-dims to get sizes that hold."
+        )
     if not recorded:
         return dims
     trained = _checked(recorded, where, full)

@@ -39,6 +39,16 @@ def test_a_flag_naming_an_untrained_size_is_refused_and_the_trained_ones_accepte
     assert trained_dims(trained, [128], 384) == [128]  # some of them only (64 left out: int8 may fail there)
 
 
+def test_a_flag_on_a_checkpoint_trained_at_full_size_only_is_refused(tmp_path: Path) -> None:
+    plain = source(tmp_path, {"pooler": "avg", "matryoshka_dims": None})  # this trainer's simcse.json, no sizes
+    with pytest.raises(SourceError) as e:  # the manifest said trained_dims [256, 128] and the SDK stopped warning
+        trained_dims(plain, [256, 128], 384)
+    assert "--matryoshka-dims [256, 128]: this checkpoint was trained at its full size only" in str(e.value)
+    assert f"{tmp_path}/simcse.json matryoshka_dims null" in str(e.value) and "Drop --matryoshka-dims" in str(e.value)
+    assert trained_dims(plain, None, 384) == []
+    assert trained_dims(source(tmp_path), [256, 128], 384) == [256, 128]  # no simcse.json: trained elsewhere
+
+
 def test_prompts_from_the_sentence_transformers_config_and_flags(tmp_path: Path) -> None:
     (tmp_path / "config_sentence_transformers.json").write_text(json.dumps(
         {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": "query"}))

@@ -84,6 +84,18 @@ def test_do_lower_case_is_built_into_the_exported_tokenizer(tiny_bert_dir, tmp_p
     assert_same_vectors(folder, tmp_path / "m")  # "A Man Is ..." was at cosine 0.94 without it
 
 
+def test_do_lower_case_of_tokenizer_config_is_followed_as_transformers_follows_it(tiny_bert_dir, tmp_path):
+    # tokenizer_config.json says do_lower_case true over a tokenizer.json that does not lowercase: transformers
+    # (and so sentence-transformers and the trainer) lowercases and strips accents; the export copied the file as it
+    # was, and its gate passed (both sides read that file): cosine -0.05 to sentence-transformers on cased text
+    folder = save_st(tiny_bert_dir, tmp_path / "st", pooling="mean", max_seq_length=32, cased=True)
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**cfg, "do_lower_case": True}))
+    assert not Source.read(folder).lowercase  # sentence_bert_config.json does not ask for it
+    assert export_main(["--ckpt", str(folder), "--out", str(tmp_path / "m")]) == 0
+    assert_same_vectors(folder, tmp_path / "m")
+
+
 def test_a_dense_module_is_refused_even_with_a_pooler_flag(tiny_bert_dir, tmp_path, capsys):
     folder = save_st(tiny_bert_dir, tmp_path / "st", pooling="mean", max_seq_length=32, dense=True)
     for extra in ([], ["--pooler", "avg"]):  # it was dropped without a word: 32 values where 16 were asked
