@@ -243,3 +243,32 @@ def test_a_huge_lone_input_runs_on_a_round_thread_while_health_answers(tiny_mode
                 release.set()
             assert big.result(60).status_code == 200
     assert not ran_on[0].startswith("simcse-round") and ran_on[1].startswith("simcse-round"), ran_on
+
+
+def test_a_big_body_is_checked_off_the_event_loop_while_health_answers(tiny_model_dir, monkeypatch):
+    """Checking and decoding the 1.4 million OpenAI token ids of an 8 MB body held the event loop, /health and every
+    other request, for about 1 s. A big body is now parsed on a thread; a small one still on the loop."""
+    import simcse_sdk.server.embeddings as route
+
+    real, parsed_on = route.parse_request, []
+    entered, release = threading.Event(), threading.Event()
+
+    def held(raw, *args):  # type: ignore[no-untyped-def]
+        parsed_on.append(threading.current_thread().name)
+        if isinstance(raw["input"], list) and len(raw["input"]) > 1000:  # the big body: held until /health answered
+            entered.set()
+            assert release.wait(30)
+        return real(raw, *args)
+
+    monkeypatch.setattr(route, "parse_request", held)
+    with thread_server(tiny_model_dir) as running, running.client() as http, ThreadPoolExecutor(1) as pool:
+        assert http.post("/v1/embeddings", json={"input": "a short query"}).status_code == 200
+        big = pool.submit(http.post, "/v1/embeddings", json={"input": [101] + [2773] * 20_000 + [102]})  # 120 kB
+        try:
+            assert entered.wait(30)
+            health = httpx.get(f"{running.url}/health", timeout=10)
+            assert health.status_code == 200 and not big.done()
+        finally:
+            release.set()
+        assert big.result(60).status_code == 200
+    assert len(parsed_on) == 2 and parsed_on[0] != parsed_on[1], parsed_on  # the short one on the loop's thread
