@@ -5,7 +5,8 @@ Layout of a checkpoint directory::
     config.json, model.safetensors      the encoder (its ``pooler`` = the SimCSE MLP head, where it has one)
     mlp_head.safetensors                 only for an encoder without a pooler layer trained with ``cls``: the
                                          MLP head (``dense.weight``, ``dense.bias``; tanh(dense(h[CLS])))
-    tokenizer.json, tokenizer_config.json, ...   the tokenizer (padding off, truncation at max_seq_length)
+    tokenizer.json, tokenizer_config.json, ...   the tokenizer (padding off, truncation and model_max_length at
+                                                 max_seq_length)
     modules.json, sentence_bert_config.json, 1_Pooling/, 2_Dense/   sentence-transformers' layout of the same
                                          pooling and length (see :mod:`trainer.st_files`)
     simcse.json                          SimCSE metadata (below)
@@ -141,7 +142,12 @@ def save_checkpoint(
             backend.enable_truncation(int(meta["max_seq_length"]), stride=cut.get("stride", 0),
                                       strategy=cut.get("strategy", "longest_first"),
                                       direction=cut.get("direction", getattr(tokenizer, "truncation_side", "right")))
-        tokenizer.save_pretrained(tmp)
+        before = getattr(tokenizer, "model_max_length", None)
+        tokenizer.model_max_length = int(meta["max_seq_length"])  # tokenizer_config.json: AutoTokenizer cuts there too
+        try:
+            tokenizer.save_pretrained(tmp)
+        finally:
+            tokenizer.model_max_length = before
         write_st_files(tmp, model, meta["pooler"], meta["max_seq_length"])  # SentenceTransformer(ckpt) pools alike
         (tmp / META_FILE).write_text(json.dumps(finite_or_none(meta), indent=2, allow_nan=False) + "\n")
         if training_state is not None:

@@ -62,6 +62,10 @@ def test_the_saved_tokenizer_truncates_at_the_served_length_not_the_training_cut
     tok = Tokenizer.from_file(str(result.run_dir / "last" / "tokenizer.json"))
     assert tok.truncation is not None and tok.truncation["max_length"] == 24  # was 8, --max-len
     assert len(tok.encode(" ".join(["word"] * 100)).ids) == 24
+    from transformers import AutoTokenizer
+
+    # tokenizer_config.json said 512, the base's: transformers cut there
+    assert AutoTokenizer.from_pretrained(result.run_dir / "last").model_max_length == 24
 
 
 @pytest.mark.parametrize("over", [

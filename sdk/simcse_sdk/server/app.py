@@ -112,7 +112,8 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Server
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         path = request.url.path
-        msg = (f"No route {request.method} {path}: this server has "
+        shown = path if len(path) <= 200 else path[:200] + "…"  # a path of any length comes back in the message
+        msg = (f"No route {request.method} {shown}: this server has "
                + ", ".join(f"{r.method} {r.path}" for r in ROUTES) + ".")
         e = ApiError(status, msg, "unknown_route" if status == 404 else "method_not_allowed",
                      headers=dict(getattr(exc, "headers", None) or {}))  # 405: Allow

@@ -255,6 +255,9 @@ def test_unknown_routes_are_counted_under_one_label_with_the_request_id_capped(s
         wrong_method = http.post("/health")
         metrics = http.get("/metrics").text
     assert error_of(r, 404)["code"] == "unknown_route" and r.headers["x-request-id"] == "r" * 200  # as other routes
+    with server.client() as http:
+        long_path = error_of(http.get("/" + "p" * 10_000), 404)["message"]
+    assert "/" + "p" * 199 + "…" in long_path and len(long_path) < 1000  # the path sent was echoed whole
     assert error_of(wrong_method, 405)["code"] == "method_not_allowed"
     # counted, under a fixed label: a label per path sent would grow without bound
     assert 'simcse_requests_total{route="unknown",status="404"}' in metrics and "/v2/nothing" not in metrics
