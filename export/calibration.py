@@ -15,7 +15,8 @@ from pathlib import Path
 
 from simcse_sdk.model.manifest import sha256_file
 
-from trainer.data import read_csv_rows, read_sentences, resolve_data_file
+from trainer.data import resolve_data_file
+from trainer.datafile import read_csv_rows, read_sentences
 from trainer.errors import DataError
 
 from .source import Source

@@ -103,16 +103,16 @@ def _replace_dir(tmp: Path, dest: Path) -> None:
         if old.exists() and not dest.exists():
             os.rename(old, dest)
         raise
-    for left in _old_copies(dest.parent, dest.name):
+    for left in old_copies(dest.parent, dest.name):
         shutil.rmtree(left, ignore_errors=True)
 
 
-def _old_copies(run_dir: Path, name: str = "*") -> list[Path]:
+def old_copies(run_dir: Path, name: str = "*") -> list[Path]:
     """``.<name>.old-<pid>`` folders in ``run_dir`` of this process or of processes that are gone."""
     found = []
     for old in sorted(run_dir.glob(f".{name}.old-*")):
         pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+        if pid.isdigit() and (int(pid) == os.getpid() or not alive(int(pid))):
             found.append(old)
     return found
 
@@ -169,7 +169,7 @@ def _readable_as_umask_allows(folder: Path) -> None:
             f.chmod(0o666 & ~mask)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from simcse_sdk.model.manifest import sha256_file  # the same hash the export checks against
 
-from .datafile import CSV_COLUMNS, Skips, read_csv_rows, read_sentences, read_text, refuse_compressed
+from .datafile import CSV_COLUMNS, read_csv_rows, read_sentences, refuse_compressed
 from .errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ DATA_NAMES: dict[str, tuple[str, ...]] = {
     "wiki": ("wiki1m_for_simcse.txt", "wiki1m_prefix.txt"),
     "nli": ("nli_for_simcse.csv", "nli_snli_devtest_triplets.csv"),
 }
-__all__ = ["CSV_COLUMNS", "DATA_NAMES", "BatchOrder", "Skips", "TrainData", "load_training_data", "mask_tokens",
-           "load_run_data", "read_csv_rows", "read_sentences", "read_text", "resolve_data_file", "tokenize"]
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import META_FILE, STATE_FILE, _alive, _old_copies, read_meta
+from .checkpoint import META_FILE, STATE_FILE, alive, old_copies, read_meta
 from .errors import ConfigError
 from .runlog import read_log
 
@@ -30,7 +30,7 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
     removed = []
     for tmp in run_dir.glob(".*.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
     return removed
@@ -79,7 +79,7 @@ def _recover_old_copies(run_dir: Path) -> None:
     """The ``.<name>.old-<pid>`` a killed save left: removed where ``<name>/`` exists, put back where it is missing;
     the one ``--resume`` reads its state from stays until this run's first save of ``last/`` removes it."""
     resume_dir = find_resume_dir(run_dir)
-    for old in _old_copies(run_dir):
+    for old in old_copies(run_dir):
         dest = run_dir / old.name[1:].rsplit(".old-", 1)[0]
         if old == resume_dir:
             continue

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorpusFileNotFoundError, CorpusInputError, flag
+from .output_folder import is_output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -129,28 +129,12 @@ class _OutputFolders:
         if key not in self.known:
             real = os.path.realpath(folder)
             own = self.out is not None and real == self.out
-            self.known[key] = own or _holds_manifest(folder)
+            self.known[key] = own or is_output_folder(folder)
             if self.known[key]:
                 self.skipped.append(key)
                 logger.info("not reading %s as input: it is %s", key, "this job's --out" if own else
                             "a simcse-embed output folder (it holds _manifest.json), not a corpus")
         return self.known[key]
-
-
-def _holds_manifest(folder: Path) -> bool:
-    """Whether ``folder`` holds a simcse-embed ``_manifest.json`` (read to check its format: a folder can hold a
-    file of that name of another tool)."""
-    from .manifest import FORMAT, NAME  # here: manifest imports this module
-
-    path = folder / NAME
-    if not path.is_file():
-        return False
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def _describe(path: str, fmt: str | None) -> InputFile:

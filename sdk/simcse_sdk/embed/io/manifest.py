@@ -27,10 +27,9 @@ from ...vectors.precision import bytes_per_vector
 from ..config import EmbedConfig
 from ..errors import OutputDirError, flag
 from .inputs import InputFile
+from .output_folder import FORMAT, NAME
 
-NAME = "_manifest.json"
 BAD_ROWS_NAME = "_bad_rows.jsonl"
-FORMAT = "simcse-embeddings"
 FORMAT_VERSION = 1
 
 
