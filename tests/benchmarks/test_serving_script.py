@@ -110,3 +110,27 @@ def test_a_turn_faster_than_the_start_and_end_passes_is_the_ceiling(tmp_path):
     assert "**2,500 sentences/s** (the run's best" in text
     assert ("| 64 clients x 1 sentence, >= 70% of offline (a CPU as fast as the 2-core Xeon) | 60% (60% of its turn) "
             "| not met |") in text
+
+
+def test_the_one_client_aim_is_judged_on_the_median_of_pairs_of_neighbouring_turns(tmp_path):
+    """A single one-client cell that reads 1.5x in a slow spell does not decide the aim when the run has pairs of
+    short turns: each pair's ratio is the server's p50 over the in-process p50 beside it, and the median decides."""
+    row = {"system": "sdk", "size": 1, "concurrency": 1, "requests": 100, "req_per_s": 500.0, "sent_per_s": 500.0,
+           "p50_ms": 1.8, "p95_ms": 2.0, "p99_ms": 3.0, "errors": 0, "rss_mb": 300.0, "startup_s": 1.0}
+    pairs = [{"system": "sdk", "in_process_p50_ms": 1.0, "p50_ms": 1.2},    # 1.20x
+             {"system": "sdk", "in_process_p50_ms": 1.5, "p50_ms": 2.1},    # 1.40x
+             {"system": "sdk", "in_process_p50_ms": 1.25, "p50_ms": 1.5},   # 1.20x
+             {"system": "sdk-workers", "in_process_p50_ms": 1.0, "p50_ms": 2.0}]  # another server: its own verdict
+    data = {"date": "2026-12-06", "command": "python benchmarks/serving.py", "load_generator": "wrk 4.1",
+            "machine": {"model": "Some CPU", "int8_flags": ["avx2"], "cores": 2, "threads": 2}, "duration_s": 8,
+            "offline": {"sent_per_s": 2000.0, "sentences": 5516, "one_p50_ms": 1.2, "one_pairs": pairs},
+            "rows": [row]}
+    path = tmp_path / "serving-test.json"
+    path.write_text(json.dumps(data))
+    text = page(load_run(path), figures=[])
+    assert "| one client's p50, <= 1.3x in-process | 1.20x (median of 3 pairs: 1.20-1.40x; the cell 1.50x) | met |" in text
+    assert "| sdk | 2 | 1.50 | 2.10 | 1.40x |" in text and "| sdk | median |  |  | 1.20x |" in text
+    assert "| sdk-workers | median |  |  | 2.00x |" in text
+    pairs[0]["p50_ms"] = 1.5  # now 1.50x, 1.40x, 1.20x: the median 1.40x
+    path.write_text(json.dumps(data))
+    assert "| one client's p50, <= 1.3x in-process | 1.40x (median of 3 pairs: 1.20-1.50x; the cell 1.50x) | not met |" in page(load_run(path), figures=[])
