@@ -226,6 +226,8 @@ class Encoder:
         progress: bool = False,
         on_batch: Callable[[Batch], None] | None = None,
         on_idle: Callable[[], None] | None = None,
+        *,
+        check_ids: bool = True,
     ) -> np.ndarray:
         """Embed already tokenised inputs: (N, dim) float32, row i for ``token_ids[i]``.
 
@@ -239,8 +241,11 @@ class Encoder:
         Each item must be a 1-D list or array of ints in ``range(tokenizer.vocab_size)``, of 1 to
         ``max_seq_length`` ids; anything else raises an :class:`~simcse_sdk.errors.InputError` (wrong
         type) or :class:`~simcse_sdk.errors.InvalidArgumentError` (bad value) naming the item index.
+        ``check_ids=False`` skips those checks, for a list of int64 arrays that this encoder's tokenizer made or that
+        were checked already (the server's rounds): an id out of range is then the runtime's error, not one naming it.
         """
-        ids = check_token_ids(token_ids, self.tokenizer.vocab_size, self.manifest.max_seq_length)
+        ids = (check_token_ids(token_ids, self.tokenizer.vocab_size, self.manifest.max_seq_length) if check_ids
+               else list(token_ids))
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         if on_batch is not None and not callable(on_batch):
             raise InputError(f"on_batch must be a function of one Batch, or None; got {type(on_batch).__name__}.")

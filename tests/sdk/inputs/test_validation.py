@@ -199,6 +199,15 @@ def test_encode_ids_accepts_lists_tuples_and_arrays_like_encode(encoder):
         np.testing.assert_allclose(encoder.encode_ids(value), expected, atol=1e-6)
 
 
+def test_encode_ids_without_checks_gives_the_same_rows_for_checked_ids(encoder):
+    """check_ids=False (the server's rounds: ids its tokenizer made or its route checked) skips the checks only."""
+    texts = ["one text", "another, longer text", ""]
+    ids = encoder.tokenizer.encode(texts)
+    np.testing.assert_array_equal(encoder.encode_ids(ids, check_ids=False), encoder.encode_ids(ids))
+    with pytest.raises(InputError, match=r"token_ids\[0\] is str"):  # the default still checks
+        encoder.encode_ids(["101 102"])
+
+
 # -- model directory ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("normalized", "no", r"field normalized must be true or false, got 'no'"),

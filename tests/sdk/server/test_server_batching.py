@@ -28,7 +28,7 @@ class Rounds:
         self.sizes: list[int] = []
         self.release = [threading.Event() for _ in tail]
 
-    def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle):  # type: ignore[no-untyped-def]
+    def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle, check_ids=True):  # type: ignore[no-untyped-def]
         if not ids:  # as Encoder.encode_ids: nothing to run, no batch, no tail
             return np.zeros((0, self.dim), dtype=np.float32)
         k = len(self.sizes)
@@ -142,7 +142,7 @@ def test_a_round_with_nothing_to_run_leaves_the_running_round_alone(encoder):
     removed the running round from the list: that round's end then raised, its request was never answered, and a
     phantom round held the threads (a 422 or a client gone during a big request stopped the server for good)."""
     class LateTail(Rounds):  # round 0 reaches its tail only after the refused round has ended
-        def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle):  # type: ignore[no-untyped-def]
+        def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle, check_ids=True):  # type: ignore[no-untyped-def]
             out = super().__call__(ids, batch_size, max_tokens, on_batch, None)
             if len(ids) and on_idle is not None:
                 on_idle()
