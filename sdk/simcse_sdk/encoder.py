@@ -22,9 +22,10 @@ import numpy as np
 from . import similarity as sim
 from .autotune import accuracy, selection
 from .autotune.choice import Candidate, Choice
-from .errors import InputError, InvalidArgumentError
+from .errors import InvalidArgumentError
 from .inputs.batching import Batch
 from .inputs.validation import (
+    check_callbacks,
     check_encode_args,
     check_encoder_args,
     check_finite_output,
@@ -231,26 +232,20 @@ class Encoder:
     ) -> np.ndarray:
         """Embed already tokenised inputs: (N, dim) float32, row i for ``token_ids[i]``.
 
-        Each item is the model's full input (special tokens included, at most ``max_seq_length``
-        ids), as ``encoder.tokenizer.encode`` returns it; the server uses this to batch inputs
-        of many requests together. ``encode(texts)`` equals ``encode_ids(tokenizer.encode(texts))``.
-        ``on_batch`` is called with each padded batch once it has run (for metrics). ``on_idle`` is
-        called at most once, when all batches have started and a CPU worker is free before the call
-        returns (the server starts its next round then).
+        Each item is the model's full input (special tokens included), as ``encoder.tokenizer.encode`` returns it
+        (``encode(texts)`` equals ``encode_ids(tokenizer.encode(texts))``); the server batches requests so.
+        ``on_batch`` is called with each padded batch once it has run (metrics); ``on_idle`` at most once, when all
+        batches have started and a CPU worker is free before the call returns (the server's next round starts then).
 
-        Each item must be a 1-D list or array of ints in ``range(tokenizer.vocab_size)``, of 1 to
-        ``max_seq_length`` ids; anything else raises an :class:`~simcse_sdk.errors.InputError` (wrong
-        type) or :class:`~simcse_sdk.errors.InvalidArgumentError` (bad value) naming the item index.
-        ``check_ids=False`` skips those checks, for a list of int64 arrays that this encoder's tokenizer made or that
-        were checked already (the server's rounds): an id out of range is then the runtime's error, not one naming it.
+        Each item must be a 1-D list or array of ints in ``range(tokenizer.vocab_size)``, of 1 to ``max_seq_length``
+        ids; anything else raises an :class:`~simcse_sdk.errors.InputError` (wrong type) or
+        :class:`~simcse_sdk.errors.InvalidArgumentError` (bad value) naming the item index. ``check_ids=False`` skips
+        that, for int64 arrays this encoder's tokenizer made or that were checked (the server's rounds).
         """
-        ids = (check_token_ids(token_ids, self.tokenizer.vocab_size, self.manifest.max_seq_length) if check_ids
-               else list(token_ids))
+        vocab, max_len = self.tokenizer.vocab_size, self.manifest.max_seq_length
+        ids = check_token_ids(token_ids, vocab, max_len) if check_ids else list(token_ids)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
-        if on_batch is not None and not callable(on_batch):
-            raise InputError(f"on_batch must be a function of one Batch, or None; got {type(on_batch).__name__}.")
-        if on_idle is not None and not callable(on_idle):
-            raise InputError(f"on_idle must be a function of no arguments, or None; got {type(on_idle).__name__}.")
+        check_callbacks(on_batch=on_batch, on_idle=on_idle)
         return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle)
 
     def _encode_ids(

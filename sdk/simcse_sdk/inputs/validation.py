@@ -212,6 +212,13 @@ def check_encoder_args(path: object, device: object, variant: object, threads: o
     check_flag(parallel_batches, "parallel_batches")
 
 
+def check_callbacks(on_batch: object, on_idle: object) -> None:
+    """``encode_ids``'s hooks: each a function or None (on_batch takes a Batch, on_idle nothing)."""
+    for name, fn, what in (("on_batch", on_batch, "of one Batch"), ("on_idle", on_idle, "of no arguments")):
+        if fn is not None and not callable(fn):
+            raise InputError(f"{name} must be a function {what}, or None; got {type(fn).__name__}.")
+
+
 def check_encode_args(batch_size: object, normalize: object, max_tokens: object, progress: object,
                       default_batch: int, default_tokens: int) -> tuple[int, bool, int, bool]:
     """``encode``'s options resolved: (batch_size, normalize, max_tokens, progress); ``None`` means the default."""

@@ -34,8 +34,9 @@ import numpy as np
 
 from ..encoder import Encoder
 from ..inputs.batching import Batch
-from .job import Job, Outcome, Overloaded, Piece, Result, TooLong
+from .job import Job, Outcome, Overloaded, Piece, Result
 from .metrics import Metrics
+from .round import compute
 from .truncation import Truncation
 
 logger = logging.getLogger(__name__)
@@ -262,36 +263,9 @@ class RequestBatcher:
                 job.future.set_result(Result(job.out, job.tokens, job.truncated, queue_s, job.inference_s))
 
     def _run_round(self, pieces: list[Piece], on_idle: Callable[[], None] | None) -> list[Outcome]:
-        """On a round thread (a lone input: the event loop's): tokenise the round's texts in one call, embed
-        everything, split per piece. ``on_idle`` is called once a thread is free before the round ends."""
-        texts = [t for p in pieces if p.job.texts is not None for t in p.job.texts[p.start : p.end]]
-        cpu = time.thread_time()
-        tok_ids, tok_cut = self.encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])
-        if self.metrics is not None:
-            self.metrics.tokenize_cpu.inc(time.thread_time() - cpu)
-        ids: list[np.ndarray] = []
-        spans: list[tuple[int, int, int, int] | BaseException] = []  # (start, end, tokens, truncated)
-        pos = 0
-        for p in pieces:
-            n = p.size
-            if p.job.texts is not None:
-                piece_ids, cut = tok_ids[pos : pos + n], tok_cut[pos : pos + n]
-                pos += n
-            else:
-                raw = (p.job.token_ids or [])[p.start : p.end]
-                piece_ids, cut = [self.cut.ids(t) for t in raw], [len(t) > self.max_len for t in raw]
-            first_cut = next((i for i, c in enumerate(cut) if c), None)
-            if first_cut is not None and not p.job.truncate:
-                i = p.start + first_cut
-                tokens = self.cut.tokens(p.job.texts[i]) if p.job.texts is not None else len((p.job.token_ids or [])[i])
-                spans.append(TooLong(i, self.max_len, tokens))
-                continue
-            spans.append((len(ids), len(ids) + n, sum(len(t) for t in piece_ids), sum(cut)))
-            ids.extend(piece_ids)
-        # the ids are checked already: a client's by the route (api/token_ids.py), the others are the tokenizer's own
-        emb = self.encoder.encode_ids(ids, batch_size=self.batch_size, max_tokens=self.max_batch_tokens,
-                                      on_batch=self._observe_batch, on_idle=on_idle, check_ids=False)
-        return [s if isinstance(s, BaseException) else (emb[s[0] : s[1]], s[2], s[3]) for s in spans]
+        """On a round thread (a lone input: the event loop's): the round's work (:func:`.round.compute`)."""
+        return compute(self.encoder, self.cut, pieces, self.batch_size, self.max_batch_tokens, self.metrics,
+                       self._observe_batch, on_idle)
 
     def _observe_batch(self, batch: Batch) -> None:
         if self._abandoned is not None:  # stopping: the round ends after this batch, not after all of them
