@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,8 +117,14 @@ def minilm_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path,
 
     out = tmp_path_factory.mktemp("minilm_export") / "model"
     openvino = importlib.util.find_spec("openvino") is not None  # the openvino extra: ov-fp32/ov-bf16/ov-int8 too
-    outcome = build(ExportOptions(ckpt=str(minilm_dir), out=str(out), fp16=True, int8=True, data_dir=str(data_dir),
-                                  openvino=openvino))
+    options = ExportOptions(ckpt=str(minilm_dir), out=str(out), fp16=True, int8=True, data_dir=str(data_dir),
+                            openvino=openvino)
+    outcome = build(options)
+    if outcome.refused and all(name.startswith("ov-") for name in outcome.refused):
+        # OpenVINO 2026.4 once gave one nearly orthogonal row of ~1,000 (ov-fp32 min cos 0.14, mean 0.9992; not
+        # reproduced since): the gate refused it, as it should. A second refusal is a real failure, not a rare one.
+        warnings.warn(f"OpenVINO variants refused, exporting again: {outcome.refused}", stacklevel=1)
+        outcome = build(options)
     assert outcome.out == out and not outcome.refused, outcome
     return out
 
