@@ -11,6 +11,8 @@ neighbouring pass is what a cell ran beside). An aim is met only when it holds a
 
 from __future__ import annotations
 
+from statistics import median
+
 from benchmarks.report_format import count, ms, plural, table
 from benchmarks.report_tables import Run
 
@@ -95,7 +97,7 @@ def serving_body(run: Run) -> list[str]:
               f"{p['p50_ms'] / p['in_process_p50_ms']:.2f}x"]
              for system in dict.fromkeys(p["system"] for p in pairs)
              for i, p in enumerate(p for p in pairs if p["system"] == system)]
-            + [[system, "median", "", "", f"{median_ratio(pairs, system):.2f}x"]
+            + [[system, "median", "", "", f"{median(pair_ratios(pairs, system)):.2f}x"]
                for system in dict.fromkeys(p["system"] for p in pairs)])]
     blocks += aims(d, rows)
     if s := d.get("soak"):
@@ -152,26 +154,18 @@ def aims(d: dict, rows: list[dict]) -> list[str]:
     return out
 
 
-def median(values: list[float]) -> float:
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def median_ratio(pairs: list[dict], system: str) -> float:
-    """The median over the pairs of the system's one-client p50 divided by the in-process p50 of the same pair."""
-    return median([p["p50_ms"] / p["in_process_p50_ms"] for p in pairs if p["system"] == system])
+def pair_ratios(pairs: list[dict], system: str) -> list[float]:
+    """For each pair of the system, its one-client p50 divided by the in-process p50 of the same pair."""
+    return [p["p50_ms"] / p["in_process_p50_ms"] for p in pairs if p["system"] == system]
 
 
 def one_client(d: dict, system: str, c1: list[dict], one: float | None) -> tuple[str, str] | None:
     """(one client's ratio to in-process encode, verdict): judged on the median ratio of the pairs of short turns
     where the run has them (a ratio of neighbours in time), else on the one-client cell."""
     cell = f"{c1[0]['p50_ms'] / one:.2f}x" if one is not None and c1 else None
-    pairs = [p for p in d["offline"].get("one_pairs", []) if p["system"] == system]
-    if pairs:
-        ratios = [p["p50_ms"] / p["in_process_p50_ms"] for p in pairs]
+    if ratios := pair_ratios(d["offline"].get("one_pairs", []), system):
         ratio = median(ratios)
-        text = (f"{ratio:.2f}x (median of {plural(len(pairs), 'pair')}: {min(ratios):.2f}-{max(ratios):.2f}x"
+        text = (f"{ratio:.2f}x (median of {plural(len(ratios), 'pair')}: {min(ratios):.2f}-{max(ratios):.2f}x"
                 + (f"; the cell {cell})" if cell else ")"))
         return text, "met" if ratio <= ONE_CLIENT_RATIO else "not met"
     if cell is None or one is None:
