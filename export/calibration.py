@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -87,7 +88,13 @@ def training_file(source: Source) -> Path | None:
 
 def calibration_sentences(path: Path, limit: int = 512) -> list[str]:
     """The first ``limit`` sentences of a training-format file: one a line, or a CSV/TSV in SimCSE's NLI format
-    (its premises, ``sent0``), read by the trainer's own readers."""
+    (its premises, ``sent0``), read by the trainer's own readers. The file is read once a process: the export checks
+    it first, then its int8, OpenVINO and output-scale steps each ask for it."""
+    return list(_read_head(path, limit))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_head(path: Path, limit: int) -> tuple[str, ...]:
     if path.suffix.lower() in (".csv", ".tsv"):
-        return [row[0] for row in read_csv_rows(path)[0]][:limit]
-    return read_sentences(path)[0][:limit]
+        return tuple(row[0] for row in read_csv_rows(path)[0][:limit])
+    return tuple(read_sentences(path)[0][:limit])

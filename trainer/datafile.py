@@ -67,7 +67,7 @@ def check_sentence_file(path: Path, text: str | None = None) -> None:
     if kind is not None:
         raise DataError(f"{path} is {kind} file, but {fix}: save its sentence column alone, without the header, "
                         f"as a .txt (for --sup, a CSV needs the header {','.join(CSV_COLUMNS)} or sent0,sent1)")
-    lines = (text if text is not None else read_text(path)).splitlines()
+    lines = (text if text is not None else read_text(path))[:65536].splitlines()[:6]  # the head: all it looks at
     first = lines[0].strip() if lines else ""
     if first.startswith("{") and first.endswith("}"):
         raise DataError(f"{path} line 1 is a JSON object ({first[:60]}), but {fix}: write the sentences out, e.g. "
