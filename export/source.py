@@ -151,13 +151,9 @@ class Source:
 
 def _old_st_layout(root: Path) -> str:
     """The error for an older sentence-transformers folder (its model in ``0_Transformer/``): the flags that export it."""
-    read = st_pooling(root)
-    modes = read[0] if read else []
-    pooler = ST_POOLING_MODES.get(modes[0]) if len(modes) == 1 else None
-    modules = root / "modules.json"
-    kinds = [str(m.get("type", "")) for m in json.loads(modules.read_text(encoding="utf-8"))] if modules.is_file() else []
-    normalize = " --normalize" if any(k.endswith("Normalize") for k in kinds) else ""
-    flags = f"--pooler {pooler}{normalize}" if pooler else "--pooler (the pooling 1_Pooling/config.json names)"
+    found = _detect(root, {})  # the folder's 1_Pooling/ and modules.json, read as for a current folder
+    normalize = " --normalize" if found.normalize else ""
+    flags = f"--pooler {found.pooler}{normalize}" if found.pooler else "--pooler (the pooling 1_Pooling/config.json names)"
     return (f"{str(root)!r} is an older sentence-transformers folder: no config.json here, the model is in "
             f"0_Transformer/. Pass --ckpt {str(root / '0_Transformer')!r} {flags} (its pooling and normalisation "
             "live beside it, in 1_Pooling/ and modules.json, which the export reads only in the model's own folder).")

@@ -254,8 +254,7 @@ def resolve(preset: str, overrides: dict[str, Any] | None = None) -> TrainConfig
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides or {}) - names)
+    unknown = sorted(set(overrides or {}) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
         raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
     cfg = dataclasses.replace(PRESETS[preset], **(overrides or {}))

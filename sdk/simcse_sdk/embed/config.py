@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..vectors.dimensions import OUTPUTS
-from .errors import EmbedConfigError
+from .errors import EmbedConfigError, flag
 
 BAD_ROW_MODES = ("embed", "skip")
 QUOTING = ("minimal", "none")
@@ -93,10 +93,10 @@ class EmbedConfig:
                 continue
             text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
             if not (text.isascii() and text.isdigit()):
-                flag = "--" + name.replace("_", "-")
+                option = "--" + name.replace("_", "-")
                 raise EmbedConfigError(
-                    f"{name}={value!r}, but without a header row (--no-header, header=False) the columns have no "
-                    f"names: pass {flag} N ({name}='N'), N the column's number counted from 0, e.g. {flag} 5 for "
+                    f"{name}={value!r}, but without a header row ({flag('--no-header')}) the columns have no "
+                    f"names: pass {option} N ({name}='N'), N the column's number counted from 0, e.g. {option} 5 for "
                     "the sixth column."
                 )
             numbers[name] = str(int(text))
@@ -112,7 +112,7 @@ class EmbedConfig:
             if ray_only:
                 raise EmbedConfigError(
                     f"{', '.join(ray_only)} only apply to the Ray engine, and this job runs on the local engine: "
-                    "pass --engine ray (engine='ray' in Python) to use them, or leave them out "
+                    f"pass {flag('--engine ray')} to use them, or leave them out "
                     "(--address, --actors, --cpus-per-actor, --gpus-per-actor)."
                 )
         else:

@@ -51,6 +51,7 @@ PYTHON_SPELLING = {
     "--quoting none": "quoting='none'",
     "--format": "format=",
     "--format text": "format='text'",
+    "--engine ray": "engine='ray'",
     "--no-header": "header=False",
     "--address": "ray_address=",
     "--actors": "actors=",

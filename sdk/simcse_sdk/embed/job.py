@@ -33,7 +33,7 @@ from .io.shards import (
     remove_temporaries,
     shard_info,
 )
-from .plan import ShardSpec, is_written, plan_shards
+from .plan import ShardSpec, plan_shards
 from .summary import Progress, Summary
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def _run(model_dir: str | os.PathLike[str], out: Path, config: EmbedConfig, shar
     manifest.save(out, dict(record, status="complete", rows=rows, bad_rows=len(bad), summary=summary.to_dict()))
     for row in bad[:10]:
         logger.warning("bad row %s line %s: %s (%s)", row["file"], row["line"], row["reason"],
-                       "embedded as empty text" if is_written(row, config.bad_rows) else "not written")
+                       "embedded as empty text" if row.get("embedded") else "not written")
     if repeated:  # None: not counted
         logger.warning("%d rows repeat an id of another row (%s): a store keyed on %r keeps one vector of each",
                        repeated, ", ".join(map(repr, examples)), config.id_column)

@@ -43,7 +43,6 @@ from .io.records import (
 logger = logging.getLogger(__name__)
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
-WRONG_WIDTH = "record has "  # how the reason of a CSV/TSV record of the wrong width starts (never written)
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,8 @@ class ShardRows:
 
     ids: list[str] = field(default_factory=list)  # one per row written
     texts: list[str] = field(default_factory=list)  # bad rows embedded as "" (bad_rows="embed") or left out
-    bad: list[dict[str, Any]] = field(default_factory=list)  # {"id", "file", "line", "reason"} per bad row
+    bad: list[dict[str, Any]] = field(default_factory=list)  # {"id", "file", "line", "reason", "embedded"} per bad
+    # row; "embedded": whether it is in the output, embedded as empty text
 
 
 def plan_shards(files: list[InputFile], config: EmbedConfig) -> list[ShardSpec]:
@@ -83,8 +83,8 @@ def plan_shards(files: list[InputFile], config: EmbedConfig) -> list[ShardSpec]:
     shards: list[ShardSpec] = []
     for f in files:
         if config.id_column and f.format == "text":  # said once, not applied without a word
-            logger.warning("%s is a text file (one text a line, no fields): its rows get file:line ids, not "
-                           "--id-column (id_column=) %r", f.path, config.id_column)
+            logger.warning("%s is a text file (one text a line, no fields): its rows get file:line ids, not %s %r",
+                           f.path, flag("--id-column"), config.id_column)
         starts = _record_starts(f, config)
         total = starts.pop()  # the helper appends the record count
         if not total:
@@ -93,8 +93,8 @@ def plan_shards(files: list[InputFile], config: EmbedConfig) -> list[ShardSpec]:
                             config.header)[0] if f.format in DELIMITERS else None
         if header is not None and config.header and data_like(header):  # STS-B has no header row: line 1 was lost
             logger.warning("%s: its first line, read as the header row (the column names, not embedded), has fields "
-                           "that look like data (%s): if the file has no header row, pass --no-header (header=False) "
-                           "and number the columns from 0", f.path, ", ".join(map(repr, data_like(header)[:3])))
+                           "that look like data (%s): if the file has no header row, pass %s and number the columns "
+                           "from 0", f.path, ", ".join(map(repr, data_like(header)[:3])), flag("--no-header"))
         for k in range(0, total, config.shard_rows):
             offset, line = starts[k // config.shard_rows]
             shards.append(ShardSpec(len(shards), f.path, f.format, offset, line, min(config.shard_rows, total - k), header))
@@ -139,16 +139,17 @@ def read_shard(spec: ShardSpec, config: EmbedConfig) -> ShardRows:
     listed with its ``file:line`` id when ids are ``file:line``, else with ``"id": None``)."""
     out = ShardRows()
     by_column = bool(config.id_column) and spec.format != "text"
-    for line, text_value, id_value, why in _records(spec, config):
+    for line, text_value, id_value, why, whole in _records(spec, config):
         text, reason = judge(text_value) if why is None else (None, why)
         row_id, id_problem = judge_id(id_value) if by_column else (f"{spec.path}:{line}", None)
         if row_id is None:  # never a made-up id beside the file's own ids: listed, not written
             out.bad.append({"id": None, "file": spec.path, "line": line,
-                            "reason": why or f"{id_problem} in column {config.id_column!r}"})
+                            "reason": why or f"{id_problem} in column {config.id_column!r}", "embedded": False})
             continue
         if text is None:
-            out.bad.append({"id": row_id, "file": spec.path, "line": line, "reason": reason})
-            if not is_written(out.bad[-1], config.bad_rows):
+            embedded = whole and config.bad_rows == "embed"  # a record of the wrong width never is
+            out.bad.append({"id": row_id, "file": spec.path, "line": line, "reason": reason, "embedded": embedded})
+            if not embedded:
                 continue
             text = ""  # embedded as the SDK embeds empty text
         out.ids.append(row_id)
@@ -156,18 +157,15 @@ def read_shard(spec: ShardSpec, config: EmbedConfig) -> ShardRows:
     return out
 
 
-def is_written(bad: dict[str, Any], bad_rows: str) -> bool:
-    """Whether a bad row (an entry of :attr:`ShardRows.bad`) is in the output, embedded as empty text."""
-    return bad_rows == "embed" and bad["id"] is not None and not str(bad["reason"]).startswith(WRONG_WIDTH)
-
-
-def _records(spec: ShardSpec, config: EmbedConfig):  # -> Iterator[(line, text value, id value, reason)]
+def _records(spec: ShardSpec, config: EmbedConfig):  # -> Iterator[(line, text value, id value, reason, whole)]
+    # reason: why the record is bad before its text is looked at (None: not); whole: False for a record that was not
+    # read as one (a CSV/TSV record of the wrong width), never written
     text_col, id_col = config.text_column, config.id_column
     if spec.format == "parquet":
         cols = [text_col] + ([id_col] if id_col else [])
         data = parquet_rows(spec.path, spec.offset, spec.rows, cols)
         for k in range(spec.rows):
-            yield spec.first_line + k, data[text_col][k], data[id_col][k] if id_col else None, None
+            yield spec.first_line + k, data[text_col][k], data[id_col][k] if id_col else None, None, True
         return
     with open(spec.path, "rb") as fh:
         fh.seek(spec.offset)
@@ -179,16 +177,16 @@ def _records(spec: ShardSpec, config: EmbedConfig):  # -> Iterator[(line, text v
                 if n == spec.rows:
                     return
                 if len(fields) != len(spec.header):  # more fields than the header: a text with an unquoted comma
-                    yield line, None, None, (f"{WRONG_WIDTH}{len(fields)} fields, the "
-                                             f"{'header' if config.header else 'first record'} {len(spec.header)}")
+                    why = f"record has {len(fields)} fields, the {'header' if config.header else 'first record'} "
+                    yield line, None, None, f"{why}{len(spec.header)}", False
                     continue
-                yield line, fields[t], None if i is None else fields[i], None
+                yield line, fields[t], None if i is None else fields[i], None, True
             return
         for n, raw in enumerate(lines):
             if n == spec.rows:
                 return
             text = strip_newline(raw)
             if spec.format == "jsonl":
-                yield (lines.line, *json_text(text, text_col, id_col))
+                yield (lines.line, *json_text(text, text_col, id_col), True)
             else:
-                yield lines.line, text, None, None
+                yield lines.line, text, None, None, True

@@ -82,9 +82,10 @@ def default_actors(cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0, res
     return max(1, n)
 
 
-def lacks(actors: int, cpus_per_actor: float, gpus_per_actor: float) -> str | None:
-    """What the connected cluster lacks to run ``actors`` actors of these resources at once, or None when they fit.
-    Ray itself waits without end for resources it does not have."""
+def lacks(actors: int, cpus_per_actor: float, gpus_per_actor: float, reserve_cpus: float = 0.0) -> str | None:
+    """What the connected cluster lacks to run ``actors`` actors of these resources at once (and leave
+    ``reserve_cpus`` CPUs for Ray Data's read tasks), or None when they fit. Ray itself waits without end for
+    resources it does not have."""
     res = _ray().cluster_resources()
     for kind, unit, per_actor in (("GPU", "GPU", gpus_per_actor), ("CPU", "CPUs", cpus_per_actor)):
         have = res.get(kind, 0.0)
@@ -92,18 +93,28 @@ def lacks(actors: int, cpus_per_actor: float, gpus_per_actor: float) -> str | No
             if actors == 1:
                 return f"an actor asks for {per_actor} {unit} and the cluster has {have:g}"
             return f"{actors} actors x {per_actor:g} {unit} ask for {actors * per_actor:g} and the cluster has {have:g}"
+    cpus = res.get("CPU", 0.0)
+    if reserve_cpus and actors * cpus_per_actor > cpus - reserve_cpus:
+        return (f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the cluster, leaving none for "
+                "Ray Data's read tasks")
     return None
 
 
-def shortfall(actors: int, cpus_per_actor: float, gpus_per_actor: float, reserve_cpus: float = 0.0) -> str | None:
-    """What the connected cluster lacks for ``actors`` actors of these resources (:func:`lacks`) and ``reserve_cpus``
-    CPUs for Ray Data's read tasks, or None when they fit."""
+def check_room(actors: int, cpus_per_actor: float, gpus_per_actor: float, refusal: str,
+               reserve_cpus: float = 0.0) -> None:
+    """Refuse actors the cluster has no room for when nothing will add it; else warn that the job waits.
+
+    Raises :class:`~simcse_sdk.embed.EmbedConfigError` (``refusal`` with ``{lack}`` filled in: what is missing)
+    when the actors do not fit a local Ray this process started (:func:`started_locally`), which cannot grow: Ray
+    would wait for them forever. On a cluster joined by address, which an autoscaler may grow, and where the actors
+    fit but leave fewer than ``reserve_cpus`` CPUs for the read tasks, a warning says what is missing."""
     lack = lacks(actors, cpus_per_actor, gpus_per_actor)
-    cpus = _ray().cluster_resources().get("CPU", 0.0)
-    if lack is None and reserve_cpus and actors * cpus_per_actor > cpus - reserve_cpus:
-        return (f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the cluster, leaving none for "
-                "Ray Data's read tasks")
-    return lack
+    if lack and started_locally():
+        raise EmbedConfigError(refusal.replace("{lack}", lack))
+    lack = lack or lacks(actors, cpus_per_actor, gpus_per_actor, reserve_cpus)
+    if lack:
+        logger.warning("%s; the job waits until the cluster has them (an autoscaling cluster may add them): pass "
+                       "fewer actors or resources per actor, or add nodes", lack)
 
 
 def started_locally() -> bool:
@@ -226,17 +237,10 @@ def embed_dataset(ds: Any, model_dir: str | os.PathLike[str], text_column: str =
     if not ray.is_initialized():
         ray.init()  # as Ray Data does on first use: a cluster this process starts unless one is found to join
     n = actors or default_actors(cpus_per_actor, gpus_per_actor, reserve_cpus=1.0)  # one CPU reads the data
-    missing = lacks(n, cpus_per_actor, gpus_per_actor)
-    if missing and started_locally():  # nothing will add them: the pipeline would wait forever
-        raise EmbedConfigError(
-            f"embed_dataset: {missing}, and this is a local Ray that this process started, which cannot grow: Ray "
-            "would wait for them forever. Leave actors out (it defaults to what the cluster fits), pass fewer "
-            "actors or resources per actor, or ray.init(address=...) a cluster that has them before embed_dataset."
-        )
-    lack = shortfall(n, cpus_per_actor, gpus_per_actor, reserve_cpus=1.0)
-    if lack:  # Ray would wait for it without a word (an autoscaling cluster may add it)
-        logger.warning("embed_dataset: %s; the job waits until the cluster has them: pass fewer actors or "
-                       "resources per actor, or add nodes", lack)
+    check_room(n, cpus_per_actor, gpus_per_actor, reserve_cpus=1.0, refusal=(
+        "embed_dataset: {lack}, and this is a local Ray that this process started, which cannot grow: Ray would wait "
+        "for them forever. Leave actors out (it defaults to what the cluster fits), pass fewer actors or resources "
+        "per actor, or ray.init(address=...) a cluster that has them before embed_dataset."))
     udf_kwargs["variant"] = resolve_variant(model_dir, cpus_per_actor, gpus_per_actor, **udf_kwargs)
     logger.info("embed_dataset: every actor runs variant %r of %s", udf_kwargs["variant"], model_dir)
     return ds.map_batches(

@@ -62,7 +62,8 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)  # checkpoint path, model type, its metadata
     versions: dict[str, str] = field(default_factory=dict)  # library versions at export time
     export_cpu: dict[str, Any] = field(default_factory=dict)  # CPU model and flags at export time (int8 kernels)
-    trained_dims: list[int] = field(default_factory=list)  # Matryoshka sizes trained as embeddings; []: full only
+    trained_dims: list[int] = field(default_factory=list)  # Matryoshka sizes below embedding_dim also trained as
+    # embeddings, descending (the full size always is, and is not listed); []: the full size only
     prompts: dict[str, str] = field(default_factory=dict)  # prompt name -> text put before each input ("query: ")
     default_prompt_name: str | None = None  # the prompt encode() uses when none is named; None: no prompt
     output_scales: dict[str, list[float]] = field(default_factory=dict)  # "int8" -> calibrated scale of sizes 1..dim

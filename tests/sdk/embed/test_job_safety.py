@@ -145,7 +145,7 @@ def test_a_wrong_width_record_with_file_line_ids_is_listed_and_never_written(tmp
         assert sorted(by_id(out)) == [f"{path}:2", f"{path}:4"]
         listed = [json.loads(line) for line in (out / "_bad_rows.jsonl").read_text().splitlines()]
         assert listed == [{"id": f"{path}:3", "file": str(path), "line": 3,
-                           "reason": "record has 3 fields, the header 2"}]
+                           "reason": "record has 3 fields, the header 2", "embedded": False}]
         assert json.loads((out / "_manifest.json").read_text())["rows"] == 2
 
 

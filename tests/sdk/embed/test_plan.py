@@ -35,7 +35,17 @@ def test_text_file_lines_become_rows_with_file_line_ids(tmp_path: Path, shard_ro
     ids, texts, bad = read_all([path], EmbedConfig(shard_rows=shard_rows))
     assert ids == [f"{path}:{i}" for i in range(1, 6)]
     assert texts == ["first", "second é", "", "fourth", "fifth"]
-    assert bad == [{"id": f"{path}:3", "file": str(path), "line": 3, "reason": "empty text"}]
+    assert bad == [{"id": f"{path}:3", "file": str(path), "line": 3, "reason": "empty text", "embedded": True}]
+
+
+def test_a_bad_row_says_whether_it_is_in_the_output(tmp_path: Path) -> None:
+    # _bad_rows.jsonl tells a user which ids hold the empty-text vector and which are missing from the output
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"text": "one"}\n{"text": ""}\n[1, 2]\n', encoding="utf-8")
+    for mode, embedded in (("embed", True), ("skip", False)):
+        ids, _texts, bad = read_all([path], EmbedConfig(bad_rows=mode))
+        assert [(b["line"], b["embedded"]) for b in bad] == [(2, embedded), (3, embedded)]
+        assert ids == [f"{path}:1"] + ([f"{path}:2", f"{path}:3"] if embedded else [])
 
 
 def test_skip_mode_leaves_bad_rows_out_but_lists_them(tmp_path: Path) -> None:
@@ -215,7 +225,8 @@ def test_a_wrong_width_record_with_file_line_ids_is_listed_and_never_written(tmp
     path.write_text("text,other\nhello world,x\nunquoted, comma here,y\nfine,z\n", encoding="utf-8")
     ids, texts, bad = read_all([path], EmbedConfig(bad_rows=mode))
     assert (ids, texts) == ([f"{path}:2", f"{path}:4"], ["hello world", "fine"])
-    assert bad == [{"id": f"{path}:3", "file": str(path), "line": 3, "reason": "record has 3 fields, the header 2"}]
+    assert bad == [{"id": f"{path}:3", "file": str(path), "line": 3, "reason": "record has 3 fields, the header 2",
+                    "embedded": False}]
 
 
 def test_a_headerless_tsv_reads_every_line_with_numbered_columns(tmp_path: Path) -> None:
@@ -240,8 +251,8 @@ def test_a_headerless_tsv_reads_every_line_with_numbered_columns(tmp_path: Path)
 
 
 def test_no_header_needs_column_numbers_and_a_csv_input(tmp_path: Path) -> None:
-    with pytest.raises(EmbedConfigError, match=r"text_column='text', but without a header row \(--no-header, "
-                       r"header=False\) the columns have no names: pass --text-column N"):
+    with pytest.raises(EmbedConfigError, match=r"text_column='text', but without a header row \(--no-header "
+                       r"\(header=False\)\) the columns have no names: pass --text-column N"):
         EmbedConfig(header=False).validated()
     with pytest.raises(EmbedConfigError, match="id_column='id'.*--id-column N"):
         EmbedConfig(header=False, text_column="1", id_column="id").validated()

@@ -27,7 +27,7 @@ import numpy as np
 from ..config import EmbedConfig
 from ..errors import EmbedConfigError, flag
 from ..plan import ShardSpec
-from ..ray_data import EncoderUDF, _ray, actor_pool, default_actors, lacks, started_locally
+from ..ray_data import EncoderUDF, _ray, actor_pool, check_room, default_actors
 from .worker import embed_shard
 
 logger = logging.getLogger(__name__)
@@ -83,15 +83,10 @@ def resolve_variant(model_dir: str | os.PathLike[str], config: EmbedConfig) -> s
 
         return Encoder(path, device=device, variant=variant, threads=1, parallel_batches=False).variant
 
-    lack = lacks(config.actors or 1, config.cpus_per_actor, config.gpus_per_actor)
-    if lack and started_locally():
-        raise EmbedConfigError(
-            f"{lack} (a local Ray that this process started, which cannot grow): pass fewer "
-            f"{flag('--actors')} or leave it out (the default is what fits), fewer {flag('--cpus-per-actor')}, "
-            f"{flag('--gpus-per-actor 0')}, or {flag('--address')} of a cluster that has them."
-        )
-    if lack:
-        logger.warning("%s: the job waits until the cluster has them (an autoscaling cluster may add them)", lack)
+    check_room(config.actors or 1, config.cpus_per_actor, config.gpus_per_actor, refusal=(
+        "{lack} (a local Ray that this process started, which cannot grow): pass fewer "
+        f"{flag('--actors')} or leave it out (the default is what fits), fewer {flag('--cpus-per-actor')}, "
+        f"{flag('--gpus-per-actor 0')}, or {flag('--address')} of a cluster that has them."))
     device = "cuda" if config.gpus_per_actor else "cpu"
     task = ray.remote(num_cpus=config.cpus_per_actor, num_gpus=config.gpus_per_actor)(probe)
     return str(ray.get(task.remote(str(model_dir), config.variant, device)))
