@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# The CPU build of torch first: the extras' range admits it, so pip does not fetch a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[train,export,bench,faiss,serve,embed,ray,openvino,export-openvino,dev]"
+	$(BIN)/pip install -q -e ".[train,export,bench,faiss,serve,embed,ray,spark,openvino,export-openvino,dev]"
 	touch $@
 
 venv: $(BIN)/.installed

@@ -2,8 +2,8 @@
 
 Each Spark Python worker loads one :class:`~simcse_sdk.Encoder` from the model directory (a path every
 executor can read; ship it with ``--files``/``--archives`` or a shared file system) the first time
-it runs the UDF and keeps it for later batches. Needs pyspark >= 3.4 with pandas and pyarrow, which
-this module does not install.
+it runs the UDF and keeps it for later batches. Needs pyspark >= 3.4 with pandas and pyarrow: the ``spark``
+extra (``pip install 'simcse-sdk[spark]'``), and Java for Spark itself.
 
 Example:
     >>> from simcse_sdk.spark import embedding_udf
@@ -77,8 +77,7 @@ def embedding_udf(model_dir: str | os.PathLike[str], batch_size: int = 256, **kw
         from pyspark.sql.types import ArrayType, FloatType
     except ImportError as e:
         raise MissingExtraError(f"embedding_udf needs pyspark >= 3.4 with pandas and pyarrow, and {_missing(e)}: "
-                                "pip install 'pyspark>=3.4' pandas pyarrow (there is no simcse-sdk extra for "
-                                "Spark).") from e
+                                "pip install 'simcse-sdk[spark]' (or pip install 'pyspark>=3.4' pandas pyarrow).") from e
 
     return predict_batch_udf(make_predict_fn(model_dir, **kwargs), return_type=ArrayType(FloatType()),
                              batch_size=batch_size)

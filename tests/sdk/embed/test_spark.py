@@ -53,7 +53,9 @@ def test_embedding_udf_without_pyspark_names_what_to_install(tmp_path: Path, mon
     from simcse_sdk.errors import MissingExtraError
     from simcse_sdk.spark import embedding_udf
 
+    for name in [m for m in sys.modules if m == "pyspark" or m.startswith("pyspark.")]:
+        monkeypatch.delitem(sys.modules, name)  # imported by a test before: its submodules would still import
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now fails, as where it is not installed
     with pytest.raises(MissingExtraError, match=r"embedding_udf needs pyspark >= 3.4 with pandas and pyarrow, and "
-                       r"pyspark is not installed: pip install 'pyspark>=3.4' pandas pyarrow"):
+                       r"pyspark is not installed: pip install 'simcse-sdk\[spark\]'"):
         embedding_udf(tmp_path / "no-model-needed")  # was a bare ModuleNotFoundError
