@@ -20,6 +20,7 @@ from simcse_sdk.vectors.dimensions import sizes_arg
 
 from trainer.pooling import POOLERS
 
+from . import stopping
 from .build import ExportOptions, build
 from .gate import Thresholds
 from .quantize import DEFAULT_RECIPE, RECIPES, STATIC_RECIPES
@@ -120,16 +121,6 @@ def points(text: str) -> float:
     return value
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C. A subclass, not KeyboardInterrupt itself: CPython marks a KeyboardInterrupt that
-    leaves C code running Python (torch's exporter does) as unhandled, and at exit kills the process with SIGINT
-    even after ``main`` caught it and returned 130 (seen in 2 of 12 runs: exit status -2); it checks the exact type."""
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise Terminated  # unwinds through build()'s cleanup
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Our loggers at INFO; the root (onnxruntime's quantizer logs there, verbosely) at WARNING.
@@ -158,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=data_dir, calibration=args.calibration, thresholds=thresholds, keep_failed=args.keep_failed, force=args.force,
         openvino=args.openvino, matryoshka_dims=args.matryoshka_dims, default_prompt_name=args.default_prompt_name,
     )
-    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the half-built folder beside --out is removed
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the half-built folder beside --out is removed, nothing published
+        signal.signal(sig, stopping.on_signal)
     try:
         opts.prompts = parse_prompts(args.prompt)
         outcome = build(opts)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from simcse_sdk.model.manifest import MANIFEST_NAME
 
+from . import stopping
+
 logger = logging.getLogger(__name__)
 
 
@@ -78,6 +80,7 @@ def publish(tmp: Path, out: Path) -> None:
     Raises:
         FileExistsError: something other than an earlier export appeared at ``out`` during the export.
     """
+    stopping.check()  # a SIGTERM or Ctrl-C whose raise was lost on the way: still nothing published
     check_replaceable(out)
     old = None
     if out.exists():

@@ -358,3 +358,23 @@ def test_sigterm_during_an_export_removes_the_half_built_folder(tiny_bert_dir, t
                              env=module_env(SIMCSE_DATA_DIR=str(tmp_path / "no-data")))
     assert code == 130 and f"interrupted: nothing was written to {out}" in err, err[-2000:]
     assert not out.exists() and not list(tmp_path.glob(".model.building-*"))
+
+
+def test_a_stop_whose_raise_was_dropped_still_publishes_nothing(tmp_path, monkeypatch):
+    # CPython drops an exception raised in a weakref callback: a SIGTERM there was lost and the export published
+    import threading
+
+    from export import stopping
+    from export.output import publish
+
+    monkeypatch.setattr(stopping, "_requested", threading.Event())
+    tmp, out = tmp_path / ".model.building-x", tmp_path / "model"
+    tmp.mkdir()
+    (tmp / "manifest.json").write_text("{}")
+    try:
+        stopping.on_signal(15, None)
+    except stopping.Terminated:
+        pass  # dropped, as in a weakref callback
+    with pytest.raises(stopping.Terminated):
+        publish(tmp, out)
+    assert not out.exists() and (tmp / "manifest.json").exists()
