@@ -82,21 +82,15 @@ def default_actors(cpus_per_actor: float = 1.0, gpus_per_actor: float = 0.0, res
     return max(1, n)
 
 
-def lacks(actors: int, cpus_per_actor: float, gpus_per_actor: float, reserve_cpus: float = 0.0) -> str | None:
-    """What the connected cluster lacks to run ``actors`` actors of these resources at once (and leave
-    ``reserve_cpus`` CPUs for Ray Data's read tasks), or None when they fit. Ray itself waits without end for
-    resources it does not have."""
-    res = _ray().cluster_resources()
+def _lacks(res: dict[str, float], actors: int, cpus_per_actor: float, gpus_per_actor: float) -> str | None:
+    """What a cluster of resources ``res`` lacks to run ``actors`` actors of these resources at once, or None when
+    they fit. Ray itself waits without end for resources it does not have."""
     for kind, unit, per_actor in (("GPU", "GPU", gpus_per_actor), ("CPU", "CPUs", cpus_per_actor)):
         have = res.get(kind, 0.0)
         if per_actor and have < actors * per_actor:
             if actors == 1:
                 return f"an actor asks for {per_actor} {unit} and the cluster has {have:g}"
             return f"{actors} actors x {per_actor:g} {unit} ask for {actors * per_actor:g} and the cluster has {have:g}"
-    cpus = res.get("CPU", 0.0)
-    if reserve_cpus and actors * cpus_per_actor > cpus - reserve_cpus:
-        return (f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the cluster, leaving none for "
-                "Ray Data's read tasks")
     return None
 
 
@@ -107,11 +101,15 @@ def check_room(actors: int, cpus_per_actor: float, gpus_per_actor: float, refusa
     Raises :class:`~simcse_sdk.embed.EmbedConfigError` (``refusal`` with ``{lack}`` filled in: what is missing)
     when the actors do not fit a local Ray this process started (:func:`started_locally`), which cannot grow: Ray
     would wait for them forever. On a cluster joined by address, which an autoscaler may grow, and where the actors
-    fit but leave fewer than ``reserve_cpus`` CPUs for the read tasks, a warning says what is missing."""
-    lack = lacks(actors, cpus_per_actor, gpus_per_actor)
+    fit but leave fewer than ``reserve_cpus`` CPUs for Ray Data's read tasks, a warning says what is missing."""
+    res = _ray().cluster_resources()
+    lack = _lacks(res, actors, cpus_per_actor, gpus_per_actor)
     if lack and started_locally():
         raise EmbedConfigError(refusal.replace("{lack}", lack))
-    lack = lack or lacks(actors, cpus_per_actor, gpus_per_actor, reserve_cpus)
+    cpus = res.get("CPU", 0.0)
+    if not lack and reserve_cpus and actors * cpus_per_actor > cpus - reserve_cpus:
+        lack = (f"{actors} actors x {cpus_per_actor} CPUs take all {cpus:g} CPUs of the cluster, leaving none for "
+                "Ray Data's read tasks")
     if lack:
         logger.warning("%s; the job waits until the cluster has them (an autoscaling cluster may add them): pass "
                        "fewer actors or resources per actor, or add nodes", lack)

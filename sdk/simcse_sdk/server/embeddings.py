@@ -150,7 +150,6 @@ class EmbeddingsEndpoint:
             m.in_flight.dec()
             state.end_request()
 
-
     def labelled(self, family: Any, *values: str) -> Any:
         """``family.labels(*values)``, looked up once (about 3 µs a call; a few label values on this route)."""
         key = (family, values)
