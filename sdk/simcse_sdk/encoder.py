@@ -153,7 +153,8 @@ class Encoder:
         files = [sib._model_file, *(self.path / f for f in v.extra_files)]
         return Candidate(
             name, v.runtime,
-            encode=lambda ids, bs: sib._encode_ids(ids, bs or sib.batch_size, False, sib.max_tokens, False),
+            # one thread for a lone input while measured (as every candidate): spinning is chosen later, by measuring
+            encode=lambda ids, bs: sib._encode_ids(ids, bs or sib.batch_size, False, sib.max_tokens, False, solo=False),
             open=opens[:1], open_rest=opens[1:], close=sib._sessions.close,
             size_bytes=len(opens) * sum(f.stat().st_size for f in files), order=selection.gate_estimate(v), owner=sib,
             min_cos=accuracy.threshold(name, v) if accuracy.needs_check(name) else None,
@@ -229,6 +230,7 @@ class Encoder:
         on_idle: Callable[[], None] | None = None,
         *,
         check_ids: bool = True,
+        share_cpu: bool = False,
     ) -> np.ndarray:
         """Embed already tokenised inputs: (N, dim) float32, row i for ``token_ids[i]``.
 
@@ -241,23 +243,18 @@ class Encoder:
         ids; anything else raises an :class:`~simcse_sdk.errors.InputError` (wrong type) or
         :class:`~simcse_sdk.errors.InvalidArgumentError` (bad value) naming the item index. ``check_ids=False`` skips
         that, for int64 arrays this encoder's tokenizer made or that were checked (the server's rounds).
+        ``share_cpu=True``: other threads need the CPU meanwhile (the server's event loop), so one short input runs
+        on one thread, never on all threads spinning (see :mod:`simcse_sdk.runtimes.solo`).
         """
         vocab, max_len = self.tokenizer.vocab_size, self.manifest.max_seq_length
         ids = check_token_ids(token_ids, vocab, max_len) if check_ids else list(token_ids)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         check_callbacks(on_batch=on_batch, on_idle=on_idle)
-        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle)
+        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle, solo=not share_cpu)
 
-    def _encode_ids(
-        self,
-        token_ids: list[np.ndarray],
-        batch_size: int,
-        normalize: bool,
-        max_tokens: int,
-        progress: bool,
-        on_batch: Callable[[Batch], None] | None = None,
-        on_idle: Callable[[], None] | None = None,
-    ) -> np.ndarray:
+    def _encode_ids(self, token_ids: list[np.ndarray], batch_size: int, normalize: bool, max_tokens: int,
+                    progress: bool, on_batch: Callable[[Batch], None] | None = None,
+                    on_idle: Callable[[], None] | None = None, solo: bool = True) -> np.ndarray:
         out = np.zeros((len(token_ids), self.dim), dtype=np.float32)
         if not len(token_ids):
             return out
@@ -272,7 +269,7 @@ class Encoder:
             if on_batch is not None:
                 on_batch(batch)
 
-        self._sessions.run(batches, store, parallel, on_idle)
+        self._sessions.run(batches, store, parallel, on_idle, solo)
         if bar is not None:
             bar.close()
         check_finite_output(out, str(self._model_file))  # fp16 overflow or damaged weights: an error, not NaN rows

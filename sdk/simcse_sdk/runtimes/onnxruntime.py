@@ -64,14 +64,16 @@ def resolve_device(device: str) -> str:
 class Runtime:
     """An onnxruntime session on one device, reused for every call."""
 
-    def __init__(self, model_path: str | os.PathLike[str], device: str, threads: int | None = None) -> None:
+    def __init__(self, model_path: str | os.PathLike[str], device: str, threads: int | None = None,
+                 spin: bool = False) -> None:
         self.device = device
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
-        # Spinning threads steal the CPU from everything else in the process (torch, the tokenizer).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning threads steal the CPU from everything else in the process (torch, the tokenizer); ``spin``: only a
+        # session for one short input run alone (onnxruntime spins only while a run of the session is in progress).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         providers: list[str] = [CUDA, CPU] if device == "cuda" else [CPU]
         # On CPU keep Add + LayerNormalization as exported: onnxruntime's fused SkipLayerNormalization
         # CPU kernel is several times slower than the two ops (see export.optimize).

@@ -69,12 +69,12 @@ def runs_on(variant: Variant, device: str) -> bool:
 
 
 def open_session(variant: Variant, model_file: str | os.PathLike[str], device: str, threads: int | None,
-                 bulk_workers: int = 0) -> Session:
+                 bulk_workers: int = 0, spin: bool = False) -> Session:
     """A runtime for ``variant``'s file: on all ``threads``, or (``bulk_workers`` > 0) for that many batches at once."""
     if variant.runtime == "onnxruntime":
         from .onnxruntime import Runtime
 
-        return Runtime(model_file, device, threads=1 if bulk_workers else threads)
+        return Runtime(model_file, device, threads=1 if bulk_workers else threads, spin=spin)
     if variant.runtime == "openvino":
         if device != "cpu":
             raise DeviceError(f"OpenVINO variants run on CPU here, not {device!r}: pass device='cpu'.")

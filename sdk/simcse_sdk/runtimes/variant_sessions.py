@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,7 @@ from ..errors import ModelDirError
 from ..inputs.batching import Batch, plan_batches
 from ..model.manifest import Variant
 from .session import Session, open_session
+from .solo import SoloChoice
 
 # Batches of at most this many padded tokens run side by side with parallel_batches (short sentences);
 # bigger ones (long texts) use all threads on one batch, which was faster for 300-token texts.
@@ -42,8 +44,9 @@ PARALLEL_BATCH_TOKENS = 512
 # all 2,758 sorted: 2,172 -> 1,879-2,326 (noise: their plans hardly differ).
 MAX_PADDING = 0.1
 # On CPU, onnxruntime runs a batch of at most this many padded tokens (one short sentence) on one thread, on the
-# parallel-batch session: int8, one STS-B sentence, 0.82 ms on 1 thread against 0.96 ms on 2 (2-core Xeon).
-# OpenVINO does not gain (2.36 ms on 1 thread against 2.08 on 2), so its small batches use all threads.
+# parallel-batch session: int8, one STS-B sentence, 0.82 ms on 1 thread against 0.96 ms on 2 (2-core Xeon); run alone,
+# on all threads spinning where that measures faster (.solo). OpenVINO does not gain (2.36 ms on 1 thread against
+# 2.08 on 2), so its small batches use all threads.
 SMALL_BATCH_TOKENS = 32
 # Inputs of one batch but at least this many items are split into one batch per worker, run side by side
 # (2-core Xeon, 2 workers, median call): onnxruntime int8, short sentences, 2 items 2.61 -> 1.58 ms, 4 items
@@ -65,25 +68,41 @@ class VariantSessions:
         self._identity = identity(model_file)
         self._main: Session | None = None
         self._bulk: tuple[int, Session, ThreadPoolExecutor] | None = None  # (pid, session, pool)
-        self._lock = threading.Lock()
+        self._spinning: Session | None = None  # all threads, spinning while it runs: one short input alone
+        self.solo = SoloChoice()  # whether that session or one thread runs a lone short input faster here
+        self._running = 0  # calls of run() in progress, on any thread
+        self._lock, self._count_lock = threading.Lock(), threading.Lock()
         self._lock_pid = os.getpid()
 
     @property
     def _guard(self) -> threading.Lock:
         """The lock for opening sessions; a new one in a forked child (a parent thread may have held it at the fork)."""
         if self._lock_pid != os.getpid():
-            self._lock, self._lock_pid = threading.Lock(), os.getpid()
+            self._lock, self._count_lock, self._lock_pid = threading.Lock(), threading.Lock(), os.getpid()
+            self._running = 0
         return self._lock
 
     @property
     def main(self) -> Session:
         """The session on all threads (opened on first use)."""
-        if self._main is None:
-            with self._guard:
-                if self._main is None:
-                    self._check_unchanged()
-                    self._main = open_session(self.variant, self.model_file, self.device, self.threads)
-        return self._main
+        return self._main or self._open_on_all_threads(spin=False)
+
+    @property
+    def spinning(self) -> Session:
+        """The session on all threads that spin while it runs (opened on first use): one short input alone."""
+        return self._spinning or self._open_on_all_threads(spin=True)
+
+    def _open_on_all_threads(self, spin: bool) -> Session:
+        with self._guard:
+            session = self._spinning if spin else self._main
+            if session is None:  # not opened by another thread meanwhile
+                self._check_unchanged()
+                session = open_session(self.variant, self.model_file, self.device, self.threads, spin=spin)
+                if spin:
+                    self._spinning = session
+                else:
+                    self._main = session
+        return session
 
     def bulk(self) -> tuple[Session, ThreadPoolExecutor]:
         """The session for ``workers`` batches at once and its pool (opened on first use, again in a forked child)."""
@@ -143,12 +162,25 @@ class VariantSessions:
                                       max_len=max_len, max_padding=None if cuda else MAX_PADDING)
 
     def run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool,
-            on_idle: Callable[[], None] | None = None) -> None:
+            on_idle: Callable[[], None] | None = None, solo: bool = True) -> None:
         """Run each batch and ``store`` its embeddings (batch, dim). With ``parallel``, small batches run ``workers``
         at a time on the bulk session (few in flight); large ones, and all when not ``parallel``, on all threads.
+        One short input (:data:`SMALL_BATCH_TOKENS`) runs on one thread, or, with ``solo`` (the caller leaves the
+        CPU to this call) and no other call in progress, on all threads spinning where that measured faster.
 
         ``on_idle`` is called at most once, on this thread, when every batch has been handed to the pool and fewer
         than ``workers`` still run: a thread is free before this call returns, for other work to use."""
+        self._guard  # noqa: B018 - in a forked child, new locks and no calls of the parent's counted
+        with self._count_lock:
+            self._running += 1
+        try:
+            self._run(batches, store, parallel, on_idle, solo)
+        finally:
+            with self._count_lock:
+                self._running -= 1
+
+    def _run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool,
+             on_idle: Callable[[], None] | None, solo: bool) -> None:
         pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
         for batch in batches:
             if parallel and batch.padded_tokens <= PARALLEL_MAX_TOKENS:
@@ -159,8 +191,8 @@ class VariantSessions:
                 continue
             while pending:
                 store(*_done(pending.popleft()))
-            if self._one_thread_for(batch):  # one short sentence: one thread is faster
-                store(batch, self.bulk()[0].run(batch.input_ids, batch.attention_mask))
+            if self._one_thread_for(batch):  # one short sentence: one thread, or all spinning if alone and faster
+                store(batch, self._run_short(batch, solo and self._running == 1))
                 continue
             store(batch, self.main.run(batch.input_ids, batch.attention_mask))
         while pending:
@@ -168,6 +200,18 @@ class VariantSessions:
                 on_idle()
                 on_idle = None
             store(*_done(pending.popleft()))
+
+    def _run_short(self, batch: Batch, alone: bool) -> np.ndarray:
+        if not alone:
+            return self.bulk()[0].run(batch.input_ids, batch.attention_mask)
+        spin = self.solo.next()
+        session = self.spinning if spin else self.bulk()[0]
+        started = time.perf_counter()
+        emb = session.run(batch.input_ids, batch.attention_mask)
+        self.solo.record(spin, time.perf_counter() - started)
+        if self.solo.spin is False:  # one thread won here: the spinning session's memory goes back
+            self._spinning = None
+        return emb
 
     def short_input_openers(self) -> list[Callable[[], object]]:
         """Openers of the sessions ``run`` uses for short sentences (what ``variant="auto"`` measures): first the
@@ -187,7 +231,7 @@ class VariantSessions:
         with self._guard:
             if self._bulk is not None and self._bulk[0] == os.getpid():
                 self._bulk[2].shutdown(wait=True)
-            self._bulk, self._main = None, None
+            self._bulk, self._main, self._spinning = None, None, None
 
     def _check_unchanged(self) -> None:
         if identity(self.model_file) != self._identity:

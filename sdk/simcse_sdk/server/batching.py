@@ -49,6 +49,10 @@ ROUND_BATCHES = 4
 # sentence or query (0.6 ms to tokenise 2,048 here); a longer one's round takes long enough that a thread's hand-off
 # costs little. A text is tokenised whole before it is cut: 7 MB held the loop, /health too, for 4-6 s.
 INLINE_MAX_CHARS = 2048
+# A lone input may run on all threads (spinning: runtimes/solo.py) after this many lone rounds in a row: one client or
+# two. With more clients their requests need the other core meanwhile (2-core AMD EPYC, int8, one sentence a request,
+# spinning at every lone round against never: 2 clients +62 %, 4 clients -10 %, 8 clients -14 % sentences/s).
+LONE_ROUNDS = 8
 
 
 @dataclass(eq=False)  # compared by identity: two rounds in the same state are still two rounds
@@ -80,6 +84,7 @@ class RequestBatcher:
         self._rounds: list[_Round] = []  # running on the pool
         self._pool = ThreadPoolExecutor(self.max_rounds, thread_name_prefix="simcse-round")
         self._abandoned: BaseException | None = None  # set when stopping: every unanswered request gets it
+        self._lone_rounds = 0  # rounds in a row that were a lone input's, on the event loop
 
     def start(self) -> None:
         """Start the worker task on the running event loop."""
@@ -156,8 +161,10 @@ class RequestBatcher:
             if not pieces:
                 continue
             if self._inline(pieces):
-                self._run_here(pieces)
+                self._run_here(pieces, alone=self._lone_rounds >= LONE_ROUNDS)
+                self._lone_rounds += 1
                 continue
+            self._lone_rounds = 0
             started = time.perf_counter()
             for p in pieces:
                 p.job.started = p.job.started or started
@@ -225,12 +232,13 @@ class RequestBatcher:
             return len(job.texts[0]) <= INLINE_MAX_CHARS
         return len((job.token_ids or [])[0]) <= self.max_len
 
-    def _run_here(self, pieces: list[Piece]) -> None:
-        """Run a lone input's round now, on this (the event loop's) thread, and answer it."""
+    def _run_here(self, pieces: list[Piece], alone: bool) -> None:
+        """Run a lone input's round now, on this (the event loop's) thread, and answer it; ``alone``: on all threads
+        if that is faster here (:mod:`simcse_sdk.runtimes.solo`), as nothing else runs meanwhile."""
         started = pieces[0].job.started = time.perf_counter()
         cpu = time.thread_time()
         try:
-            outcomes: list[Outcome] | BaseException = self._run_round(pieces, None)
+            outcomes: list[Outcome] | BaseException = self._run_round(pieces, None, share_cpu=not alone)
         except Exception as e:  # noqa: BLE001 - the waiting request must hear of it
             outcomes = e
         if self.metrics is not None:
@@ -262,10 +270,12 @@ class RequestBatcher:
                 queue_s = (job.started or job.admitted) - job.admitted
                 job.future.set_result(Result(job.out, job.tokens, job.truncated, queue_s, job.inference_s))
 
-    def _run_round(self, pieces: list[Piece], on_idle: Callable[[], None] | None) -> list[Outcome]:
-        """On a round thread (a lone input: the event loop's): the round's work (:func:`.round.compute`)."""
+    def _run_round(self, pieces: list[Piece], on_idle: Callable[[], None] | None,
+                   share_cpu: bool = True) -> list[Outcome]:
+        """On a round thread (a lone input: the event loop's, which has nothing else to do meanwhile): the round's
+        work (:func:`.round.compute`)."""
         return compute(self.encoder, self.cut, pieces, self.batch_size, self.max_batch_tokens, self.metrics,
-                       self._observe_batch, on_idle)
+                       self._observe_batch, on_idle, share_cpu)
 
     def _observe_batch(self, batch: Batch) -> None:
         if self._abandoned is not None:  # stopping: the round ends after this batch, not after all of them

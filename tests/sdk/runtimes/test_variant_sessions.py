@@ -81,3 +81,65 @@ def test_encode_ids_refuses_an_on_idle_that_is_not_callable(tiny_model_dir):
     enc = Encoder(tiny_model_dir, device="cpu", variant="fp32")
     with pytest.raises(InputError, match="on_idle must be a function"):
         enc.encode_ids(enc.tokenizer.encode(["a b"]), on_idle=3)  # type: ignore[arg-type]
+
+
+class Recording:
+    """A session that records the batches it ran, delegating to a real one."""
+
+    def __init__(self, real) -> None:  # type: ignore[no-untyped-def]
+        self.real, self.ran = real, 0
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        self.ran += 1
+        return self.real.run(input_ids, attention_mask)
+
+
+def test_a_lone_short_input_spins_only_when_nothing_else_runs_and_the_caller_lets_it(tiny_model_dir):
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    s = enc._sessions
+    s.solo.spin = True  # as if measured faster here
+    spinning, (bulk, pool) = Recording(s.spinning), s.bulk()
+    s._spinning, s.bulk = spinning, lambda: (bulk_rec, pool)
+    bulk_rec = Recording(bulk)
+    ids = enc.tokenizer.encode(["a short query"])
+
+    alone = enc.encode_ids(ids)
+    assert (spinning.ran, bulk_rec.ran) == (1, 0)
+    beside_a_loop = enc.encode_ids(ids, share_cpu=True)  # the server's rounds: its event loop needs the CPU
+    assert (spinning.ran, bulk_rec.ran) == (1, 1)
+    np.testing.assert_allclose(alone, beside_a_loop, atol=1e-6)  # the same vector on either session
+
+    entered, release = threading.Event(), threading.Event()
+
+    class Held(Recording):  # another call of this variant in progress, in another thread
+        def run(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            entered.set()
+            assert release.wait(10)
+            return super().run(input_ids, attention_mask)
+
+    s._main = Held(s.main)
+    other = threading.Thread(target=enc.encode_ids, args=([np.arange(100, 100 + 40, dtype=np.int64)],))
+    other.start()  # 40 tokens: past the short-input limit, so it runs on the main session (held)
+    try:
+        assert entered.wait(10)
+        enc.encode_ids(ids)
+        assert (spinning.ran, bulk_rec.ran) == (1, 2)  # not alone: one thread, the other call keeps its core
+    finally:
+        release.set()
+        other.join(10)
+    enc.encode_ids(ids)
+    assert spinning.ran == 2  # alone again
+
+
+def test_the_spinning_session_is_let_go_when_one_thread_measures_faster(tiny_model_dir, monkeypatch):
+    from simcse_sdk.runtimes import solo
+
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    s = enc._sessions
+    clock = iter(range(10**6))
+    monkeypatch.setattr("simcse_sdk.runtimes.variant_sessions.time.perf_counter",
+                        lambda: next(clock) * (1.0 if s.solo.next() else 0.5))  # one thread's runs look shorter
+    ids = enc.tokenizer.encode(["a short query"])
+    for _ in range(2 * (solo.TRIES + 1)):
+        enc.encode_ids(ids)
+    assert s.solo.spin is False and s._spinning is None
