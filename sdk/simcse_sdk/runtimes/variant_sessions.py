@@ -1,9 +1,10 @@
 """The runtime sessions of one variant file, each opened when first needed.
 
-An :class:`~simcse_sdk.Encoder` runs a variant on up to two sessions: the *main* one on all
+An :class:`~simcse_sdk.Encoder` runs a variant on up to three sessions: the *main* one on all
 threads (single and large batches), and on CPU with several workers a *bulk* one that runs
-``workers`` small batches side by side (see :mod:`simcse_sdk.runtimes.session`); :meth:`VariantSessions.run`
-decides which batch goes where. Opening a session
+``workers`` small batches side by side (see :mod:`simcse_sdk.runtimes.session`) and a *spinning* one on all
+threads for one short input run alone, where that measured faster (:mod:`simcse_sdk.runtimes.solo`);
+:meth:`VariantSessions.run` decides which batch goes where. Opening a session
 costs 0.1-0.4 s, so each is opened on first use; ``variant="auto"`` opens, for each candidate,
 only those its measurement uses, several candidates at once. The file's identity (inode, size,
 mtime) is taken once: a session opened later must load the very same file.
@@ -57,7 +58,8 @@ SPLIT_MIN_ITEMS = {"onnxruntime": 2, "openvino": 8}
 
 
 class VariantSessions:
-    """The main session and (``workers`` > 1) the bulk session with its worker pool, of one variant file."""
+    """The main session and (``workers`` > 1) the bulk session with its worker pool and the spinning session, of one
+    variant file."""
 
     def __init__(self, variant: Variant, model_file: Path, device: str, threads: int | None, workers: int) -> None:
         self.variant = variant
@@ -166,7 +168,8 @@ class VariantSessions:
         """Run each batch and ``store`` its embeddings (batch, dim). With ``parallel``, small batches run ``workers``
         at a time on the bulk session (few in flight); large ones, and all when not ``parallel``, on all threads.
         One short input (:data:`SMALL_BATCH_TOKENS`) runs on one thread, or, with ``solo`` (the caller leaves the
-        CPU to this call) and no other call in progress, on all threads spinning where that measured faster.
+        CPU to this call) and no other call in progress when it starts, on all threads spinning where that measured
+        faster (a call that starts meanwhile runs beside it, on one thread).
 
         ``on_idle`` is called at most once, on this thread, when every batch has been handed to the pool and fewer
         than ``workers`` still run: a thread is free before this call returns, for other work to use."""

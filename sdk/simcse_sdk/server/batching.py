@@ -67,7 +67,7 @@ class RequestBatcher:
     """Admits requests and runs their inputs in rounds, batching all that wait; a round starts when a thread is free."""
 
     def __init__(self, encoder: Encoder, batch_size: int, max_batch_tokens: int, max_queue: int,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, lone_spin: bool = True) -> None:
         self.encoder = encoder
         self.batch_size, self.max_batch_tokens, self.max_queue = batch_size, max_batch_tokens, max_queue
         self.metrics = metrics
@@ -85,6 +85,7 @@ class RequestBatcher:
         self._pool = ThreadPoolExecutor(self.max_rounds, thread_name_prefix="simcse-round")
         self._abandoned: BaseException | None = None  # set when stopping: every unanswered request gets it
         self._lone_rounds = 0  # rounds in a row that were a lone input's, on the event loop
+        self.lone_spin = lone_spin  # whether those may run on all threads (not with --workers: each process would)
 
     def start(self) -> None:
         """Start the worker task on the running event loop."""
@@ -161,7 +162,7 @@ class RequestBatcher:
             if not pieces:
                 continue
             if self._inline(pieces):
-                self._run_here(pieces, alone=self._lone_rounds >= LONE_ROUNDS)
+                self._run_here(pieces, alone=self.lone_spin and self._lone_rounds >= LONE_ROUNDS)
                 self._lone_rounds += 1
                 continue
             self._lone_rounds = 0

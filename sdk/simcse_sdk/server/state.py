@@ -81,7 +81,8 @@ class ServerState:
                 self.on_fatal(self.load_error)
             return
         self.encoder, self.token_ids = encoder, reader
-        self.batcher = RequestBatcher(encoder, cfg.batch_size, cfg.max_batch_tokens, cfg.max_queue, self.metrics)
+        self.batcher = RequestBatcher(encoder, cfg.batch_size, cfg.max_batch_tokens, cfg.max_queue, self.metrics,
+                                      lone_spin=cfg.workers == 1)
         self.batcher.start()
         self.loaded = True
         self.metrics.ready.set(0 if self.draining else 1)
@@ -97,7 +98,8 @@ class ServerState:
                           batch_size=cfg.batch_size, max_tokens=cfg.max_batch_tokens, parallel_batches=True)
         # Warm up the shapes a request can take: one input, a full batch, and the model's full length.
         long_text = " ".join(["word"] * encoder.manifest.max_seq_length)
-        encoder.encode([WARMUP_TEXT])
+        # one input alone: with one process, on the session lone rounds may spin on too (opened now, not on a request)
+        encoder.encode_ids(encoder.tokenizer.encode([WARMUP_TEXT]), share_cpu=cfg.workers > 1)
         encoder.encode([f"{WARMUP_TEXT} {i}" for i in range(2 * cfg.batch_size)] + [long_text])
         reader = TokenIdReader.for_tokenizer(encoder.tokenizer, cfg.token_ids, cfg.openai_encoding,
                                               encoder.manifest.pad_token_id)

@@ -131,15 +131,31 @@ def test_a_lone_short_input_spins_only_when_nothing_else_runs_and_the_caller_let
     assert spinning.ran == 2  # alone again
 
 
+def test_the_spinning_session_spins_and_the_others_do_not(tiny_model_dir):
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    s = enc._sessions
+
+    def spinning(session) -> str:  # type: ignore[no-untyped-def]
+        return session.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+
+    assert (spinning(s.spinning), spinning(s.main), spinning(s.bulk()[0])) == ("1", "0", "0")
+    options = s.spinning.session.get_session_options()
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"  # no spinning past the run's end
+
+
 def test_the_spinning_session_is_let_go_when_one_thread_measures_faster(tiny_model_dir, monkeypatch):
-    from simcse_sdk.runtimes import solo
+    from types import SimpleNamespace
+
+    from simcse_sdk.runtimes import solo, variant_sessions
 
     enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
     s = enc._sessions
     clock = iter(range(10**6))
-    monkeypatch.setattr("simcse_sdk.runtimes.variant_sessions.time.perf_counter",
-                        lambda: next(clock) * (1.0 if s.solo.next() else 0.5))  # one thread's runs look shorter
+    monkeypatch.setattr(variant_sessions, "time", SimpleNamespace(  # one thread's runs look shorter
+        perf_counter=lambda: next(clock) * (1.0 if s.solo.next() else 0.5)))
     ids = enc.tokenizer.encode(["a short query"])
     for _ in range(2 * (solo.TRIES + 1)):
         enc.encode_ids(ids)
     assert s.solo.spin is False and s._spinning is None
+    enc.encode_ids(ids)
+    assert s._spinning is None  # not opened again
