@@ -154,7 +154,7 @@ class Encoder:
         return Candidate(
             name, v.runtime,
             # one thread for a lone input while measured (as every candidate): spinning is chosen later, by measuring
-            encode=lambda ids, bs: sib._encode_ids(ids, bs or sib.batch_size, False, sib.max_tokens, False, solo=False),
+            encode=lambda ids, bs: sib._encode_ids(ids, bs or sib.batch_size, False, sib.max_tokens, False, share_cpu=True),
             open=opens[:1], open_rest=opens[1:], close=sib._sessions.close,
             size_bytes=len(opens) * sum(f.stat().st_size for f in files), order=selection.gate_estimate(v), owner=sib,
             min_cos=accuracy.threshold(name, v) if accuracy.needs_check(name) else None,
@@ -250,11 +250,11 @@ class Encoder:
         ids = check_token_ids(token_ids, vocab, max_len) if check_ids else list(token_ids)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         check_callbacks(on_batch=on_batch, on_idle=on_idle)
-        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle, solo=not share_cpu)
+        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle, share_cpu=share_cpu)
 
     def _encode_ids(self, token_ids: list[np.ndarray], batch_size: int, normalize: bool, max_tokens: int,
                     progress: bool, on_batch: Callable[[Batch], None] | None = None,
-                    on_idle: Callable[[], None] | None = None, solo: bool = True) -> np.ndarray:
+                    on_idle: Callable[[], None] | None = None, share_cpu: bool = False) -> np.ndarray:
         out = np.zeros((len(token_ids), self.dim), dtype=np.float32)
         if not len(token_ids):
             return out
@@ -269,7 +269,7 @@ class Encoder:
             if on_batch is not None:
                 on_batch(batch)
 
-        self._sessions.run(batches, store, parallel, on_idle, solo)
+        self._sessions.run(batches, store, parallel, on_idle, share_cpu)
         if bar is not None:
             bar.close()
         check_finite_output(out, str(self._model_file))  # fp16 overflow or damaged weights: an error, not NaN rows

@@ -164,12 +164,12 @@ class VariantSessions:
                                       max_len=max_len, max_padding=None if cuda else MAX_PADDING)
 
     def run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool,
-            on_idle: Callable[[], None] | None = None, solo: bool = True) -> None:
+            on_idle: Callable[[], None] | None = None, share_cpu: bool = False) -> None:
         """Run each batch and ``store`` its embeddings (batch, dim). With ``parallel``, small batches run ``workers``
         at a time on the bulk session (few in flight); large ones, and all when not ``parallel``, on all threads.
-        One short input (:data:`SMALL_BATCH_TOKENS`) runs on one thread, or, with ``solo`` (the caller leaves the
-        CPU to this call) and no other call in progress when it starts, on all threads spinning where that measured
-        faster (a call that starts meanwhile runs beside it, on one thread).
+        One short input (:data:`SMALL_BATCH_TOKENS`) runs on one thread, or, unless ``share_cpu`` (the caller's other
+        threads need the CPU meanwhile) and with no other call in progress when it starts, on all threads spinning
+        where that measured faster (a call that starts meanwhile runs beside it, on one thread).
 
         ``on_idle`` is called at most once, on this thread, when every batch has been handed to the pool and fewer
         than ``workers`` still run: a thread is free before this call returns, for other work to use."""
@@ -177,13 +177,13 @@ class VariantSessions:
         with self._count_lock:
             self._running += 1
         try:
-            self._run(batches, store, parallel, on_idle, solo)
+            self._run(batches, store, parallel, on_idle, share_cpu)
         finally:
             with self._count_lock:
                 self._running -= 1
 
     def _run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool,
-             on_idle: Callable[[], None] | None, solo: bool) -> None:
+             on_idle: Callable[[], None] | None, share_cpu: bool) -> None:
         pending: deque[tuple[Batch, Future[np.ndarray]]] = deque()
         for batch in batches:
             if parallel and batch.padded_tokens <= PARALLEL_MAX_TOKENS:
@@ -195,7 +195,7 @@ class VariantSessions:
             while pending:
                 store(*_done(pending.popleft()))
             if self._one_thread_for(batch):  # one short sentence: one thread, or all spinning if alone and faster
-                store(batch, self._run_short(batch, solo and self._running == 1))
+                store(batch, self._run_short(batch, not share_cpu and self._running == 1))
                 continue
             store(batch, self.main.run(batch.input_ids, batch.attention_mask))
         while pending:

@@ -162,7 +162,7 @@ class RequestBatcher:
             if not pieces:
                 continue
             if self._inline(pieces):
-                self._run_here(pieces, alone=self.lone_spin and self._lone_rounds >= LONE_ROUNDS)
+                self._run_here(pieces, share_cpu=not (self.lone_spin and self._lone_rounds >= LONE_ROUNDS))
                 self._lone_rounds += 1
                 continue
             self._lone_rounds = 0
@@ -233,13 +233,13 @@ class RequestBatcher:
             return len(job.texts[0]) <= INLINE_MAX_CHARS
         return len((job.token_ids or [])[0]) <= self.max_len
 
-    def _run_here(self, pieces: list[Piece], alone: bool) -> None:
-        """Run a lone input's round now, on this (the event loop's) thread, and answer it; ``alone``: on all threads
-        if that is faster here (:mod:`simcse_sdk.runtimes.solo`), as nothing else runs meanwhile."""
+    def _run_here(self, pieces: list[Piece], share_cpu: bool) -> None:
+        """Run a lone input's round now, on this (the event loop's) thread, and answer it; unless ``share_cpu``, on all
+        threads if that is faster here (:mod:`simcse_sdk.runtimes.solo`), as nothing else runs meanwhile."""
         started = pieces[0].job.started = time.perf_counter()
         cpu = time.thread_time()
         try:
-            outcomes: list[Outcome] | BaseException = self._run_round(pieces, None, share_cpu=not alone)
+            outcomes: list[Outcome] | BaseException = self._run_round(pieces, None, share_cpu)
         except Exception as e:  # noqa: BLE001 - the waiting request must hear of it
             outcomes = e
         if self.metrics is not None:
