@@ -13,6 +13,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+def run_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder this test run's pytest-xdist workers share (their base folders' parent), else this session's own."""
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    path.mkdir(exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -113,10 +119,21 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_bert_dir: Path
 
 @pytest.fixture(scope="session")
 def minilm_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path, data_dir: Path) -> Path:
-    """The real all-MiniLM-L6-v2 exported with fp32, fp16 and int8 (and OpenVINO's), gated on STS-B dev."""
+    """The real all-MiniLM-L6-v2 exported with fp32, fp16 and int8 (and OpenVINO's), gated on STS-B dev; built once a
+    test run, by whichever pytest-xdist worker asks first (the longest fixture: 80 s on a 2-core AMD EPYC)."""
+    from filelock import FileLock
+
+    folder = run_folder(tmp_path_factory, "minilm_export")
+    with FileLock(str(folder / "build.lock")):
+        out = folder / "model"
+        if not out.is_dir():  # published by a rename once complete: a folder here is a whole export
+            _export_minilm(out, minilm_dir, data_dir)
+    return out
+
+
+def _export_minilm(out: Path, minilm_dir: Path, data_dir: Path) -> None:
     from export.build import ExportOptions, build
 
-    out = tmp_path_factory.mktemp("minilm_export") / "model"
     openvino = importlib.util.find_spec("openvino") is not None  # the openvino extra: ov-fp32/ov-bf16/ov-int8 too
     options = ExportOptions(ckpt=str(minilm_dir), out=str(out), fp16=True, int8=True, data_dir=str(data_dir),
                             openvino=openvino)
@@ -127,7 +144,6 @@ def minilm_model_dir(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path,
         warnings.warn(f"OpenVINO variants refused, exporting again: {outcome.refused}", stacklevel=1)
         outcome = build(dataclasses.replace(options, force=True))  # the first one published the other variants
     assert outcome.out == out and not outcome.refused, outcome
-    return out
 
 
 @pytest.fixture(scope="session")

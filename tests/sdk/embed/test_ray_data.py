@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from simcse_sdk import Encoder
-from simcse_sdk.embed import __main__ as cli
 from simcse_sdk.embed.errors import ExtraMissingError
 
 TEXTS = ["a man plays a guitar", "someone plays music", "the weather is cold", ""]
@@ -60,25 +59,3 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(ExtraMissingError, match=r"pip install 'simcse-sdk\[ray\]'"):
         sdk_ray.actor_pool(2)
-
-
-def test_an_address_without_a_cluster_is_a_clear_error(tmp_path: Path, tiny_model_dir: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        pytest.skip("Ray is running in this process: the address would not be dialled")
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    (tmp_path / "corpus").mkdir()
-    (tmp_path / "corpus" / "a.txt").write_text("one\n", encoding="utf-8")
-    out = tmp_path / "out"
-    code = cli.main([str(tiny_model_dir), str(tmp_path / "corpus"), "--out", str(out), "--engine", "ray",
-                     "--address", "auto", "-q"])
-    err = capsys.readouterr().err
-    if "error: No Ray cluster answers" not in err and code == 0:
-        pytest.skip("a Ray cluster runs on this machine: --address auto found it")
-    assert code == 1 and not ray.is_initialized()  # was a raw ConnectionError traceback
-    assert err.startswith("error: No Ray cluster answers at --address 'auto' (ray_address='auto') (Could not find "
-                          "any running Ray instance")
-    assert "Start one with `ray start --head`" in err and "or leave out --address (ray_address=None)" in err
-    assert not out.exists()

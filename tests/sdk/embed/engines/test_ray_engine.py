@@ -8,20 +8,52 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from simcse_sdk import Encoder
 from simcse_sdk.embed import EmbedConfig, embed_corpus
+from simcse_sdk.embed import __main__ as cli
 from simcse_sdk.model.manifest import Manifest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'simcse-sdk[ray]'")
 pytestmark = [pytest.mark.real, pytest.mark.timeout(300)]  # a hang is the usual Ray failure
 
 
+# The first test of this file: no Ray of this test run is up yet (pytest-xdist keeps a file on one worker, in
+# order, and only this file starts one); `--address auto` would find one, even one shutting down.
+def test_an_address_without_a_cluster_is_a_clear_error(tmp_path: Path, tiny_model_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    if ray.is_initialized():
+        pytest.skip("Ray is running in this process: the address would not be dialled")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.txt").write_text("one\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = cli.main([str(tiny_model_dir), str(tmp_path / "corpus"), "--out", str(out), "--engine", "ray",
+                     "--address", "auto", "-q"])
+    err = capsys.readouterr().err
+    if "error: No Ray cluster answers" not in err and code == 0:
+        pytest.skip("a Ray cluster runs on this machine: --address auto found it")
+    assert code == 1 and not ray.is_initialized()  # was a raw ConnectionError traceback
+    assert err.startswith("error: No Ray cluster answers at --address 'auto' (ray_address='auto') (Could not find "
+                          "any running Ray instance")
+    assert "Start one with `ray start --head`" in err and "or leave out --address (ray_address=None)" in err
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]  # its GCS, raylet, ...
     yield
     ray.shutdown()
+    # shutdown() returns before those processes exit: a test dialling `--address auto` right after found the dying
+    # cluster (LocalRayletDiedError), and the next file's tests would share the cores with it
+    _, alive = psutil.wait_procs(started, timeout=30)
+    for proc in alive:
+        proc.kill()
 
 
 @pytest.fixture(scope="module")
