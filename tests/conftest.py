@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
 def run_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     """A folder this test run's pytest-xdist workers share (their base folders' parent), else this session's own."""
     base = tmp_path_factory.getbasetemp()
