@@ -90,7 +90,9 @@ def test_no_candidate_accurate_here_is_an_error_naming_the_reference():
 
 @pytest.mark.parametrize("reverse", [False, True])
 def test_the_fastest_wins_whatever_the_order_and_slow_ones_stop_after_the_probe(reverse):
-    fakes = [Fake("fast", 0.0003, 0.00003), Fake("close", 0.0004, 0.00004), Fake("slow", 0.0003, 0.0004)]
+    # in ms, not tenths of one: "close" is only 1.33x "fast", and a sleep's wake-up came up to a fraction of a ms late
+    # when another pytest-xdist worker kept both cores busy ("close" won once in fresh-clone CI)
+    fakes = [Fake("fast", 0.003, 0.0003), Fake("close", 0.004, 0.0004), Fake("slow", 0.003, 0.004)]
     choice, winner, _ = run_race(fakes[::-1] if reverse else fakes)
     assert winner.name == choice.variant == "fast" and choice.reason == "measured"
     slow = choice.measurements["slow"]
