@@ -40,10 +40,14 @@ PARALLEL_MAX_TOKENS = 2048
 # batch_size 64: onnxruntime int8 3,092 sent/s at 512 against 2,591 at 8,192; OpenVINO int8 3,155 / 2,930).
 PARALLEL_BATCH_TOKENS = 512
 # On CPU a batch stops growing where padding would pass this share of its padded tokens (plan_batches'
-# max_padding). Random rounds of STS-B test sentences, int8, 2 parallel batches, 2-core Xeon (medians of 5,
-# sentences/s, without -> with): 8 a round 784 -> 1,174; 32: 924 -> 1,673; 64: 1,268 -> 1,651; 200: 1,876 -> 1,856;
-# all 2,758 sorted: 2,172 -> 1,879-2,326 (noise: their plans hardly differ).
-MAX_PADDING = 0.1
+# max_padding), by runtime. Random rounds of STS-B test sentences, int8, 2 parallel batches, 2-core Xeon (medians of 5,
+# sentences/s, none -> 0.1): 8 a round 784 -> 1,174; 32: 924 -> 1,673; 64: 1,268 -> 1,651; 200: 1,876 -> 1,856.
+# 0.1 -> 0.05 (2-core AMD EPYC with VNNI, the same rounds run both ways in turn, 30 pairs each): onnxruntime int8
+# rounds of 166 +5.8 % (29 of 30 ahead), 256 +5.4 % (30 of 30), 64 +3.3 % (29 of 30), 32 and all 2,758 within 1 %;
+# fp32 rounds of 166 +4.0 % (19 of 20). A round of 166 then pads 1.5 % of its tokens instead of 6.3 % (bulk: 1 %), in
+# batches of 9.6 rows (138 tokens) instead of 16.4; on the Xeon a batch of 8 rows cost what one of 34 did a token.
+# OpenVINO int8 lost 1-3 % (rounds of 166 and 256): it keeps 0.1.
+MAX_PADDING = {"onnxruntime": 0.05, "openvino": 0.1}
 # On CPU, onnxruntime runs a batch of at most this many padded tokens (one short sentence) on one thread, on the
 # parallel-batch session: int8, one STS-B sentence, 0.82 ms on 1 thread against 0.96 ms on 2 (2-core Xeon); run alone,
 # on all threads spinning where that measures faster (.solo). OpenVINO does not gain (2.36 ms on 1 thread against
@@ -155,13 +159,13 @@ class VariantSessions:
              max_len: int) -> tuple[bool, Iterator[Batch]]:
         """(parallel, padded batches) for these inputs, as :meth:`run` takes them: :meth:`split` decides whether
         they run side by side; parallel batches hold at most :data:`PARALLEL_BATCH_TOKENS` padded tokens; on CPU a
-        batch stops where padding would pass :data:`MAX_PADDING` of it; on CUDA lengths round up to 16 (few
+        batch stops where padding would pass its runtime's :data:`MAX_PADDING` of it; on CUDA lengths round up to 16 (few
         distinct shapes: CUDA sets up each once; never past ``max_len``, which the tokenizer truncates to)."""
         parallel, size = self.split(len(token_ids), batch_size)
         budget = min(max_tokens, PARALLEL_BATCH_TOKENS) if parallel else max_tokens
         cuda = self.device == "cuda"
         return parallel, plan_batches(token_ids, size, budget, pad_id, pad_multiple=16 if cuda else 1,
-                                      max_len=max_len, max_padding=None if cuda else MAX_PADDING)
+                                      max_len=max_len, max_padding=None if cuda else MAX_PADDING[self.variant.runtime])
 
     def run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool,
             on_idle: Callable[[], None] | None = None, share_cpu: bool = False) -> None:
