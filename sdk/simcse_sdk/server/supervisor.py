@@ -1,10 +1,10 @@
 """``simcse-serve --workers N``: N server processes on one port, under a supervisor process.
 
-The supervisor binds the port (on each address of ``--host``: :mod:`.listening`), then starts N workers
-(``spawn``: each a fresh interpreter with its own model, batcher and event loop) that accept connections from
-those listening sockets; the kernel hands
-each new connection to one of them, not evenly when there are few. So each worker's inference threads
-default to all the CPUs, as one server's do: a worker that got most of the connections can still use every
+The supervisor binds the port (on each address of ``--host``: :mod:`.listening`; on Linux a socket a worker, over
+which the kernel spreads new connections evenly), then starts N workers (``spawn``: each a fresh interpreter with its
+own model, batcher and event loop) that accept connections from their listening sockets. Connections spread
+evenly are not load spread evenly (a few busy clients may all be one worker's), so each worker's inference threads
+default to all the CPUs, as one server's do: a worker that holds the busy connections can still use every
 core (2-core Xeon, 2 workers, one client sending 32-sentence requests: 1,406 sentences/s with 2 threads a
 worker against 778 with 1; ``benchmarks/results/serving-workers-cpu.json``). The workers share a directory
 for prometheus-client's multiprocess mode, so that any worker's ``/metrics`` and ``/ready`` answer for all
@@ -45,7 +45,7 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from ..runtimes.machine import default_threads
 from .config import ServerConfig
-from .listening import listen, url
+from .listening import REUSE_PORT, listen, url
 from .metrics import MULTIPROC_ENV, worker_marker
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
     exit_code = 0
     try:
         try:
-            socks = listen(config.host, config.port)
+            copies = config.workers if REUSE_PORT else 1
+            socks = listen(config.host, config.port, copies)
         except OSError as e:  # as uvicorn alone: a log line and exit status 1, not a traceback
             logger.error("%s", e.strerror or e)
             return 1
@@ -75,11 +76,11 @@ def supervise(config: ServerConfig, log_level: str, worker: Worker) -> int:
             open(worker_marker(shared, i), "x").close()
         os.environ[MULTIPROC_ENV] = shared  # the workers inherit it; prometheus-client reads it when they import it
         ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=worker, args=(config, log_level, socks, i), name=f"simcse-worker-{i}")
-                 for i in range(config.workers)]
+        procs = [ctx.Process(target=worker, args=(config, log_level, socks[i % copies::copies], i),
+                             name=f"simcse-worker-{i}") for i in range(config.workers)]
         _start_holding_signals(procs)
         logger.info("simcse-serve running on %s: %d workers of %d inference threads (pids %s); "
-                    "SIGTERM drains them", " and ".join(map(url, socks)), config.workers, config.threads,
+                    "SIGTERM drains them", " and ".join(dict.fromkeys(map(url, socks))), config.workers, config.threads,
                     ", ".join(str(p.pid) for p in procs))
         cpus, threads = default_threads(), config.workers * (config.threads or 1)
         if threads > cpus:  # the default: each worker all the CPUs (see the docstring)

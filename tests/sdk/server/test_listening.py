@@ -6,7 +6,7 @@ import errno
 import socket
 
 import pytest
-from simcse_sdk.server.listening import PORT_TRIES, listen, url
+from simcse_sdk.server.listening import PORT_TRIES, REUSE_PORT, listen, url
 
 RESOLVE = socket.getaddrinfo
 
@@ -97,3 +97,46 @@ def test_port_0_tries_again_when_the_first_port_is_taken_on_another_address(monk
     with pytest.raises(OSError, match=rf"in {PORT_TRIES} tries no free port was free on every address .*give a --port"):
         listen("somehost", 0)
     assert len(opened) == 2 * PORT_TRIES and all(s.fileno() == -1 for s in opened)
+
+
+@pytest.mark.skipif(not REUSE_PORT, reason="SO_REUSEPORT spreads connections on Linux only")
+def test_copies_take_even_shares_of_new_connections():
+    """--workers 2: a socket each on one port, and the kernel spreads 64 new connections over both (a shared socket
+    gave a burst to whichever worker woke first: 0 and 16 of 16, 14 and 50 of 64, under wrk). Each gets at least
+    12 of 64 unless the kernel does not spread them (by chance: about 1 in 3 million)."""
+    socks = listen("127.0.0.1", 0, copies=2)
+    clients: list[socket.socket] = []
+    try:
+        assert len(socks) == 2 and len({s.getsockname() for s in socks}) == 1
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) for s in socks)
+        for _ in range(64):
+            clients.append(socket.create_connection(socks[0].getsockname(), timeout=5))
+        accepted = []
+        for s in socks:
+            s.setblocking(False)
+            n = 0
+            while True:
+                try:
+                    conn, _ = s.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                n += 1
+            accepted.append(n)
+        assert sum(accepted) == 64 and min(accepted) >= 12, accepted
+    finally:
+        for c in [*clients, *socks]:
+            c.close()
+
+
+@pytest.mark.skipif(not REUSE_PORT, reason="SO_REUSEPORT groups on Linux only")
+def test_copies_do_not_join_a_port_held_with_reuse_port():
+    """Another server's SO_REUSEPORT group on the port: refused as any port in use, not joined."""
+    first = listen("127.0.0.1", 0, copies=2)
+    try:
+        port = first[0].getsockname()[1]
+        with pytest.raises(OSError, match=rf"cannot listen on 127\.0\.0\.1:{port} .*pick another --port"):
+            listen("127.0.0.1", port, copies=2)
+    finally:
+        for s in first:
+            s.close()

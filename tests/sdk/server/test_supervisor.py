@@ -209,8 +209,13 @@ def test_one_server_ignores_a_multiprocess_dir_left_in_the_environment(monkeypat
     assert Metrics(shared=True).shared_dir == str(tmp_path)
 
 
-def test_a_port_in_use_is_named(tiny_model_dir):
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuse-port"])
+def test_a_port_in_use_is_named(tiny_model_dir, reuse_port):
+    """Also when what holds the port set SO_REUSEPORT, as another `simcse-serve --workers` does: the workers' own
+    SO_REUSEPORT sockets must not join it and take half of its connections."""
     with socket.socket() as taken:
+        if reuse_port:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
