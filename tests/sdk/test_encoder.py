@@ -180,7 +180,8 @@ def test_an_input_of_one_batch_is_split_over_the_threads_with_the_same_result(ti
     seen.clear()
     ids = one.tokenizer.encode(few)
     one.encode_ids(ids, on_batch=lambda b: seen.append(len(b.indices)))
-    planned = [len(b.indices) for b in plan_batches(ids, one.batch_size, one.max_tokens, 0, max_padding=MAX_PADDING["onnxruntime"])]
+    padding = MAX_PADDING["onnxruntime"]
+    planned = [len(b.indices) for b in plan_batches(ids, one.batch_size, one.max_tokens, 0, max_padding=padding)]
     assert seen == planned and len(seen) < n  # one thread: batches as any input gets them (padding-aware), not split
 
 

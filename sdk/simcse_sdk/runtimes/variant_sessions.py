@@ -159,13 +159,14 @@ class VariantSessions:
              max_len: int) -> tuple[bool, Iterator[Batch]]:
         """(parallel, padded batches) for these inputs, as :meth:`run` takes them: :meth:`split` decides whether
         they run side by side; parallel batches hold at most :data:`PARALLEL_BATCH_TOKENS` padded tokens; on CPU a
-        batch stops where padding would pass its runtime's :data:`MAX_PADDING` of it; on CUDA lengths round up to 16 (few
-        distinct shapes: CUDA sets up each once; never past ``max_len``, which the tokenizer truncates to)."""
+        batch stops where padding would pass its runtime's :data:`MAX_PADDING` of it; on CUDA lengths round up to 16
+        (few distinct shapes: CUDA sets up each once; never past ``max_len``, which the tokenizer truncates to)."""
         parallel, size = self.split(len(token_ids), batch_size)
         budget = min(max_tokens, PARALLEL_BATCH_TOKENS) if parallel else max_tokens
         cuda = self.device == "cuda"
+        max_padding = None if cuda else MAX_PADDING[self.variant.runtime]
         return parallel, plan_batches(token_ids, size, budget, pad_id, pad_multiple=16 if cuda else 1,
-                                      max_len=max_len, max_padding=None if cuda else MAX_PADDING[self.variant.runtime])
+                                      max_len=max_len, max_padding=max_padding)
 
     def run(self, batches: Iterable[Batch], store: Callable[[Batch, np.ndarray], None], parallel: bool,
             on_idle: Callable[[], None] | None = None, share_cpu: bool = False) -> None:

@@ -41,8 +41,8 @@ class _PortTaken(Exception):
 
 def listen(host: str, port: int, copies: int = 1) -> list[socket.socket]:
     """Listening TCP sockets on ``host``:``port`` (port 0: a free one), one an address the name resolves to; with
-    ``copies`` > 1 and :data:`REUSE_PORT`, that many an address, in ``SO_REUSEPORT`` groups, address by address: worker
-    ``i`` takes ``socks[i::copies]`` (else one socket an address, which every worker accepts from).
+    ``copies`` > 1 (only where :data:`REUSE_PORT`), that many an address, in ``SO_REUSEPORT`` groups, address by
+    address: worker ``i`` takes ``socks[i::copies]``.
 
     Raises:
         OSError: naming the address and what to change (``--port`` or ``--host``).
@@ -55,7 +55,7 @@ def listen(host: str, port: int, copies: int = 1) -> list[socket.socket]:
                                "this machine resolves") from None
     for _ in range(PORT_TRIES):
         try:
-            return _bind_all(host, port, infos, copies if REUSE_PORT else 1)
+            return _bind_all(host, port, infos, copies)
         except _PortTaken:
             continue
     raise OSError(errno.EADDRINUSE, f"cannot listen on {host}: in {PORT_TRIES} tries no free port was free on every "
@@ -93,8 +93,7 @@ def _bind_all(host: str, port: int, infos: list[tuple], copies: int) -> list[soc
                     continue
                 if e.errno == errno.EADDRINUSE and port == 0 and socks:
                     raise _PortTaken from None
-                raise OSError(e.errno, f"cannot listen on {_host_port(family, address)} ({e.strerror}): pick another "
-                                       "--port, or stop what uses it") from None
+                raise _in_use(e, family, address) from None
             if copies > 1:  # the address and port are free (a plain bind took them): now one socket a worker
                 address = sock.getsockname()
                 sock.close()
@@ -106,8 +105,7 @@ def _bind_all(host: str, port: int, infos: list[tuple], copies: int) -> list[soc
                 except OSError as e:  # taken in between, by a process that was quicker
                     if port == 0:
                         raise _PortTaken from None
-                    raise OSError(e.errno, f"cannot listen on {_host_port(family, address)} ({e.strerror}): pick "
-                                           "another --port, or stop what uses it") from None
+                    raise _in_use(e, family, address) from None
                 continue
             sock.listen(BACKLOG)
             socks.append(sock)
@@ -121,6 +119,11 @@ def _bind_all(host: str, port: int, infos: list[tuple], copies: int) -> list[soc
     for what in skipped:
         logger.warning("not listening on %s: skipped", what)
     return socks
+
+
+def _in_use(e: OSError, family: int, address: tuple) -> OSError:  # type: ignore[type-arg]
+    return OSError(e.errno, f"cannot listen on {_host_port(family, address)} ({e.strerror}): pick another --port, or "
+                            "stop what uses it")
 
 
 def _socket(family: int, kind: int, proto: int, reuse_port: bool) -> socket.socket:

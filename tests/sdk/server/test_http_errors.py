@@ -200,11 +200,12 @@ def test_an_inference_failure_is_a_500_in_openai_shape(tiny_model_dir):
     assert "out of memory" in err["message"] and "req-42" in err["message"] and err["code"] == "internal_error"
 
 
+# named ids, and a gzip header without the time: pytest-xdist's workers must collect the same ids
 @pytest.mark.parametrize("encoding, body", [
     ("gzip", gzip.compress(b'{"input": ["a"]}', mtime=0)),  # was a 400 blaming lone surrogates
     ("gzip", b'{"input": ["a"]}'),  # plain JSON labelled gzip: was a 200
     ("br", b'{"input": ["a"]}'),
-], ids=["gzip", "plain JSON labelled gzip", "plain JSON labelled br"])  # pytest-xdist's workers must collect the same ids
+], ids=["gzip", "plain JSON labelled gzip", "plain JSON labelled br"])
 def test_a_body_in_a_content_encoding_is_415_naming_it(server, encoding, body):
     with server.client() as http:
         r = http.post("/v1/embeddings", content=body, headers={"content-type": "application/json",
