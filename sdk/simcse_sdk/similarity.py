@@ -70,9 +70,15 @@ def _check_finite(x: np.ndarray, name: str, offset: int = 0) -> None:
         )
 
 
-def _as_matrix(x: np.ndarray, name: str, finite: bool = True) -> np.ndarray:
-    """``x`` as (n, dim) float32 (a 1-D vector is one row), dim >= 1, checked finite unless ``finite=False``."""
+def _as_matrix(x: np.ndarray, name: str, finite: bool = True, empty_width: int | None = None) -> np.ndarray:
+    """``x`` as (n, dim) float32 (a 1-D vector is one row), dim >= 1, checked finite unless ``finite=False``; with
+    ``empty_width``, an empty 1-D input (``[]``) is no rows of that width (a corpus with nothing in it yet)."""
     x = _as_float32(x, name)
+    if x.ndim == 1 and x.size == 0:
+        if empty_width is None:
+            raise InvalidArgumentError(f"{name} is empty (shape {x.shape}): embeddings need at least one dimension; "
+                                       "for no rows pass an array of shape (0, dim).")
+        return np.zeros((0, empty_width), dtype=np.float32)
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
@@ -160,7 +166,8 @@ def search(
     if bits:
         q, c = queries, corpus
     else:
-        q, c = _as_matrix(queries, "queries"), _as_matrix(corpus, "corpus", finite=False)  # corpus: checked by chunk
+        q = _as_matrix(queries, "queries")
+        c = _as_matrix(corpus, "corpus", finite=False, empty_width=q.shape[1])  # its rows: checked by chunk
         if q.shape[1] != c.shape[1]:
             raise InputError(f"embedding sizes differ: queries {q.shape[1]}, corpus {c.shape[1]}: encode the queries "
                              "with the corpus's model and dimensions= (Encoder.search does that for you).")

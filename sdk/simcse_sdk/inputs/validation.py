@@ -38,8 +38,10 @@ MAX_THREADS = 1024
 FED_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def _not_a_list(value: object, name: str, what: str, example: str, wrap: str) -> InputError | None:
-    """The error for container types that are not a list of items, else None (``wrap``: a str fixed)."""
+def _not_a_list(value: object, name: str, what: str, example: str, wrap: str,
+                array_per_item: bool = False) -> InputError | None:
+    """The error for container types that are not a list of items, else None (``wrap``: a str fixed;
+    ``array_per_item``: each item is itself an array, so a 2-D array is not one to flatten)."""
     kind = type(value).__name__
     if value is None:
         return InputError(f"{name} is None: pass a {what}, e.g. {example}.")
@@ -57,6 +59,10 @@ def _not_a_list(value: object, name: str, what: str, example: str, wrap: str) ->
             f"{name} is a {kind}, which has no order, so rows could not be matched to inputs: "
             "pass a list (e.g. sorted(s))."
         )
+    if isinstance(value, np.ndarray) and value.ndim != 1 and array_per_item:
+        return InputError(f"{name} is a numpy array of shape {value.shape}: pass a {what}, one 1-D list or array per "
+                          f"input (list(arr) for the rows of a 2-D array, once any padding is stripped: each row is "
+                          f"read whole), e.g. {example}.")
     if isinstance(value, np.ndarray) and value.ndim != 1:
         return InputError(f"{name} is a numpy array of shape {value.shape}: pass a 1-D array or a {what}, e.g. {example}.")
     if not isinstance(value, Iterable):
@@ -98,7 +104,7 @@ def check_sentences(sentences: object, name: str = "sentences") -> list[str]:
 def check_token_ids(token_ids: object, vocab_size: int, max_len: int, name: str = "token_ids") -> list[np.ndarray]:
     """``token_ids`` as a list of 1-D int64 arrays, each of 1..``max_len`` ids in ``range(vocab_size)``."""
     error = _not_a_list(token_ids, name, "list of token id lists", "encode_ids([[101, 7592, 102]])",
-                        "encoder.tokenizer.encode([text]) for its ids")
+                        "encoder.tokenizer.encode([text]) for its ids", array_per_item=True)
     if error is not None:
         raise error
     out: list[np.ndarray] = []

@@ -120,7 +120,8 @@ class RequestBatcher:
     def abandon(self, error: BaseException) -> int:
         """Answer every request not answered yet with ``error`` (a drain that ran out of time, a forced stop);
         running rounds stop after their current batch. Returns how many requests were answered so."""
-        self._abandoned, self._waiting = error, 0
+        self._abandoned = self._abandoned or error  # a second stop: rounds the first one ended still raise the first
+        self._waiting = 0
         jobs = {id(p.job): p.job for p in self._pieces} | {id(p.job): p.job for r in self._rounds for p in r.pieces}
         self._pieces.clear()
         left = [j for j in jobs.values() if not j.future.done()]
@@ -130,13 +131,24 @@ class RequestBatcher:
         return len(left)
 
     def cancel(self, job: Job) -> None:
-        """The client went away: its pieces that have not started are skipped."""
+        """The client went away: its pieces that have not started leave the queue now (they held room under
+        ``max_queue`` until a round took them, so live clients got 429s while every thread was busy)."""
         job.cancelled = True
+        if not any(p.job is job for p in self._pieces):
+            return
+        waiting: deque[Piece] = deque()
+        for piece in self._pieces:
+            if piece.job is job:
+                self._waiting -= piece.size
+                self._finish(piece, None, 0.0)  # the last of the job's pieces gives its inputs' room back
+            else:
+                waiting.append(piece)
+        self._pieces = waiting
 
     def _set_queued(self, n: int) -> None:
         self.queued = max(0, n)  # rounds that end after abandon() have no queue left to count down
         if self.metrics is not None:
-            self.metrics.queue_inputs.set(n)
+            self.metrics.queue_inputs.set(self.queued)
 
     def _take_round(self) -> list[Piece]:
         """The oldest waiting pieces, up to ``round_inputs`` inputs (a piece is never split)."""
@@ -218,8 +230,10 @@ class RequestBatcher:
         if self.metrics is not None:
             self.metrics.inference_seconds.observe(elapsed)
             self.metrics.round_inputs.observe(sum(p.size for p in pieces))
+        timed: set[int] = set()  # a request's pieces in one round: the round's time counts once for it
         for piece, outcome in zip(pieces, outcomes, strict=True):
-            self._finish(piece, outcome, elapsed)
+            self._finish(piece, outcome, 0.0 if id(piece.job) in timed else elapsed)
+            timed.add(id(piece.job))
 
     def _inline(self, pieces: list[Piece]) -> bool:
         """Whether a round runs on the event loop's thread: one short input (``INLINE_MAX_CHARS``), the only one the

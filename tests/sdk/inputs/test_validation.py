@@ -181,6 +181,9 @@ def test_bad_path_type():
     ([[]], InvalidArgumentError, r"token_ids\[0\] is empty"),
     ([list(range(1, 200))], InvalidArgumentError, r"token_ids\[0\] has 199 ids; this model takes at most 128"),
     ([np.zeros((2, 3), dtype=np.int64)], InputError, r"token_ids\[0\] has shape \(2, 3\)"),
+    # a 2-D array was told to be 1-D, and a 1-D array of ids then read as ints, not inputs
+    (np.ones((2, 3), dtype=np.int64), InputError, r"shape \(2, 3\): pass a list of token id lists, one 1-D list "
+                                                   r"or array per input \(list\(arr\) for the rows"),
     ([[[101], [102, 103]]], InputError, r"token_ids\[0\]\[0\] is list"),
     (["101 102"], InputError, r"token_ids\[0\] is str"),
     ([101, 102], InputError, r"token_ids\[0\] is int"),
@@ -289,9 +292,20 @@ def test_pairwise_cosine_rejects_nan(emb):
         pairwise_cosine(emb, bad)
 
 
-def test_empty_corpus_gives_empty_results(emb):
-    idx, scores = search(emb, np.zeros((0, emb.shape[1])), top_k=3)
+@pytest.mark.parametrize("empty", ["array", "list"])
+def test_empty_corpus_gives_empty_results(emb, empty):
+    """An empty list too, as Encoder.search takes it (it was read as one row of no values and refused)."""
+    corpus = np.zeros((0, emb.shape[1])) if empty == "array" else []
+    idx, scores = search(emb, corpus, top_k=3)
     assert idx.shape == scores.shape == (3, 0)
+
+
+def test_an_empty_list_for_an_index_says_what_to_pass(emb):
+    pytest.importorskip("faiss")
+    with pytest.raises(InvalidArgumentError, match=r"corpus is empty \(shape \(0,\)\).*shape \(0, dim\)"):
+        FaissIndex([])
+    idx, _ = FaissIndex(np.zeros((0, emb.shape[1]), dtype=np.float32)).search(emb, 3)
+    assert idx.shape == (3, 0)
 
 
 def test_faiss_index_arguments(emb):

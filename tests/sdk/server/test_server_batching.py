@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
@@ -17,6 +18,7 @@ pytest.importorskip("uvicorn", reason="the server tests need the serve extra: pi
 from server_harness import thread_server  # noqa: E402
 from simcse_sdk.server.api.api_error import ApiError  # noqa: E402
 from simcse_sdk.server.batching import LONE_ROUNDS, RequestBatcher  # noqa: E402
+from simcse_sdk.server.metrics import Metrics  # noqa: E402
 
 
 class Rounds:
@@ -52,11 +54,11 @@ def encoder(tiny_model_dir):
 
 # Every request holds two inputs: a lone input while the server holds no other runs on the event loop itself.
 def serve(encoder: Encoder, rounds: Rounds, scenario, batch_size: int = 32,  # type: ignore[no-untyped-def]
-          lone_spin: bool = True) -> None:
+          lone_spin: bool = True, max_queue: int = 100) -> None:
     encoder.encode_ids = rounds  # type: ignore[method-assign]
 
     async def main() -> None:
-        batcher = RequestBatcher(encoder, batch_size=batch_size, max_batch_tokens=8192, max_queue=100,
+        batcher = RequestBatcher(encoder, batch_size=batch_size, max_batch_tokens=8192, max_queue=max_queue,
                                  lone_spin=lone_spin)
         batcher.start()
         try:
@@ -193,19 +195,22 @@ def test_a_round_with_nothing_to_run_leaves_the_running_round_alone(encoder):
 
 
 
-@pytest.mark.parametrize("stop", [True, False])
-def test_a_round_a_stop_ends_logs_one_line_and_a_failure_its_traceback(encoder, caplog, stop):
-    """A drain that timed out, or a forced stop, ends running rounds with its 503 on purpose: that was logged as
-    'inference failed' at ERROR with a full traceback. A real failure still is."""
-    entered, go = threading.Event(), threading.Event()
+@pytest.mark.parametrize("stops", [1, 2, 0])
+def test_a_round_a_stop_ends_logs_one_line_and_a_failure_its_traceback(encoder, caplog, stops):
+    """A drain that timed out, or a forced stop, or both one after the other, end running rounds with their 503 on
+    purpose: that was logged as 'inference failed' at ERROR with a full traceback. A real failure still is."""
+    entered, go, ended = threading.Event(), threading.Event(), threading.Event()
     real = encoder.encode_ids
 
     def held(ids, **kwargs):  # type: ignore[no-untyped-def]
         entered.set()
         assert go.wait(10)
-        if not stop:
-            raise RuntimeError("onnxruntime ran out of memory")
-        return real(ids, **kwargs)  # its first batch meets the stop
+        try:
+            if not stops:
+                raise RuntimeError("onnxruntime ran out of memory")
+            return real(ids, **kwargs)  # its first batch meets the stop
+        finally:
+            ended.set()
 
     encoder.encode_ids = held
 
@@ -216,10 +221,13 @@ def test_a_round_a_stop_ends_logs_one_line_and_a_failure_its_traceback(encoder, 
             job = batcher.submit(["a b", "c d"], None, True)
             while not entered.is_set():
                 await asyncio.sleep(0.01)
-            if stop:
+            if stops:  # a drain that timed out
                 batcher.abandon(ApiError(503, "The server is shutting down: retry it.", "shutting_down"))
             go.set()
-            with pytest.raises(ApiError if stop else RuntimeError):
+            if stops == 2:  # then Ctrl+C, after the round ended on the first stop and before the loop heard of it
+                assert ended.wait(10)
+                batcher.abandon(ApiError(503, "The server is stopping now: retry it.", "shutting_down"))
+            with pytest.raises(ApiError if stops else RuntimeError):
                 await asyncio.wait_for(job.future, 10)
             while batcher._rounds:
                 await asyncio.sleep(0.01)
@@ -231,10 +239,89 @@ def test_a_round_a_stop_ends_logs_one_line_and_a_failure_its_traceback(encoder, 
         asyncio.run(main())
     logged = [(r.levelno, r.exc_info is not None, r.getMessage()) for r in caplog.records
               if r.name == "simcse_sdk.server.batching"]
-    if stop:
+    if stops:
         assert logged == [(logging.INFO, False, "a round of 1 pieces stopped after its batch: the server is stopping")]
     else:
         assert logged == [(logging.ERROR, True, "inference failed for a round of 1 pieces")]
+
+
+def test_a_gone_clients_waiting_inputs_leave_the_queue_at_once(encoder):
+    """A client that disconnects while its inputs wait (every thread busy) gives their room under --max-queue back
+    then, not when a round gets to them: live clients were refused with 429 meanwhile."""
+    rounds = Rounds(encoder.dim, tail=[False])
+
+    async def scenario(batcher: RequestBatcher) -> None:
+        running = batcher.submit(["a b", "c d"], None, True)
+        while not rounds.sizes:
+            await asyncio.sleep(0.01)
+        gone = batcher.submit(["e f", "g h"], None, True)  # waits: a round runs and no full batch waits
+        assert batcher.queued == 4 and not rounds.release[0].is_set()
+        batcher.cancel(gone)  # what the route does when the client disconnects
+        assert batcher.queued == 2
+        live = batcher.submit(["i j", "k l"], None, True)  # was Overloaded: 4 + 2 > max_queue
+        rounds.release[0].set()
+        assert (await asyncio.wait_for(live.future, 10)).embeddings.shape == (2, encoder.dim)
+        await asyncio.wait_for(running.future, 10)
+        assert batcher.queued == 0
+
+    serve(encoder, rounds, scenario, max_queue=4)
+    assert rounds.sizes == [2, 2]  # the gone client's inputs never ran
+
+
+def test_a_request_in_several_pieces_is_timed_once_a_round(encoder):
+    """x-inference-time-ms: a request of several pieces in one round took that round's time, not the round's time
+    once a piece (a 128-input request read 4x its real time, more than its x-total-time-ms)."""
+    def slow(ids, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        return np.zeros((len(ids), encoder.dim), dtype=np.float32)
+
+    encoder.encode_ids = slow
+
+    async def main() -> float:
+        batcher = RequestBatcher(encoder, batch_size=2, max_batch_tokens=8192, max_queue=100)
+        batcher.start()
+        try:
+            job = batcher.submit(["a", "b", "c", "d", "e"], None, True)  # three pieces, one round
+            assert job.pending == 3
+            return (await asyncio.wait_for(job.future, 10)).inference_s
+        finally:
+            await batcher.stop()
+
+    assert 0.2 <= asyncio.run(main()) < 0.4
+
+
+def test_the_queue_gauge_stays_at_zero_when_an_abandoned_round_ends(encoder):
+    """A drain that timed out answers every request and empties the queue; a round still running then ends and
+    counted its inputs down again: simcse_queue_inputs read -3."""
+    entered, go = threading.Event(), threading.Event()
+
+    def held(ids, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        assert go.wait(10)
+        return np.zeros((len(ids), encoder.dim), dtype=np.float32)
+
+    encoder.encode_ids = held
+    metrics = Metrics()
+
+    async def main() -> None:
+        batcher = RequestBatcher(encoder, batch_size=32, max_batch_tokens=8192, max_queue=100, metrics=metrics)
+        batcher.start()
+        try:
+            job = batcher.submit(["a b", "c d", "e f"], None, True)
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            assert batcher.abandon(ApiError(503, "The server is shutting down: retry it.", "shutting_down")) == 1
+            go.set()
+            with pytest.raises(ApiError):
+                await asyncio.wait_for(job.future, 10)
+            while batcher._rounds:
+                await asyncio.sleep(0.01)
+        finally:
+            go.set()
+            await batcher.stop()
+
+    asyncio.run(main())
+    assert metrics.registry.get_sample_value("simcse_queue_inputs") == 0
 
 
 @pytest.mark.parametrize("kind", ["text", "model ids"])
