@@ -213,7 +213,7 @@ class Encoder:
         items = check_sentences(sentences)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         dims = check_dimensions(dimensions, self.dim)
-        out = check_output(output, dims or self.dim)  # ubinary: whole bytes
+        out = check_output(output, dims or self.dim, self.dim)  # ubinary: whole bytes
         prompt = prompt_text(self.manifest, prompt_name)
         token_ids = self.tokenizer.encode([prompt + s for s in items] if prompt else items) if items else []
         emb = self._encode_ids(token_ids, *options)

@@ -63,7 +63,7 @@ def evaluate_sizes(encoder: Encoder, data_dir: DataDirArg, dimensions: Sequence[
     kinds = list(outputs)
     for d in sizes:  # every pair checked before any sentence is embedded
         for o in kinds:
-            check_output(o, d)
+            check_output(o, d, encoder.dim)
 
     def embed(s: list[str]) -> np.ndarray:  # (n, dim) float32
         return encoder.encode(s) if batch_size is None else encoder.encode(s, batch_size=batch_size)

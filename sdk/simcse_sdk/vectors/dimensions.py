@@ -57,15 +57,17 @@ def check_dimensions(dimensions: object, full: int) -> int | None:
     return int(dimensions)
 
 
-def check_output(output: object, size: int | None = None) -> str:
+def check_output(output: object, size: int | None = None, full: int | None = None) -> str:
     """``output`` as one of :data:`OUTPUTS`; else an error listing them. With ``size``, ``"ubinary"`` needs a
-    multiple of 8 (8 bits a byte: a padded byte would be scored as if its zero bits were components)."""
+    multiple of 8 (8 bits a byte: a padded byte would be scored as if its zero bits were components); the sizes
+    the error suggests are at most ``full``, the model's own size, when given."""
     if not isinstance(output, str) or output not in OUTPUTS:
         raise InvalidArgumentError(f"output must be one of {', '.join(OUTPUTS)}; got {output!r:.40}.")
     if output == "ubinary" and size is not None and size % 8:
-        lower, upper = size // 8 * 8, size // 8 * 8 + 8
+        near = [d for d in (size // 8 * 8 + 8, size // 8 * 8) if 0 < d <= (full or d)]
+        fix = "ask for dimensions=" + " or ".join(map(str, near)) if near else "use output='float32' or 'int8'"
         raise InvalidArgumentError(f"output='ubinary' packs 8 dimensions a byte, and {size} is not a multiple of 8: "
-                                   f"ask for dimensions={upper}" + (f" or {lower}" if lower else "") + ".")
+                                   f"{fix}.")
     return output
 
 

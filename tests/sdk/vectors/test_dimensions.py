@@ -29,6 +29,18 @@ def test_good_dimensions_and_outputs() -> None:
         check_output("binary")
 
 
+@pytest.mark.parametrize(("size", "full", "fix"), [
+    (12, 32, r"ask for dimensions=16 or 8\.$"),
+    (300, 300, r"ask for dimensions=296\.$"),  # a model of 300: 304 is no size it has
+    (4, 4, r"use output='float32' or 'int8'\.$"),
+    (4, None, r"ask for dimensions=8\.$"),
+])
+def test_ubinary_of_a_size_not_a_multiple_of_8_suggests_sizes_the_model_has(size: int, full: int | None,
+                                                                             fix: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=f"{size} is not a multiple of 8: {fix}"):
+        check_output("ubinary", size, full)
+
+
 def test_cut_renormalises_each_row() -> None:
     x = np.array([[3.0, 4.0, 100.0], [0.0, 0.0, 1.0]], np.float32)
     np.testing.assert_allclose(cut(x, 2), [[0.6, 0.8], [0.0, 0.0]], atol=1e-7)

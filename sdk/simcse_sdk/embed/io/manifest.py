@@ -42,7 +42,7 @@ def model_description(model_dir: str | os.PathLike[str], variant: str, config: E
     files = {v.file: v.sha256, TOKENIZER_NAME: sha256_file(root / TOKENIZER_NAME),
              MODEL_MANIFEST: sha256_file(root / MODEL_MANIFEST)}
     dims = check_dimensions(config.dimensions, m.embedding_dim) or m.embedding_dim
-    check_output(config.output, dims)  # ubinary: whole bytes
+    check_output(config.output, dims, m.embedding_dim)  # ubinary: whole bytes
     vectors = {"dimensions": dims, "output": config.output, "bytes_per_vector": bytes_per_vector(dims, config.output),
                "prompt": prompt_text(m, config.prompt_name), "trained_dims": [m.embedding_dim, *m.trained_dims]}
     if config.output == "int8":
