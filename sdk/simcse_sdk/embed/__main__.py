@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     except SimcseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C: what is done is kept (finished shards), and a rerun resumes; no traceback
+        again = "the same command again" if not args.overwrite else "it again without --overwrite"
+        print(f"interrupted: the shards finished so far are kept in {args.out}; run {again} to go on from where it "
+              "stopped.", file=sys.stderr)
+        return 130
     print(json.dumps(summary.to_dict()) if args.json else summary.text())
     return 0
 

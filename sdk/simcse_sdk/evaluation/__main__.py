@@ -142,6 +142,7 @@ def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2, allow_nan=True)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private (0600); a result file is meant to be read by others too
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,7 +1,8 @@
 """Batching across requests: inputs of all waiting requests run together, without waiting on a timer.
 
-A request's inputs are admitted as pieces of at most ``batch_size`` inputs. A round takes every
-piece that queued (up to ``ROUND_BATCHES`` batches a thread), tokenises their texts in one call and
+A request's inputs are admitted as pieces of at most ``batch_size`` inputs (sorted by length first). A round
+takes waiting pieces, one of each request in turn and at most one a thread from each (up to ``ROUND_BATCHES``
+batches a thread in all, so a big request does not hold up those after it), tokenises their texts in one call and
 embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest,
 batches side by side on single-thread sessions), on a round thread, off the event loop. The next round
 starts as soon as a thread is free (``on_idle``), or at once when a full batch waits, up to
@@ -25,7 +26,6 @@ import asyncio
 import functools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ from .job import Job, Outcome, Overloaded, Piece, Result
 from .metrics import Metrics
 from .round import compute
 from .truncation import Truncation
+from .waiting import WaitingLine
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ class RequestBatcher:
         self.max_len = self.cut.max_len
         self.round_inputs = ROUND_BATCHES * batch_size * encoder.parallelism  # most inputs in one round
         self.queued = 0  # inputs admitted and not yet answered
-        self._pieces: deque[Piece] = deque()  # admitted, not started, in arrival order
-        self._waiting = 0  # inputs of those pieces
+        self._line = WaitingLine()  # admitted, not started
         self._wake: asyncio.Event | None = None  # set when pieces arrive
         self._task: asyncio.Task[None] | None = None
         self.max_rounds = max(1, encoder.parallelism)  # rounds at once (each can keep one thread busy)
@@ -109,10 +109,11 @@ class RequestBatcher:
         assert self._wake is not None, "RequestBatcher.start() was not called"
         job = Job(texts, token_ids, truncate, asyncio.get_running_loop().create_future(),
                   np.empty((n, self.dim), dtype=np.float32))
+        if n > self.batch_size:  # its pieces by length (characters, ids): one piece pads little, alone in a round
+            job.order = np.argsort([len(x) for x in (texts if texts is not None else token_ids or [])], kind="stable")
         pieces = [Piece(job, start, min(n, start + self.batch_size)) for start in range(0, n, self.batch_size)]
         job.pending = len(pieces)
-        self._pieces.extend(pieces)
-        self._waiting += n
+        self._line.add(pieces)
         self._set_queued(self.queued + n)
         self._wake.set()
         return job
@@ -121,9 +122,7 @@ class RequestBatcher:
         """Answer every request not answered yet with ``error`` (a drain that ran out of time, a forced stop);
         running rounds stop after their current batch. Returns how many requests were answered so."""
         self._abandoned = self._abandoned or error  # a second stop: rounds the first one ended still raise the first
-        self._waiting = 0
-        jobs = {id(p.job): p.job for p in self._pieces} | {id(p.job): p.job for r in self._rounds for p in r.pieces}
-        self._pieces.clear()
+        jobs = {id(j): j for j in self._line.clear()} | {id(p.job): p.job for r in self._rounds for p in r.pieces}
         left = [j for j in jobs.values() if not j.future.done()]
         for job in left:
             job.future.set_exception(error)
@@ -134,43 +133,23 @@ class RequestBatcher:
         """The client went away: its pieces that have not started leave the queue now (they held room under
         ``max_queue`` until a round took them, so live clients got 429s while every thread was busy)."""
         job.cancelled = True
-        if not any(p.job is job for p in self._pieces):
-            return
-        waiting: deque[Piece] = deque()
-        for piece in self._pieces:
-            if piece.job is job:
-                self._waiting -= piece.size
-                self._finish(piece, None, 0.0)  # the last of the job's pieces gives its inputs' room back
-            else:
-                waiting.append(piece)
-        self._pieces = waiting
+        for piece in self._line.remove(job):
+            self._finish(piece, None, 0.0)  # the last of the job's pieces gives its inputs' room back
 
     def _set_queued(self, n: int) -> None:
         self.queued = max(0, n)  # rounds that end after abandon() have no queue left to count down
         if self.metrics is not None:
             self.metrics.queue_inputs.set(self.queued)
 
-    def _take_round(self) -> list[Piece]:
-        """The oldest waiting pieces, up to ``round_inputs`` inputs (a piece is never split)."""
-        pieces: list[Piece] = []
-        size = 0
-        while self._pieces:
-            nxt = self._pieces[0]
-            if pieces and size + nxt.size > self.round_inputs:
-                break
-            pieces.append(self._pieces.popleft())
-            self._waiting -= nxt.size
-            size += nxt.size
-        return pieces
-
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
         assert self._wake is not None
         while True:
-            while not (self._pieces and self._may_start()):
+            while not (self._line and self._may_start()):
                 self._wake.clear()
                 await self._wake.wait()
-            pieces = [p for p in self._take_round() if not self._drop_if_skipped(p)]
+            pieces = [p for p in self._line.take(self.round_inputs, self.max_rounds)  # a piece a thread each
+                      if not self._drop_if_skipped(p)]
             if not pieces:
                 continue
             if self._inline(pieces):
@@ -196,7 +175,7 @@ class RequestBatcher:
             return True
         if len(self._rounds) >= self.max_rounds:
             return False
-        return all(r.tail for r in self._rounds) or self._waiting >= self.batch_size
+        return all(r.tail for r in self._rounds) or self._line.inputs >= self.batch_size
 
     def _tail_soon(self, loop: asyncio.AbstractEventLoop, rnd: _Round) -> None:
         """On the round's thread: have the event loop run :meth:`_on_tail`."""
@@ -275,7 +254,7 @@ class RequestBatcher:
                 job.future.set_exception(outcome)
         elif outcome is not None and not job.skip:
             emb, tokens, truncated = outcome
-            job.out[piece.start : piece.end] = emb
+            job.out[piece.rows] = emb
             job.tokens += tokens
             job.truncated += truncated
             job.inference_s += elapsed

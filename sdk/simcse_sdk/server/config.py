@@ -65,6 +65,10 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        drain = self.drain_timeout
+        if isinstance(drain, bool) or not isinstance(drain, (int, float)) or not 0 <= drain < float("inf"):
+            raise ValueError(f"drain_timeout must be a number of seconds >= 0, got {drain!r}: 0 answers requests in "
+                             "flight 503 at once on SIGTERM; the default lets them finish for 30 s.")
         if self.max_inputs > self.max_queue:
             raise ValueError(
                 f"max_inputs ({self.max_inputs}) exceeds max_queue ({self.max_queue}): one request could never be "

@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 class Overloaded(Exception):
@@ -56,6 +59,7 @@ class Job:
     started: float | None = None
     inference_s: float = 0.0
     cancelled: bool = False
+    order: np.ndarray | None = None  # its inputs in the order its pieces take them (by length), None: as given
 
     @property
     def size(self) -> int:
@@ -75,8 +79,22 @@ class Piece:
     """Rows [start, end) of a job: at most a batch of its inputs, what the batcher's rounds take."""
 
     job: Job
-    start: int
+    start: int  # [start, end) of the job's inputs, in the job's ``order``
     end: int
+
+    @property
+    def rows(self) -> slice | np.ndarray:
+        """Which of the job's inputs (rows of its answer) this piece holds."""
+        return slice(self.start, self.end) if self.job.order is None else self.job.order[self.start : self.end]
+
+    def inputs(self, items: list[T]) -> list[T]:
+        """This piece's share of ``items`` (the job's texts or token ids, as given)."""
+        order = self.job.order
+        return items[self.start : self.end] if order is None else [items[i] for i in order[self.start : self.end]]
+
+    def index(self, k: int) -> int:
+        """The job's input index of this piece's k-th input."""
+        return self.start + k if self.job.order is None else int(self.job.order[self.start + k])
 
     @property
     def size(self) -> int:

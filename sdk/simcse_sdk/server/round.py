@@ -27,7 +27,7 @@ def compute(encoder: Encoder, cut: Truncation, pieces: list[Piece], batch_size: 
     model's length and its request asked for no truncation. ``on_batch`` sees each batch once it has run;
     ``on_idle`` is called once a thread is free before the round ends (the batcher starts its next round then);
     ``share_cpu=False`` only for a lone input's round on the event loop (nothing else to do meanwhile)."""
-    texts = [t for p in pieces if p.job.texts is not None for t in p.job.texts[p.start : p.end]]
+    texts = [t for p in pieces if p.job.texts is not None for t in p.inputs(p.job.texts)]
     cpu = time.thread_time()
     tok_ids, tok_cut = encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])
     if metrics is not None:
@@ -41,11 +41,11 @@ def compute(encoder: Encoder, cut: Truncation, pieces: list[Piece], batch_size: 
             piece_ids, was_cut = tok_ids[pos : pos + n], tok_cut[pos : pos + n]
             pos += n
         else:
-            raw = (p.job.token_ids or [])[p.start : p.end]
+            raw = p.inputs(p.job.token_ids or [])
             piece_ids, was_cut = [cut.ids(t) for t in raw], [len(t) > cut.max_len for t in raw]
         first_cut = next((i for i, c in enumerate(was_cut) if c), None)
         if first_cut is not None and not p.job.truncate:
-            i = p.start + first_cut
+            i = p.index(first_cut)
             tokens = cut.tokens(p.job.texts[i]) if p.job.texts is not None else len((p.job.token_ids or [])[i])
             spans.append(TooLong(i, cut.max_len, tokens))
             continue

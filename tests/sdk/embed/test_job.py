@@ -68,6 +68,21 @@ def test_rerun_skips_complete_shards_and_redoes_missing_ones(tmp_path: Path, tin
     np.testing.assert_array_equal(np.stack([again[k] for k in first]), np.stack(list(first.values())))
 
 
+def test_the_same_files_named_from_another_folder_are_told_apart_from_changed_ones(
+        tmp_path: Path, tiny_model_dir: Path, corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun from another folder was refused as if the inputs had changed ('added, removed, or changed in size or
+    modification time'); the refusal stands (row ids carry the path as given), its reason is now the true one."""
+    path, _ = corpus
+    out = tmp_path / "out"
+    monkeypatch.chdir(path.parent)
+    embed_corpus(tiny_model_dir, [path.name], out, EmbedConfig(shard_rows=50, progress=False))
+    monkeypatch.chdir(path.parent.parent)
+    moved = f"{path.parent.name}/{path.name}"
+    with pytest.raises(OutputDirError, match=rf"input paths \({path.name} is now {moved}: the same files, named from "
+                                             r"another folder.*run the job from the first run's folder"):
+        embed_corpus(tiny_model_dir, [moved], out, EmbedConfig(shard_rows=50, progress=False))
+
+
 def test_changed_input_or_settings_refuse_to_mix_jobs(tmp_path: Path, tiny_model_dir: Path, corpus, by_id) -> None:
     path, _ = corpus
     out = tmp_path / "out"
@@ -113,6 +128,21 @@ def test_an_output_path_that_cannot_be_a_folder_is_named_and_nothing_is_left(
     assert a_file.read_text() == "x"
     with pytest.raises(EmbedConfigError, match="out_dir must be a folder path.*got NoneType"):
         embed_corpus(tiny_model_dir, [corpus[0]], None, EmbedConfig(progress=False))  # type: ignore[arg-type]
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_go_on_without_a_traceback(
+        tmp_path: Path, tiny_model_dir: Path, corpus, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from simcse_sdk.embed import job
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(job, "embed_corpus", interrupted)
+    out = tmp_path / "out"
+    assert cli.main([str(tiny_model_dir), str(corpus[0]), "--out", str(out), "-q"]) == 130  # 128 + SIGINT, as a shell
+    assert capsys.readouterr().err == (f"interrupted: the shards finished so far are kept in {out}; run the same "
+                                       "command again to go on from where it stopped.\n")
 
 
 def test_a_refused_job_leaves_no_new_empty_folder(tmp_path: Path, tiny_model_dir: Path, corpus) -> None:

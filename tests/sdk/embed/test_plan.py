@@ -204,6 +204,14 @@ def test_undecodable_bytes_name_file_line_and_fix(tmp_path: Path) -> None:
         plan_shards(resolve_inputs([path]), EmbedConfig())
 
 
+def test_a_utf16_file_is_told_to_be_re_encoded_from_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes("first line\nsecond line\n".encode("utf-16"))  # with its byte-order mark, as Windows writes it
+    with pytest.raises(CorpusInputError, match=r"UTF-16 byte-order mark\): re-encode the file as UTF-8 \(e\.g\. "
+                                               r"`iconv -f utf-16 -t utf-8 IN > OUT`\)\.$"):
+        plan_shards(resolve_inputs([path]), EmbedConfig())
+
+
 def test_unknown_extension_and_wrong_format(tmp_path: Path) -> None:
     path = tmp_path / "corpus.dat"
     path.write_text("hello\n", encoding="utf-8")

@@ -76,6 +76,7 @@ def test_write_json_is_atomic(tmp_path: Path) -> None:
     cli.write_json(out, {"a": 2})
     assert json.loads(out.read_text()) == {"a": 2}
     assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+    assert out.stat().st_mode & 0o777 == 0o644  # readable by others, as every other output (mkstemp's is 0600)
 
 
 @pytest.mark.real

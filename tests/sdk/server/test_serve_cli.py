@@ -42,6 +42,16 @@ def test_a_port_out_of_range_is_refused_before_anything_loads(port, capsys):
     assert f"port must be 0-65535 (0: a free one, logged), got {port}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["nan", "-1", "inf"])
+def test_a_drain_timeout_that_is_no_wait_is_refused_before_anything_loads(value, capsys):
+    """nan was taken: SIGTERM then failed inside uvicorn's shutdown and the process never exited; -1 answered every
+    request in flight 503 at once."""
+    from simcse_sdk.server.__main__ import main
+
+    assert main(["no-such-model", "--drain-timeout", value]) == 2
+    assert f"drain_timeout must be a number of seconds >= 0, got {float(value)!r}" in capsys.readouterr().err
+
+
 def test_a_port_in_use_is_named_before_the_model_loads(tiny_model_dir, caplog, monkeypatch):
     import socket
 

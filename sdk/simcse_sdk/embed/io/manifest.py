@@ -97,7 +97,12 @@ def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str
     if diffs:
         detail = []
         for key in diffs:
-            if key == "inputs":
+            if key == "inputs" and _renamed(old.get("inputs", []), current["inputs"]):
+                moved = [(o["path"], n["path"]) for o, n in zip(old["inputs"], current["inputs"], strict=True) if o != n]
+                detail.append("input paths (" + ", ".join(f"{o} is now {n}" for o, n in moved[:3]) + ": the same files, "
+                              "named from another folder or another way; the default row ids, path:line, carry the "
+                              "path as given, so run the job from the first run's folder with its paths)")
+            elif key == "inputs":
                 was = {f["path"]: f for f in old.get("inputs", [])}
                 now = {f["path"]: f for f in current["inputs"]}
                 changed = sorted(set(was) ^ set(now)) + sorted(p for p in set(was) & set(now) if was[p] != now[p])
@@ -112,6 +117,13 @@ def check_resumable(saved: dict[str, Any], current: dict[str, Any], out_dir: str
             f"{str(out_dir)!r} holds shards of a different job: {'; '.join(detail)} differ. "
             f"Pass {flag('--overwrite')} to delete them and start over, or write to another {flag('--out')}."
         )
+
+
+def _renamed(was: list[dict[str, Any]], now: list[dict[str, Any]]) -> bool:
+    """Whether the inputs are the same files in the same order (format, size, modification time), named otherwise."""
+    same = [{k: v for k, v in f.items() if k != "path"} for f in was] == [
+        {k: v for k, v in f.items() if k != "path"} for f in now]
+    return same and [f["path"] for f in was] != [f["path"] for f in now]
 
 
 def save(out_dir: str | os.PathLike[str], data: dict[str, Any]) -> Path:

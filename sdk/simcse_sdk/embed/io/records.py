@@ -76,10 +76,13 @@ class Lines:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
+            utf16 = start == 0 and raw[:2] in (b"\xff\xfe", b"\xfe\xff")  # a UTF-16 byte-order mark
+            source = "utf-16" if utf16 else "latin1"
             raise CorpusInputError(
                 f"{self.path!r} line {self.line} is not UTF-8 (byte {raw[e.start]:#04x} at file offset "
-                f"{start + e.start}): re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`) "
-                "or remove the line."
+                f"{start + e.start}{'; the file starts with a UTF-16 byte-order mark' if utf16 else ''}): re-encode "
+                f"the file as UTF-8 (e.g. `iconv -f {source} -t utf-8 IN > OUT`)"
+                + ("." if utf16 else " or remove the line.")
             ) from None
         if start == 0 and text.startswith("\ufeff"):  # a UTF-8 byte-order mark is not part of the text
             text = text[1:]
