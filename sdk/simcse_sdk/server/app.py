@@ -138,8 +138,22 @@ def create_app(config: ServerConfig, state: ServerState | None = None) -> Server
 
 
 async def models(request: Request, state: ServerState) -> Response:
-    return json_response({"object": "list", "data": [
-        {"id": state.config.served_name, "object": "model", "created": int(state.created), "owned_by": "simcse-sdk"}]})
+    return json_response({"object": "list", "data": [_model(state)]})
+
+
+async def model(request: Request, state: ServerState) -> Response:
+    """``GET /v1/models/{model}``: the served model by its id (any other id: 404, as OpenAI answers)."""
+    name = request.path_params["model"]
+    if name != state.config.served_name:
+        shown = name if len(name) <= 200 else name[:200] + "…"
+        raise ApiError(404, f"The model {shown!r} does not exist here: this server serves {state.config.served_name!r} "
+                            "(GET /v1/models; --model-name sets it). Embedding requests take any model name.",
+                       "model_not_found", "model")
+    return json_response(_model(state))
+
+
+def _model(state: ServerState) -> dict[str, object]:
+    return {"id": state.config.served_name, "object": "model", "created": int(state.created), "owned_by": "simcse-sdk"}
 
 
 async def info(request: Request, state: ServerState) -> Response:
@@ -175,5 +189,5 @@ async def openapi(request: Request, state: ServerState) -> Response:
                                   list(m.prompts)))
 
 
-HANDLERS: dict[str, Handler] = {"models": models, "info": info, "health": health, "ready": ready, "metrics": metrics,
+HANDLERS: dict[str, Handler] = {"models": models, "model": model, "info": info, "health": health, "ready": ready, "metrics": metrics,
                                 "openapi": openapi}

@@ -7,6 +7,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import openai
 import pytest
 from openai import OpenAI
 from server_harness import thread_server
@@ -39,6 +40,22 @@ def test_official_client_default_base64_equals_encode(client, encoder):
     assert [d.index for d in resp.data] == list(range(len(TEXTS)))
     assert resp.model == "tiny" and resp.object == "list"
     assert resp.usage.prompt_tokens == sum(len(t) for t in encoder.tokenizer.encode(TEXTS)) == resp.usage.total_tokens
+
+
+def test_official_client_retrieves_the_served_model_and_is_told_of_any_other(client, server):
+    """client.models.retrieve(...) got a 404 from no route at all; now the served model, or OpenAI's
+    model_not_found naming the one there is."""
+    served = client.models.list().data[0].id
+    got = client.models.retrieve(served)
+    assert (got.id, got.object, got.owned_by) == (served, "model", "simcse-sdk")
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("text-embedding-3-small")
+    body = e.value.body
+    assert body["code"] == "model_not_found" and body["param"] == "model"
+    assert f"this server serves {served!r}" in body["message"]
+    with server.client(headers={"Authorization": "Bearer sk-test"}) as http:
+        assert http.get(f"/models/{served}").json()["id"] == served  # without /v1, as /models
+        assert http.get("/metrics").text.count('route="/v1/models/{model}"') >= 1  # the route, not each id
 
 
 def test_official_client_float_equals_encode(client, encoder):

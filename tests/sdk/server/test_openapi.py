@@ -65,4 +65,5 @@ def test_the_live_server_holds_to_its_document_under_schemathesis(server, tmp_pa
     print(summary)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     generated = int(re.search(r"(\d+) generated", summary).group(1))
-    assert generated >= 200 and "Tested: 8" in summary and "openai_error_body" not in summary, summary
+    assert generated >= 200 and f"Tested: {len(ROUTES) - 1}" in summary, summary  # every route but /openapi.json
+    assert "openai_error_body" not in summary, summary

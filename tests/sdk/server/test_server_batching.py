@@ -313,8 +313,8 @@ def test_a_big_requests_inputs_run_sorted_by_length_and_come_back_in_its_order(e
 
     rows = asyncio.run(main())
     assert rows[:, 0].tolist() == [len(ids) for ids in encoder.tokenizer.encode(texts)]  # the request's own order
-    assert sorted(n for round_ in seen for n in round_) == sorted(rows[:, 0].tolist())
-    assert seen[0] == [3, 4, 5, 6]  # the two shortest pieces first, each of neighbouring lengths ([CLS] ... [SEP])
+    # two rounds of a piece a thread (side by side: a full batch waits), each of neighbouring lengths ([CLS] ... [SEP])
+    assert sorted(seen) == [[3, 4, 5, 6], [7, 9, 10, 11]]
 
 
 def test_an_input_too_long_is_named_by_its_place_in_the_request_whatever_its_piece(encoder):

@@ -106,6 +106,7 @@ SCHEMAS: dict[str, Any] = {
 
 ERRORS = {400: "Malformed JSON or input; the message names the bad item and the fix.",
           401: "A missing or wrong API key (only when the server has one).",
+          404: "No model of that id here: the message names the one this server serves.",
           413: "A body over --max-body-bytes, or more than --max-inputs inputs.",
           415: "A body in a Content-Encoding other than identity: send uncompressed UTF-8 JSON.",
           422: "A text longer than the model with truncation off.",
@@ -128,6 +129,7 @@ class RouteSpec:
     ok_media: str = JSON
     body: bool = False  # takes an EmbeddingRequest
     tags: tuple[str, ...] = field(default=("embeddings",))
+    params: tuple[str, ...] = ()  # path parameters, each a string ("/v1/models/{model}")
 
 
 _EMBED_ERRORS = (400, 413, 415, 422, 429, 503)
@@ -138,6 +140,9 @@ ROUTES: tuple[RouteSpec, ...] = (
               "EmbeddingResponse", _EMBED_ERRORS, body=True),
     RouteSpec("/v1/models", "GET", "models", "The model this server serves", True, "ModelList"),
     RouteSpec("/models", "GET", "models", "The same, without /v1", True, "ModelList"),
+    RouteSpec("/v1/models/{model}", "GET", "model", "One model by its id (OpenAI's models.retrieve)", True, "Model",
+              (404,), params=("model",)),
+    RouteSpec("/models/{model}", "GET", "model", "The same, without /v1", True, "Model", (404,), params=("model",)),
     RouteSpec("/info", "GET", "info", "Model, variant, device, dimensions, token-id policy and every limit", True,
               "Info", tags=("operations",)),
     RouteSpec("/health", "GET", "health", "Liveness: 500 when the model could not be loaded", False, "Status",
@@ -179,6 +184,9 @@ def _operation(spec: RouteSpec, config: ServerConfig, dimensions: int, prompts: 
         body["properties"]["dimensions"] = {**REQUEST["properties"]["dimensions"], "maximum": dimensions}
         body["properties"]["prompt_name"] = {**REQUEST["properties"]["prompt_name"], "enum": [*prompts, "", None]}
         op["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+    if spec.params:
+        op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                            for n in spec.params]
     if spec.auth and config.api_key:
         op["security"] = [{"bearer": []}]
     return op
