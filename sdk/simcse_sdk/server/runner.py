@@ -57,13 +57,12 @@ class DrainingServer(uvicorn.Server):
             logger.info("simcse-serve running on %s (Press CTRL+C to quit)", ", ".join(url(s) for s in sockets))
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig == signal.SIGTERM and not self.should_exit:
-            if not self._drain_requested:
-                self._drain_requested = True
-                asyncio.get_event_loop().call_soon_threadsafe(self._start_drain)
-                return
-            if self.worker:  # systemd signals every process of a service, and the supervisor passes it on too
-                return
+        if sig == signal.SIGTERM and not self.should_exit and not self._drain_requested:
+            self._drain_requested = True
+            asyncio.get_event_loop().call_soon_threadsafe(self._start_drain)
+            return
+        if sig == signal.SIGTERM and self.worker:  # a repeat: systemd signals every process of a service, and the
+            return  # supervisor passes it on too (once the drain was done, uvicorn re-raised it: the worker died -15)
         # SIGINT, or a second SIGTERM: stop at once. uvicorn alone would wait for the requests in flight (up to the
         # drain timeout) and the inference threads for their rounds; they are answered 503 now, and the rounds stop
         # after their current batch, so uvicorn's own shutdown (lifespan included) is quick and clean.

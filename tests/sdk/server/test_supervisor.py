@@ -164,6 +164,27 @@ def started_supervisor(model_dir, *args: str) -> subprocess.Popen[str]:
     raise AssertionError(f"the supervisor exited with {proc.wait()} before listening")
 
 
+@pytest.mark.parametrize("worker", [True, False])
+def test_a_workers_repeated_sigterm_after_its_drain_is_ignored(worker):
+    """systemd signals every process of a service and the supervisor passes SIGTERM on too: a worker whose drain was
+    already done when the second came had uvicorn raise it again at the end and died -15 (the supervisor then exited
+    1). One server alone still takes a second SIGTERM as a stop at once, and ends as the signal's own."""
+    code = textwrap.dedent(f"""
+        import os, signal, types, uvicorn
+        from simcse_sdk.server.runner import DrainingServer
+        server = DrainingServer(uvicorn.Config(app=None), types.SimpleNamespace(stop_requests=print), worker={worker})
+        server._drain_requested = server.should_exit = True  # drained: uvicorn is shutting down
+        with server.capture_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+        print("exited normally")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    if worker:
+        assert done.returncode == 0 and "exited normally" in done.stdout, done.stderr
+    else:
+        assert done.returncode == -signal.SIGTERM
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_while_the_workers_start_is_a_clean_stop(tiny_model_dir, sig):
     """systemctl stop right after start: the workers hold the signal until their server can drain, then exit 0."""
