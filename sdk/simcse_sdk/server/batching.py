@@ -48,7 +48,8 @@ ROUND_BATCHES = 4
 
 # A lone input runs on the event loop only up to this many characters (token ids: up to the model's max length): any
 # sentence or query (0.6 ms to tokenise 2,048 here); a longer one's round takes long enough that a thread's hand-off
-# costs little. A text is tokenised whole before it is cut: 7 MB held the loop, /health too, for 4-6 s.
+# costs little. A 7 MB text, tokenised whole, held the loop and /health for 4-6 s (model/tokenizer.py now tokenises a
+# long text's start only, where its tokenizer checks out: CHARS_A_TOKEN).
 INLINE_MAX_CHARS = 2048
 # A lone input may run on all threads (spinning: runtimes/solo.py) after this many lone rounds in a row: one client or
 # two. With more clients their requests need the other core meanwhile (2-core AMD EPYC, int8, one sentence a request,
