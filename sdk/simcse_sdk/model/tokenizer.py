@@ -104,13 +104,14 @@ class SentenceTokenizer:
         """Token ids of each sentence, and whether it was cut to ``max_length`` tokens."""
         if isinstance(sentences, str):
             raise InputError("the tokenizer takes a list of texts, got a single str: pass [text].")
-        texts = list(sentences)
-        long = [i for i, t in enumerate(texts) if isinstance(t, str) and 0 < 2 * self._part_chars < len(t)]
+        given = list(sentences)
+        long = [i for i, t in enumerate(given) if isinstance(t, str) and 0 < 2 * self._part_chars < len(t)]
+        texts = given.copy()
         for i in long:
-            texts[i] = self._part(texts[i])
+            texts[i] = self._part(given[i])
         encodings = self._encode(texts)
         whole = [i for i in long if not encodings[i].overflowing]  # its part was not longer than max length
-        for i, e in zip(whole, self._encode([sentences[i] for i in whole]) if whole else [], strict=True):
+        for i, e in zip(whole, self._encode([given[i] for i in whole]) if whole else [], strict=True):
             encodings[i] = e
         return [np.asarray(e.ids, dtype=np.int64) for e in encodings], [bool(e.overflowing) for e in encodings]
 
