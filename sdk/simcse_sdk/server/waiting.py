@@ -2,7 +2,7 @@
 
 A round takes one piece of each waiting request in turn, in the order the requests came, and at most
 ``per_request`` pieces of any one; so a request that comes while a big one waits is in the next round, not
-after all of the big one's pieces (:mod:`.batching`).
+after all of the big one's pieces. A round beside big ones takes small requests only (:mod:`.batching`).
 
 Example:
     >>> line = WaitingLine()
@@ -33,21 +33,30 @@ class WaitingLine:
             self._queues.append(deque(pieces))
             self.inputs += pieces[-1].end - pieces[0].start  # a request's pieces are its inputs in a row
 
-    def take(self, most_inputs: int, per_request: int) -> list[Piece]:
+    def has_small(self) -> bool:
+        """Whether a request of one piece (a query, a few sentences) waits."""
+        return any(_small(q) for q in self._queues)
+
+    def take(self, most_inputs: int, per_request: int, small_only: bool = False) -> list[Piece]:
         """Pieces for a round, up to ``most_inputs`` inputs (a piece is never split; the first is taken whatever its
         size): one of each request in turn, at most ``per_request`` of one. A request's next piece then waits behind
-        every other request's."""
+        every other request's. ``small_only``: requests of one piece only; the others keep their places."""
         pieces: list[Piece] = []
         size, later = 0, []  # later: requests that gave this round all they may
         taken: dict[int, int] = {}
+        passed: list[deque[Piece]] = []  # requests of several pieces, with small_only
         while self._queues and (not pieces or size + self._queues[0][0].size <= most_inputs):
             queue = self._queues.popleft()
+            if small_only and not _small(queue):
+                passed.append(queue)
+                continue
             piece = queue.popleft()
             pieces.append(piece)
             size += piece.size
             if queue:  # more of this request: counted (a request of one piece, the usual, costs nothing here)
                 n = taken[id(queue)] = taken.get(id(queue), 0) + 1
                 (later if n >= per_request else self._queues).append(queue)
+        self._queues.extendleft(reversed(passed))
         self._queues.extend(later)
         self.inputs -= size
         return pieces
@@ -66,3 +75,8 @@ class WaitingLine:
         self._queues.clear()
         self.inputs = 0
         return jobs
+
+
+def _small(queue: deque[Piece]) -> bool:
+    """A request of one piece: all its inputs in the piece that waits."""
+    return len(queue) == 1 and queue[0].size == queue[0].job.size

