@@ -81,7 +81,8 @@ def main() -> int:
     p.add_argument("--after", type=float, default=1.0, help="seconds after the big request the small ones start")
     p.add_argument("--every", type=float, default=0.5, help="seconds between one small request's answer and the next")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "head-of-line-cpu.json"), help="JSON file")
+    p.add_argument("--out", default="head-of-line.json", help="JSON file (not under benchmarks/results/, whose files "
+                   "each have a docs page made by benchmarks/report.py)")
     args = p.parse_args()
     if args.big < 1 or args.words < 1 or args.after < 0 or args.every < 0:
         p.error(f"--big {args.big} --words {args.words} --after {args.after} --every {args.every}: give at least one "
