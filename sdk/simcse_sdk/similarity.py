@@ -217,12 +217,10 @@ def _lower_index_first(idx: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.
 def corpus_form(corpus_embeddings: object, dim: int) -> tuple[np.ndarray, int | None, str]:
     """(corpus, dimensions, output): the corpus as an array, and how queries must be encoded to be scored against it
     by a model of ``dim`` values: its width gives the size (None: the full one), its dtype the output (int8;
-    uint8: ubinary). An empty list is an empty corpus; rows of no values are refused."""
+    uint8: ubinary). An empty list is an empty corpus (as search() reads one); rows of no values are refused."""
     c = np.asarray(corpus_embeddings)
     if c.dtype.kind in "iu" and c.dtype.itemsize > 1 and c.size:  # else queries encoded at the bits' byte width
         raise InputError(wider_ints("corpus_embeddings", c.dtype))
-    if c.ndim == 1 and c.size == 0:  # an empty list: no corpus rows yet
-        c = np.zeros((0, dim), dtype=np.float32)
     if c.ndim == 2 and c.shape[1] == 0:
         raise InputError(f"corpus_embeddings has shape {c.shape}: rows of no values. Pass what encode() returned "
                          "for the corpus, shape (n, width).")

@@ -69,9 +69,10 @@ class SentenceTokenizer:
                 f"around every text; use a max length of at least {specials + 1}."
             )
         self.max_length = max_length
-        part = max_length * CHARS_A_TOKEN  # a long text's part: see CHARS_A_TOKEN
+        part = max_length * CHARS_A_TOKEN  # a long text's part (see CHARS_A_TOKEN); 0: every text tokenised whole
         self._part_chars = part if part <= MAX_PART_CHARS else 0
-        self._part_chars = part if self._part_chars and self._parts_agree(_probe(part * 3 // 2)) else 0
+        if self._part_chars and not self._parts_agree(_probe(part * 3 // 2)):
+            self._part_chars = 0
 
     @property
     def vocab_size(self) -> int:

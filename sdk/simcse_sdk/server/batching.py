@@ -164,7 +164,7 @@ class RequestBatcher:
             started = time.perf_counter()
             for p in pieces:
                 p.job.started = p.job.started or started
-            rnd = _Round(pieces, big=any(p.size < p.job.size for p in pieces))
+            rnd = _Round(pieces, big=not all(p.whole for p in pieces))
             self._rounds.append(rnd)
             on_idle = functools.partial(self._tail_soon, loop, rnd)
             future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle)

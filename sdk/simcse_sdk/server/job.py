@@ -99,3 +99,8 @@ class Piece:
     @property
     def size(self) -> int:
         return self.end - self.start
+
+    @property
+    def whole(self) -> bool:
+        """Whether it holds all of its job's inputs (a request of one piece: a query, a few sentences)."""
+        return self.size == self.job.size

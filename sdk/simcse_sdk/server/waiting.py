@@ -35,7 +35,7 @@ class WaitingLine:
 
     def has_small(self) -> bool:
         """Whether a request of one piece (a query, a few sentences) waits."""
-        return any(_small(q) for q in self._queues)
+        return any(q[0].whole for q in self._queues)
 
     def take(self, most_inputs: int, per_request: int, small_only: bool = False) -> list[Piece]:
         """Pieces for a round, up to ``most_inputs`` inputs (a piece is never split; the first is taken whatever its
@@ -47,7 +47,7 @@ class WaitingLine:
         passed: list[deque[Piece]] = []  # requests of several pieces, with small_only
         while self._queues and (not pieces or size + self._queues[0][0].size <= most_inputs):
             queue = self._queues.popleft()
-            if small_only and not _small(queue):
+            if small_only and not queue[0].whole:
                 passed.append(queue)
                 continue
             piece = queue.popleft()
@@ -75,8 +75,3 @@ class WaitingLine:
         self._queues.clear()
         self.inputs = 0
         return jobs
-
-
-def _small(queue: deque[Piece]) -> bool:
-    """A request of one piece: all its inputs in the piece that waits."""
-    return len(queue) == 1 and queue[0].size == queue[0].job.size
