@@ -3,16 +3,18 @@
 A retrieval application queries the embedding server while another client indexes documents through it
 (LangChain sends chunks of up to 1,000 texts a request). This starts each server on this machine (127.0.0.1
 only), one at a time, sends one big request of ``--big`` texts of ``--words`` words (real STS-B test sentences
-run together), and from ``--after`` seconds on, one-sentence requests one after another, ``--every`` seconds
-apart, until the big one is answered. It reports how long the big request took and each small one's wait
-(median, max, first), as a table and as JSON.
+run together), and from ``--after`` seconds on, small requests of ``--small-size`` sentences (a query: 1) one after
+another, ``--every`` seconds apart, until the big one is answered. It reports how long the big request took and
+each small one's wait (median, max, first), as a table and as JSON (``benchmarks/results/head-of-line-cpu.json``
+by default, whose page ``python benchmarks/report.py`` writes).
 
 Systems: ``sdk`` (``python -m simcse_sdk.server``, int8), ``sdk-baseline`` (the same from ``--baseline DIR``,
 e.g. a ``git worktree`` of an earlier commit) and ``naive`` (a FastAPI route calling ``Encoder.encode`` once a
 request, benchmarks/serving/naive_server.py).
 
     python benchmarks/head_of_line.py                                   # sdk and naive, about 2 minutes
-    python benchmarks/head_of_line.py --systems sdk sdk-baseline --baseline /tmp/before
+    python benchmarks/head_of_line.py --systems sdk sdk-baseline --baseline /tmp/before --out /tmp/hol.json
+    python benchmarks/head_of_line.py --small-size 32 --out /tmp/hol-32.json  # a batch of short texts beside it
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import sys
@@ -35,7 +38,7 @@ import httpx2 as httpx  # noqa: E402
 from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
 from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
-from benchmarks.latency import ensure_model  # noqa: E402
+from benchmarks.latency import ensure_model, library_versions  # noqa: E402
 from benchmarks.loadgen import write_bodies  # noqa: E402
 from benchmarks.serving_systems import PORTS, start, stop  # noqa: E402
 
@@ -46,7 +49,12 @@ def big_texts(sentences: list[str], n: int, words: int) -> list[str]:
     return [" ".join(run[(i * 97) % (len(run) - words) :][:words]) for i in range(n)]
 
 
-def measure(url: str, big: list[str], small: list[str], after: float, every: float) -> dict[str, object]:
+def small_requests(sentences: list[str], size: int) -> list[list[str]]:
+    """The small requests' inputs, in turn: ``size`` sentences each, one after another through ``sentences``."""
+    return [sentences[i : i + size] for i in range(0, len(sentences) - size + 1, size)]
+
+
+def measure(url: str, big: list[str], small: list[list[str]], after: float, every: float) -> dict[str, object]:
     """The big request's time and each small request's wait while it ran (seconds)."""
     done: dict[str, float] = {}
 
@@ -62,7 +70,7 @@ def measure(url: str, big: list[str], small: list[str], after: float, every: flo
     waits: list[float] = []
     while worker.is_alive():
         started = time.perf_counter()
-        r = httpx.post(url, json={"input": [small[len(waits) % len(small)]], "model": "model"}, timeout=900)
+        r = httpx.post(url, json={"input": small[len(waits) % len(small)], "model": "model"}, timeout=900)
         r.raise_for_status()
         waits.append(time.perf_counter() - started)
         time.sleep(every)
@@ -78,15 +86,17 @@ def main() -> int:
     p.add_argument("--baseline", default="", help="a checkout of this project (git worktree) run as sdk-baseline")
     p.add_argument("--big", type=int, default=1000, help="texts in the big request")
     p.add_argument("--words", type=int, default=200, help="words a text of the big request")
+    p.add_argument("--small-size", type=int, default=1, help="sentences a small request (1: a query)")
     p.add_argument("--after", type=float, default=1.0, help="seconds after the big request the small ones start")
     p.add_argument("--every", type=float, default=0.5, help="seconds between one small request's answer and the next")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
-    p.add_argument("--out", default="head-of-line.json", help="JSON file (not under benchmarks/results/, whose files "
-                   "each have a docs page made by benchmarks/report.py)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "head-of-line-cpu.json"),
+                   help="JSON file; under benchmarks/results/ it gets a docs page (python benchmarks/report.py)")
     args = p.parse_args()
-    if args.big < 1 or args.words < 1 or args.after < 0 or args.every < 0:
-        p.error(f"--big {args.big} --words {args.words} --after {args.after} --every {args.every}: give at least one "
-                "text of one word, and no negative seconds")
+    if args.big < 1 or args.words < 1 or args.small_size < 1 or args.after < 0 or args.every < 0:
+        p.error(f"--big {args.big} --words {args.words} --small-size {args.small_size} --after {args.after} --every "
+                f"{args.every}: give at least one text of one word, small requests of one sentence or more, and no "
+                "negative seconds")
     if shutil.which("wrk") is None:  # the servers' warm-up (benchmarks/serving_systems.py)
         p.error("wrk is not installed: apt-get install wrk (Debian's package)")
     if "sdk-baseline" in args.systems and not (Path(args.baseline) / "sdk" / "simcse_sdk").is_dir():
@@ -108,7 +118,8 @@ def main() -> int:
         for system in args.systems:
             server = start(system, args)
             try:
-                got = measure(server.url + server.path, big, sentences, args.after, args.every)
+                got = measure(server.url + server.path, big, small_requests(sentences, args.small_size), args.after,
+                              args.every)
             finally:
                 stop(server)
             small = got["small_s"]
@@ -118,17 +129,19 @@ def main() -> int:
                    "small_max_s": max(small) if small else None, "small_first_s": small[0] if small else None}
             rows.append(row)
             print(f"{system}: big {row['big_s']:.1f} s, {len(small)} small requests", file=sys.stderr)
-    print(f"\nOne request of {args.big} texts of {args.words} words; one-sentence requests from {args.after:g} s on, "
-          f"{args.every:g} s apart, until it is answered (seconds):\n")
+    print(f"\nOne request of {args.big} texts of {args.words} words; requests of {args.small_size} sentence(s) from "
+          f"{args.after:g} s on, {args.every:g} s apart, until it is answered (seconds):\n")
     print("| system | big request | small requests | small: median | small: max | small: first |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         small = r["small_s"]
         cells = [f"{r[k]:.2f}" if small else "-" for k in ("small_median_s", "small_max_s", "small_first_s")]
         print(f"| {r['system']} | {r['big_s']:.1f} | {len(small)} | " + " | ".join(cells) + " |")
-    result = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_description(), "command": " ".join(sys.argv),
-              "big": args.big, "words": args.words, "after_s": args.after, "every_s": args.every,
-              "threads": args.threads, "rows": rows}
+    machine = {**cpu_description(), "cores": default_threads(), "threads": args.threads, "versions": library_versions()}
+    command = "python benchmarks/head_of_line.py " + shlex.join(sys.argv[1:])
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "command": command, "big": args.big,
+              "words": args.words, "small_size": args.small_size, "after_s": args.after, "every_s": args.every,
+              "rows": rows}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.tmp")

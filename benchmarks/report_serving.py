@@ -34,6 +34,11 @@ def offline_at_turn(d: dict) -> dict[tuple[int, int], float]:
     return {(t["size"], t["concurrency"]): t["sent_per_s"] for t in d["offline"].get("turns", [])}
 
 
+def speed(r: dict) -> str:
+    """A cell as the size tables give it: sentences/s (p99 ms), or that no request was answered in it."""
+    return f"{count(r['sent_per_s'])} ({ms(r['p99_ms'])})" if r["requests"] else "none answered"
+
+
 def serving_body(run: Run) -> list[str]:
     d, rows = run.data, run.data["rows"]
     ceiling, near = best_offline(d), offline_at_turn(d)
@@ -50,19 +55,23 @@ def serving_body(run: Run) -> list[str]:
     for size in sizes:
         blocks += [f"**{plural(size, 'sentence')} a request**: sentences/s (p99 ms)", table(
             ["system", *(f"c={c}" for c in levels)],
-            [[s, *(f"{count(r['sent_per_s'])} ({ms(r['p99_ms'])})" if (r := cell.get((s, size, c))) else "-"
-                   for c in levels)] for s in systems if any(k[:2] == (s, size) for k in cell)])]
+            [[s, *(speed(r) if (r := cell.get((s, size, c))) else "-" for c in levels)]
+             for s in systems if any(k[:2] == (s, size) for k in cell)])]
     failed = [f"{r['system']} size {r['size']} c={r['concurrency']}: {r['errors']}"
               for r in rows if r["errors"]]
     blocks.append("Errors: " + ("; ".join(failed) if failed else "none in any cell") + ".")
+    if silent := [f"{r['system']} size {r['size']} c={r['concurrency']}" for r in rows if not r["requests"]]:
+        blocks.append(f"No request answered within the cell's {d['duration_s']} s (the load generator counts answers; "
+                      "requests still running when it stops are neither answers nor errors): "
+                      + "; ".join(silent) + ".")
     blocks += ["**Every cell:**", table(
         ["system", "sentences/request", "concurrency", "sentences/s", "% of offline (best pass)",
          "% of offline (its turn)", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "RSS MB", "start-up s"],
         [[r["system"], str(r["size"]), str(r["concurrency"]), count(r["sent_per_s"]),
           f"{100 * r['sent_per_s'] / ceiling:.0f}%",
           f"{100 * r['sent_per_s'] / near[k]:.0f}%" if (k := (r["size"], r["concurrency"])) in near else "-",
-          count(r["req_per_s"]), ms(r["p50_ms"]), ms(r["p95_ms"]),
-          ms(r["p99_ms"]), str(r["errors"]), count(r["rss_mb"]), ms(r["startup_s"])] for r in rows])]
+          count(r["req_per_s"]), *(ms(r[k]) if r["requests"] else "-" for k in ("p50_ms", "p95_ms", "p99_ms")),
+          str(r["errors"]), count(r["rss_mb"]), ms(r["startup_s"])] for r in rows])]
     if acc := [(r, r["account"]) for r in rows if "account" in r]:
         blocks += ["**Where the SDK server's time went** (its metrics and per-thread CPU):", table(
             ["system", "size", "concurrency", "queue ms", "round ms", "inputs/round", "batch size",
@@ -194,3 +203,17 @@ def verdict_of(by_best: bool, by_turn: bool | None) -> str:
     if by_turn is None or by_best == by_turn:
         return "met" if by_best else "not met"
     return "met against the best pass only" if by_best else "met at its turn only"
+
+
+def head_of_line_body(run: Run) -> list[str]:
+    """benchmarks/head_of_line.py: each server's big request, and the waits of the small requests sent during it."""
+    d = run.data
+    sentences = plural(d["small_size"], "sentence")
+    head = (f"One request of {count(d['big'])} texts of {d['words']} words, and from {d['after_s']:g} s on, requests of "
+            f"{sentences}, one after another with {d['every_s']:g} s between an answer and the next request, until "
+            "the big request is answered. Seconds; a small request's wait is its round trip.")
+    rows = [[r["system"], ms(r["big_s"]), count(len(r["small_s"])),
+             *(ms(r[k]) if r["small_s"] else "-" for k in ("small_median_s", "small_max_s", "small_first_s"))]
+            for r in d["rows"]]
+    return [head, table(["system", "big request", "small requests", "small: median", "small: max", "small: first"],
+                        rows)]

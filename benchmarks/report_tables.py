@@ -1,7 +1,7 @@
 """Result files read as runs, each written as markdown: a paragraph (hardware, date, command), then tables.
 
-A run is one JSON file from ``benchmarks/results/``; its kind (latency, serving, bulk, first start, int8 on
-CPU kinds, evaluation) is recognised by the top-level keys its script writes. Every number is the file's.
+A run is one JSON file from ``benchmarks/results/``; its kind (latency, serving, head of line, bulk, first start,
+int8 on CPU kinds, evaluation, ...) is recognised by the top-level keys its script writes. Every number is the file's.
 
     from pathlib import Path
     from benchmarks.report_tables import load_run, page
@@ -46,6 +46,8 @@ KINDS: dict[str, Kind] = {
                       frozenset({"machine", "grid", "base", "runs"})),
     "matryoshka": Kind("`python benchmarks/matryoshka.py`", "Matryoshka training against a plain run, by vector size",
                        frozenset({"machine", "setup", "models"})),
+    "head-of-line": Kind("`python benchmarks/head_of_line.py`", "small requests beside one big request, by server",
+                         frozenset({"machine", "big", "words", "small_size", "rows"})),
     "matryoshka-linear": Kind("`python benchmarks/matryoshka_linear.py`", "linear views of a model's small sizes "
                               "(a bound for Matryoshka gains)", frozenset({"machine", "linear_views"})),
 }
@@ -183,6 +185,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "int8-cpu-kinds": ("report_tables", "int8_body"), "evaluation": ("report_tables", "evaluation_body"),
     "ablations": ("report_ablations", "body"), "matryoshka": ("report_matryoshka", "body"),
     "matryoshka-linear": ("report_matryoshka", "linear_body"),
+    "head-of-line": ("report_serving", "head_of_line_body"),
 }
 
 

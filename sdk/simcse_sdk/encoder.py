@@ -231,6 +231,7 @@ class Encoder:
         *,
         check_ids: bool = True,
         share_cpu: bool = False,
+        pooled: bool = True,
     ) -> np.ndarray:
         """Embed already tokenised inputs: (N, dim) float32, row i for ``token_ids[i]``.
 
@@ -244,23 +245,28 @@ class Encoder:
         :class:`~simcse_sdk.errors.InvalidArgumentError` (bad value) naming the item index. ``check_ids=False`` skips
         that, for int64 arrays this encoder's tokenizer made or that were checked (the server's rounds).
         ``share_cpu=True``: other threads need the CPU meanwhile (the server's event loop), so one short input runs
-        on one thread, never on all threads spinning (see :mod:`simcse_sdk.runtimes.solo`).
+        on one thread, never on all threads spinning (see :mod:`simcse_sdk.runtimes.solo`). ``pooled=False``: other
+        calls' batches fill the worker pool that runs small batches side by side, so these run on the calling thread
+        at once (the main session), beside them, rather than queued behind them (the server's round of small
+        requests while a big request's rounds run).
         """
         vocab, max_len = self.tokenizer.vocab_size, self.manifest.max_seq_length
         ids = check_token_ids(token_ids, vocab, max_len) if check_ids else list(token_ids)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         check_callbacks(on_batch=on_batch, on_idle=on_idle)
-        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle, share_cpu=share_cpu)
+        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle, share_cpu=share_cpu,
+                                pooled=pooled)
 
     def _encode_ids(self, token_ids: list[np.ndarray], batch_size: int, normalize: bool, max_tokens: int,
                     progress: bool, on_batch: Callable[[Batch], None] | None = None,
-                    on_idle: Callable[[], None] | None = None, share_cpu: bool = False) -> np.ndarray:
+                    on_idle: Callable[[], None] | None = None, share_cpu: bool = False,
+                    pooled: bool = True) -> np.ndarray:
         out = np.zeros((len(token_ids), self.dim), dtype=np.float32)
         if not len(token_ids):
             return out
         parallel, batches = self._sessions.plan(list(token_ids), batch_size or self.batch_size,
                                                 max_tokens or self.max_tokens, self.manifest.pad_token_id,
-                                                self.manifest.max_seq_length)
+                                                self.manifest.max_seq_length, pooled)
         bar = Progress(len(token_ids)) if progress else None
         def store(batch: Batch, emb: np.ndarray) -> None:
             out[batch.indices] = emb

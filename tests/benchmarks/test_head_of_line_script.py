@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.head_of_line import big_texts
+from benchmarks.head_of_line import big_texts, small_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,13 @@ def test_the_big_request_holds_texts_of_the_words_asked_each_from_another_place(
     assert len(set(texts)) == 50
 
 
-@pytest.mark.parametrize("flags", [["--big", "0"], ["--every", "-1"], ["--systems", "sdk-baseline", "--baseline",
+def test_small_requests_hold_the_sentences_asked_each_in_its_turn():
+    sentences = [f"s{i}" for i in range(10)]
+    assert small_requests(sentences, 1) == [[s] for s in sentences]
+    assert small_requests(sentences, 4) == [["s0", "s1", "s2", "s3"], ["s4", "s5", "s6", "s7"]]
+
+
+@pytest.mark.parametrize("flags", [["--big", "0"], ["--small-size", "0"], ["--every", "-1"], ["--systems", "sdk-baseline", "--baseline",
                                                                        "/nonexistent"]])
 def test_settings_that_measure_nothing_are_refused_before_any_server_starts(flags):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "head_of_line.py"), *flags],

@@ -97,3 +97,21 @@ def test_result_file_without_date_says_how_to_add_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "latency-old.json: no 'date' recorded; rerun `python benchmarks/latency.py`" in err
     assert "git log -1 --format=%cs" in err
+
+
+def test_head_of_line_run_gives_each_servers_big_request_and_small_waits(tmp_path):
+    results, out = tmp_path / "results", tmp_path / "out"
+    run = {"date": "2031-04-05", "command": "python benchmarks/head_of_line.py --small-size 32",
+           "machine": LATENCY["machine"], "big": 1000, "words": 200, "small_size": 32, "after_s": 1.0,
+           "every_s": 0.5,
+           "rows": [{"system": "sdk", "big_s": 12.345, "small_s": [0.05, 0.1234], "small_median_s": 0.0867,
+                     "small_max_s": 0.1234, "small_first_s": 0.05},
+                    {"system": "sdk-baseline", "big_s": 11.7, "small_s": [], "small_median_s": None,
+                     "small_max_s": None, "small_first_s": None}]}
+    write(results, "head-of-line-test.json", run)
+    assert main(["--results", str(results), "--out", str(out), "--no-plots"]) == 0
+    text = (out / "head-of-line-test.md").read_text()
+    assert "Test CPU 9000 (int8 flags: avx2, avx512_vnni), 3 cores, 3 threads" in text.splitlines()[0]
+    assert "One request of 1,000 texts of 200 words, and from 1 s on, requests of 32 sentences" in text
+    assert "| sdk | 12.3 | 2 | 0.09 | 0.12 | 0.05 |" in text.splitlines()
+    assert "| sdk-baseline | 11.7 | 0 | - | - | - |" in text.splitlines()

@@ -143,11 +143,11 @@ class VariantSessions:
             return self._bulk[1].providers
         return self.main.providers
 
-    def split(self, n: int, batch_size: int) -> tuple[bool, int]:
+    def split(self, n: int, batch_size: int, pooled: bool = True) -> tuple[bool, int]:
         """Whether ``n`` inputs run as parallel batches on the bulk session, and the batch size to plan them with:
         more than ``batch_size`` make several batches anyway; fewer, from :data:`SPLIT_MIN_ITEMS` on, are cut
-        into one batch per worker."""
-        if self.workers == 1 or n < 2:
+        into one batch per worker; none with ``pooled=False`` (:meth:`plan`)."""
+        if self.workers == 1 or n < 2 or not pooled:
             return False, batch_size
         if n > batch_size:
             return True, batch_size
@@ -156,12 +156,14 @@ class VariantSessions:
         return True, -(-n // self.workers)
 
     def plan(self, token_ids: list[np.ndarray], batch_size: int, max_tokens: int, pad_id: int,
-             max_len: int) -> tuple[bool, Iterator[Batch]]:
+             max_len: int, pooled: bool = True) -> tuple[bool, Iterator[Batch]]:
         """(parallel, padded batches) for these inputs, as :meth:`run` takes them: :meth:`split` decides whether
         they run side by side; parallel batches hold at most :data:`PARALLEL_BATCH_TOKENS` padded tokens; on CPU a
         batch stops where padding would pass its runtime's :data:`MAX_PADDING` of it; on CUDA lengths round up to 16
-        (few distinct shapes: CUDA sets up each once; never past ``max_len``, which the tokenizer truncates to)."""
-        parallel, size = self.split(len(token_ids), batch_size)
+        (few distinct shapes: CUDA sets up each once; never past ``max_len``, which the tokenizer truncates to).
+        ``pooled=False``: none run on the worker pool, where another call's batches may fill its queue; they run on
+        the caller's thread, at once."""
+        parallel, size = self.split(len(token_ids), batch_size, pooled)
         budget = min(max_tokens, PARALLEL_BATCH_TOKENS) if parallel else max_tokens
         cuda = self.device == "cuda"
         max_padding = None if cuda else MAX_PADDING[self.variant.runtime]

@@ -167,7 +167,8 @@ class RequestBatcher:
             rnd = _Round(pieces, big=not all(p.whole for p in pieces))
             self._rounds.append(rnd)
             on_idle = functools.partial(self._tail_soon, loop, rnd)
-            future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle)
+            # beside big rounds, whose batches fill the worker pool's queue: this one's run at once on its own thread
+            future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle, True, not beside)
             future.add_done_callback(functools.partial(self._round_finished, pieces, started, rnd))
 
     def _may_start(self) -> bool:
@@ -272,11 +273,11 @@ class RequestBatcher:
                 job.future.set_result(Result(job.out, job.tokens, job.truncated, queue_s, job.inference_s))
 
     def _run_round(self, pieces: list[Piece], on_idle: Callable[[], None] | None,
-                   share_cpu: bool = True) -> list[Outcome]:
+                   share_cpu: bool = True, pooled: bool = True) -> list[Outcome]:
         """On a round thread (a lone input: the event loop's, which has nothing else to do meanwhile): the round's
         work (:func:`.round.compute`)."""
         return compute(self.encoder, self.cut, pieces, self.batch_size, self.max_batch_tokens, self.metrics,
-                       self._observe_batch, on_idle, share_cpu)
+                       self._observe_batch, on_idle, share_cpu, pooled)
 
     def _observe_batch(self, batch: Batch) -> None:
         if self._abandoned is not None:  # stopping: the round ends after this batch, not after all of them

@@ -22,11 +22,12 @@ from .truncation import Truncation
 
 def compute(encoder: Encoder, cut: Truncation, pieces: list[Piece], batch_size: int, max_tokens: int,
             metrics: Metrics | None = None, on_batch: Callable[[Batch], None] | None = None,
-            on_idle: Callable[[], None] | None = None, share_cpu: bool = True) -> list[Outcome]:
+            on_idle: Callable[[], None] | None = None, share_cpu: bool = True, pooled: bool = True) -> list[Outcome]:
     """Each piece's (rows (n, dim), tokens, inputs truncated), or its :class:`.job.TooLong` when an input is over the
     model's length and its request asked for no truncation. ``on_batch`` sees each batch once it has run;
     ``on_idle`` is called once a thread is free before the round ends (the batcher starts its next round then);
-    ``share_cpu=False`` only for a lone input's round on the event loop (nothing else to do meanwhile)."""
+    ``share_cpu=False`` only for a lone input's round on the event loop (nothing else to do meanwhile);
+    ``pooled=False`` for a round of small requests beside big ones, whose batches fill the worker pool."""
     texts = [t for p in pieces if p.job.texts is not None for t in p.inputs(p.job.texts)]
     cpu = time.thread_time()
     tok_ids, tok_cut = encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])
@@ -53,5 +54,5 @@ def compute(encoder: Encoder, cut: Truncation, pieces: list[Piece], batch_size: 
         ids.extend(piece_ids)
     # the ids are checked already: a client's by the route (api/token_ids.py), the others are the tokenizer's own
     emb = encoder.encode_ids(ids, batch_size=batch_size, max_tokens=max_tokens, on_batch=on_batch, on_idle=on_idle,
-                             check_ids=False, share_cpu=share_cpu)
+                             check_ids=False, share_cpu=share_cpu, pooled=pooled)
     return [s if isinstance(s, BaseException) else (emb[s[0] : s[1]], s[2], s[3]) for s in spans]

@@ -159,3 +159,26 @@ def test_the_spinning_session_is_let_go_when_one_thread_measures_faster(tiny_mod
     assert s.solo.spin is False and s._spinning is None
     enc.encode_ids(ids)
     assert s._spinning is None  # not opened again
+
+
+def test_unpooled_batches_run_on_the_callers_thread_with_the_same_vectors(tiny_model_dir):
+    """The server's round of small requests beside big ones: the worker pool's queue holds the big rounds' batches,
+    so its own run at once on its thread (pooled=False), giving the vectors the pool gives."""
+    enc = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=2)
+    s = enc._sessions
+    bulk, pool = s.bulk()
+    submitted: list[int] = []
+
+    class Counting:  # the pool, counting what is queued on it
+        def submit(self, fn, *args):  # type: ignore[no-untyped-def]
+            submitted.append(1)
+            return pool.submit(fn, *args)
+
+    s.bulk = lambda: (bulk, Counting())
+    ids = enc.tokenizer.encode([f"sentence number {i} " + "word " * (i % 7) for i in range(32)])
+    pooled = enc.encode_ids(ids)
+    assert submitted  # 32 short inputs: small batches side by side on the pool
+    submitted.clear()
+    mine = enc.encode_ids(ids, pooled=False)
+    assert submitted == []
+    np.testing.assert_allclose(mine, pooled, atol=1e-5)

@@ -190,7 +190,7 @@ def test_an_inference_failure_is_a_500_in_openai_shape(tiny_model_dir):
     with thread_server(tiny_model_dir) as running:
         batcher = running.state.batcher
 
-        def broken(pieces, on_idle, share_cpu=True):
+        def broken(pieces, on_idle, share_cpu=True, pooled=True):
             raise RuntimeError("onnxruntime ran out of memory")
 
         batcher._run_round = broken
