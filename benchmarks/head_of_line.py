@@ -5,16 +5,16 @@ A retrieval application queries the embedding server while another client indexe
 only), one at a time, sends one big request of ``--big`` texts of ``--words`` words (real STS-B test sentences
 run together), and from ``--after`` seconds on, small requests of ``--small-size`` sentences (a query: 1) one after
 another, ``--every`` seconds apart, until the big one is answered. It reports how long the big request took and
-each small one's wait (median, max, first), as a table and as JSON (``benchmarks/results/head-of-line-cpu.json``
-by default, whose page ``python benchmarks/report.py`` writes).
+each small one's wait (median, max, first), as a table and as JSON (``benchmarks/results/head-of-line-cpu.json`` by
+default, ``head-of-line-N-cpu.json`` for ``--small-size N``; ``python benchmarks/report.py`` writes their pages).
 
 Systems: ``sdk`` (``python -m simcse_sdk.server``, int8), ``sdk-baseline`` (the same from ``--baseline DIR``,
 e.g. a ``git worktree`` of an earlier commit) and ``naive`` (a FastAPI route calling ``Encoder.encode`` once a
 request, benchmarks/serving/naive_server.py).
 
-    python benchmarks/head_of_line.py                                   # sdk and naive, about 2 minutes
+    python benchmarks/head_of_line.py              # sdk and naive: 2 minutes (AVX512-VNNI AMD), 4 (AVX2-only AMD)
     python benchmarks/head_of_line.py --systems sdk sdk-baseline --baseline /tmp/before --out /tmp/hol.json
-    python benchmarks/head_of_line.py --small-size 32 --out /tmp/hol-32.json  # a batch of short texts beside it
+    python benchmarks/head_of_line.py --small-size 32        # a batch of short texts beside it
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ def main() -> int:
     p.add_argument("--after", type=float, default=1.0, help="seconds after the big request the small ones start")
     p.add_argument("--every", type=float, default=0.5, help="seconds between one small request's answer and the next")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "head-of-line-cpu.json"),
-                   help="JSON file; under benchmarks/results/ it gets a docs page (python benchmarks/report.py)")
+    p.add_argument("--out", help="JSON file (default benchmarks/results/head-of-line-cpu.json, or "
+                   "head-of-line-N-cpu.json for --small-size N); under benchmarks/results/ it gets a docs page "
+                   "(python benchmarks/report.py)")
     args = p.parse_args()
     if args.big < 1 or args.words < 1 or args.small_size < 1 or args.after < 0 or args.every < 0:
         p.error(f"--big {args.big} --words {args.words} --small-size {args.small_size} --after {args.after} --every "
@@ -108,6 +109,8 @@ def main() -> int:
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
     test = load_stsb(args.data_dir, "test")
     sentences = list(test.first) + list(test.second)
+    if args.small_size > len(sentences):
+        p.error(f"--small-size {args.small_size}: the STS-B test set has {len(sentences):,} sentences; ask for fewer")
     big = big_texts(sentences, args.big, args.words)
     args.sdk_args, args.worker_systems = "", {}
     args.ports = {s: PORTS[s] for s in args.systems}
@@ -142,7 +145,8 @@ def main() -> int:
     result = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "command": command, "big": args.big,
               "words": args.words, "small_size": args.small_size, "after_s": args.after, "every_s": args.every,
               "rows": rows}
-    out = Path(args.out)
+    stem = "head-of-line-cpu" if args.small_size == 1 else f"head-of-line-{args.small_size}-cpu"
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"{stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.name}.tmp")
     tmp_out.write_text(json.dumps(result, indent=2) + "\n")

@@ -247,8 +247,8 @@ class Encoder:
         ``share_cpu=True``: other threads need the CPU meanwhile (the server's event loop), so one short input runs
         on one thread, never on all threads spinning (see :mod:`simcse_sdk.runtimes.solo`). ``pooled=False``: other
         calls' batches fill the worker pool that runs small batches side by side, so these run on the calling thread
-        at once (the main session), beside them, rather than queued behind them (the server's round of small
-        requests while a big request's rounds run).
+        at once, one batch after another (on all threads; one short input on one), beside them, rather than queued
+        behind them (the server's round of small requests while a big request's rounds run).
         """
         vocab, max_len = self.tokenizer.vocab_size, self.manifest.max_seq_length
         ids = check_token_ids(token_ids, vocab, max_len) if check_ids else list(token_ids)

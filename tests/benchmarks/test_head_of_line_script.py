@@ -30,3 +30,4 @@ def test_settings_that_measure_nothing_are_refused_before_any_server_starts(flag
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "head_of_line.py"), *flags],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2 and "error:" in done.stderr and "up in" not in done.stderr
+    assert flags[0] in done.stderr  # the bad setting named

@@ -115,3 +115,18 @@ def test_head_of_line_run_gives_each_servers_big_request_and_small_waits(tmp_pat
     assert "One request of 1,000 texts of 200 words, and from 1 s on, requests of 32 sentences" in text
     assert "| sdk | 12.3 | 2 | 0.09 | 0.12 | 0.05 |" in text.splitlines()
     assert "| sdk-baseline | 11.7 | 0 | - | - | - |" in text.splitlines()
+
+
+def test_a_serving_cell_with_no_request_answered_says_so_rather_than_zero(tmp_path):
+    """wrk counts answers only: a server that answered nothing within the cell read '0 (0.00)' with 0 errors."""
+    data = json.loads((ROOT / "benchmarks" / "results" / "serving-cpu.json").read_text())
+    row = next(r for r in data["rows"] if r["system"] == "naive" and r["size"] == 32)
+    row.update(requests=0, req_per_s=0.0, sent_per_s=0.0, p50_ms=0.0, p95_ms=0.0, p99_ms=0.0, errors=0)
+    results, out = tmp_path / "results", tmp_path / "out"
+    write(results, "serving-test.json", data)
+    assert main(["--results", str(results), "--out", str(out), "--no-plots"]) == 0
+    text = (out / "serving-test.md").read_text()
+    cell = f"naive size 32 c={row['concurrency']}"
+    assert f"No request answered within the cell's {data['duration_s']} s" in text and cell in text
+    lines = [line for line in text.splitlines() if line.startswith(f"| naive | 32 | {row['concurrency']} |")]
+    assert lines and "| 0 | - | - | - | 0 |" in lines[0]  # requests/s 0, no latency, no errors

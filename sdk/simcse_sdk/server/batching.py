@@ -168,6 +168,8 @@ class RequestBatcher:
             self._rounds.append(rnd)
             on_idle = functools.partial(self._tail_soon, loop, rnd)
             # beside big rounds, whose batches fill the worker pool's queue: this one's run at once on its own thread
+            # (on the all-threads session, which the first such round of several inputs opens: 0.1-0.4 s once; not
+            # at start, where it would cost every server its memory for a case that may never come)
             future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle, True, not beside)
             future.add_done_callback(functools.partial(self._round_finished, pieces, started, rnd))
 

@@ -279,7 +279,7 @@ def test_a_small_request_that_comes_while_big_ones_hold_every_thread_runs_beside
     """A query sent 1 s into a request of 1,000 long texts waited 10.8-12.7 s for all of it (first in, first taken),
     then 1.8-2.8 s for a round to end (a piece a thread of each request a round); now a round of small requests
     starts beside rounds of big ones, as the FastAPI route's thread a request does (0.06 s). Its batches run on its
-    own thread, not queued on the worker pool behind the big rounds' (32 short sentences there: 0.72 s against 0.25 s,
+    own thread, not queued on the worker pool behind the big rounds' (32 short sentences there: 0.72 s against 0.19 s,
     2-core AMD EPYC, AVX2)."""
     rounds = Rounds(encoder.dim, tail=[False, False])
 
