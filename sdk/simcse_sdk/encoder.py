@@ -245,17 +245,14 @@ class Encoder:
         :class:`~simcse_sdk.errors.InvalidArgumentError` (bad value) naming the item index. ``check_ids=False`` skips
         that, for int64 arrays this encoder's tokenizer made or that were checked (the server's rounds).
         ``share_cpu=True``: other threads need the CPU meanwhile (the server's event loop), so one short input runs
-        on one thread, never on all threads spinning (see :mod:`simcse_sdk.runtimes.solo`). ``pooled=False``: other
-        calls' batches fill the worker pool that runs small batches side by side, so these run on the calling thread
-        at once, one batch after another (on all threads; one short input on one), beside them, rather than queued
-        behind them (the server's round of small requests while a big request's rounds run).
+        on one thread, never on all threads spinning (see :mod:`simcse_sdk.runtimes.solo`). ``pooled=False``: run
+        on this thread at once, not queued on the worker pool behind other calls' batches (the server's small rounds).
         """
         vocab, max_len = self.tokenizer.vocab_size, self.manifest.max_seq_length
         ids = check_token_ids(token_ids, vocab, max_len) if check_ids else list(token_ids)
         options = check_encode_args(batch_size, normalize, max_tokens, progress, self.batch_size, self.max_tokens)
         check_callbacks(on_batch=on_batch, on_idle=on_idle)
-        return self._encode_ids(ids, *options, on_batch=on_batch, on_idle=on_idle, share_cpu=share_cpu,
-                                pooled=pooled)
+        return self._encode_ids(ids, *options, on_batch, on_idle, share_cpu, pooled)
 
     def _encode_ids(self, token_ids: list[np.ndarray], batch_size: int, normalize: bool, max_tokens: int,
                     progress: bool, on_batch: Callable[[Batch], None] | None = None,

@@ -143,11 +143,11 @@ class VariantSessions:
             return self._bulk[1].providers
         return self.main.providers
 
-    def split(self, n: int, batch_size: int, pooled: bool = True) -> tuple[bool, int]:
+    def split(self, n: int, batch_size: int) -> tuple[bool, int]:
         """Whether ``n`` inputs run as parallel batches on the bulk session, and the batch size to plan them with:
         more than ``batch_size`` make several batches anyway; fewer, from :data:`SPLIT_MIN_ITEMS` on, are cut
-        into one batch per worker; none with ``pooled=False`` (:meth:`plan`)."""
-        if self.workers == 1 or n < 2 or not pooled:
+        into one batch per worker."""
+        if self.workers == 1 or n < 2:
             return False, batch_size
         if n > batch_size:
             return True, batch_size
@@ -163,7 +163,7 @@ class VariantSessions:
         (few distinct shapes: CUDA sets up each once; never past ``max_len``, which the tokenizer truncates to).
         ``pooled=False``: none run on the worker pool, where another call's batches may fill its queue; they run on
         the caller's thread, at once."""
-        parallel, size = self.split(len(token_ids), batch_size, pooled)
+        parallel, size = self.split(len(token_ids), batch_size) if pooled else (False, batch_size)
         budget = min(max_tokens, PARALLEL_BATCH_TOKENS) if parallel else max_tokens
         cuda = self.device == "cuda"
         max_padding = None if cuda else MAX_PADDING[self.variant.runtime]
