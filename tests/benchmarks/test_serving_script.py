@@ -134,3 +134,59 @@ def test_the_one_client_aim_is_judged_on_the_median_of_pairs_of_neighbouring_tur
     pairs[0]["p50_ms"] = 1.5  # now 1.50x, 1.40x, 1.20x: the median 1.40x
     path.write_text(json.dumps(data))
     assert "| one client's p50, <= 1.3x in-process | 1.40x (median of 3 pairs: 1.20-1.50x; the cell 1.50x) | not met |" in page(load_run(path), figures=[])
+
+
+def test_below_16_clients_is_judged_on_the_median_of_pairs_against_the_route(tmp_path):
+    """A cell where the FastAPI route led by chance does not decide the aim when the run has pairs of neighbouring
+    turns at that cell: the median of the server's ratios to the route does; one cell's median below 1 fails it."""
+    def row(system, size, c, sent):
+        return {"system": system, "size": size, "concurrency": c, "requests": 100, "req_per_s": sent / size,
+                "sent_per_s": sent, "p50_ms": 1.5, "p95_ms": 2.0, "p99_ms": 3.0, "errors": 0, "rss_mb": 300.0,
+                "startup_s": 1.0}
+    rows = [row("sdk", 1, 4, 240.0), row("naive", 1, 4, 303.0), row("sdk", 32, 4, 700.0), row("naive", 32, 4, 650.0)]
+    route = [{"system": "sdk", "size": 1, "concurrency": 4, "sent_per_s": a, "naive_sent_per_s": b}
+             for a, b in ((250.0, 250.0), (290.0, 240.0), (260.0, 280.0))]  # 1.00x, 1.21x, 0.93x
+    route += [{"system": "sdk", "size": 32, "concurrency": 4, "sent_per_s": a, "naive_sent_per_s": b}
+              for a, b in ((660.0, 600.0), (700.0, 650.0), (640.0, 660.0))]  # 1.10x, 1.08x, 0.97x
+    data = {"date": "2026-12-07", "command": "python benchmarks/serving.py", "load_generator": "wrk 4.1",
+            "machine": {"model": "Some CPU", "int8_flags": ["avx2"], "cores": 2, "threads": 2}, "duration_s": 8,
+            "offline": {"sent_per_s": 800.0, "sentences": 5516, "route_pairs": route}, "rows": rows}
+    path = tmp_path / "serving-test.json"
+    path.write_text(json.dumps(data))
+    text = page(load_run(path), figures=[])
+    assert ("| below 16 clients, at least the FastAPI route's rate | medians of the pairs 1 x c=4: 1.00x; 32 x c=4: "
+            "1.08x (the cells alone: behind in 1 x c=4: 240 against 303) | met |") in text
+    assert "| sdk | 1 | 4 | 2 | 290 | 240 | 1.21x |" in text and "| sdk | 32 | 4 | median |  |  | 1.08x |" in text
+    route[0]["sent_per_s"] = 200.0  # now 0.80x, 1.21x, 0.93x: the median 0.93x
+    path.write_text(json.dumps(data))
+    assert ("medians of the pairs 1 x c=4: 0.93x; 32 x c=4: 1.08x (the cells alone: behind in 1 x c=4: 240 against "
+            "303) | not met |") in page(load_run(path), figures=[])
+    del route[3:]  # a cell without pairs: judged on the cells alone, as runs before the pairs were
+    path.write_text(json.dumps(data))
+    assert "| behind in 1 x c=4: 240 against 303 | not met |" in page(load_run(path), figures=[])
+
+
+def test_route_pairs_take_turns_and_count_sentences_a_second(monkeypatch):
+    """Each pair runs the server and the route back to back under the same load, the order swapped every other pair,
+    for each SDK server; a turn's rate is its answers times the sentences a request over wrk's own duration."""
+    from types import SimpleNamespace
+
+    from benchmarks import serving_pairs
+
+    calls = []
+
+    def fake_wrk(url, bodies, concurrency, duration):
+        calls.append((url, bodies, concurrency, duration))
+        return {"requests": 100 if "naive" in url else 150, "duration_us": 2_000_000}
+
+    monkeypatch.setattr(serving_pairs, "wrk", fake_wrk)
+    monkeypatch.setattr(serving_pairs, "settle", lambda servers: 0.0)
+    servers = [SimpleNamespace(system=s, url=f"http://127.0.0.1/{s}", path="/v1/embeddings")
+               for s in ("sdk", "naive", "sdk-baseline")]
+    args = SimpleNamespace(route_pairs=2, pair_seconds=3, bodies={32: "bodies-32.jsonl"})
+    pairs = serving_pairs.route_pairs(servers, args, size=32, concurrency=4)
+    assert [p["system"] for p in pairs] == ["sdk", "sdk-baseline", "sdk", "sdk-baseline"]
+    assert pairs[0] == {"system": "sdk", "size": 32, "concurrency": 4, "sent_per_s": 2400.0, "naive_sent_per_s": 1600.0}
+    order = [url.split("/")[3] for url, *_ in calls]
+    assert order == ["sdk", "naive", "sdk-baseline", "naive", "naive", "sdk", "naive", "sdk-baseline"]
+    assert {c[1:] for c in calls} == {("bodies-32.jsonl", 4, 3)}

@@ -2,14 +2,14 @@
 
 A request's inputs are admitted as pieces of at most ``batch_size`` inputs (sorted by length first). A round
 takes waiting pieces, one of each request in turn and at most one a thread from each (up to ``ROUND_BATCHES``
-batches a thread in all; when every thread holds a big request's round, a round of small ones starts beside them,
-so a big request does not hold up those after it), tokenises their texts in one call and
-embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest,
-batches side by side on single-thread sessions), on a round thread, off the event loop. The next round
-starts as soon as a thread is free (``on_idle``), or at once when a full batch waits, up to
-``parallelism`` rounds at once. A round of one short input while the server holds no other runs on the
-event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core
-VM (one client's p50 2.41 -> 1.79 ms, wrk).
+batches a thread in all; while every running round holds a big request's pieces, a round of small ones starts
+beside them, and small ones taken with a big one's pieces run in a round of their own, so a big request does not
+hold up those after it), tokenises their texts in one call and embeds them with :meth:`Encoder.encode_ids` (sorted
+by length, each batch padded to its own longest, batches side by side on single-thread sessions), on a round
+thread, off the event loop. The next round starts as soon as a thread is free (``on_idle``), or at once when a full
+batch waits, up to ``parallelism`` rounds at once. A round of one short input while the server holds no other runs
+on the event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM
+(one client's p50 2.41 -> 1.79 ms, wrk).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -148,10 +149,10 @@ class RequestBatcher:
         loop = asyncio.get_running_loop()
         assert self._wake is not None
         while True:
-            while not (self._line and self._may_start()):
+            while not (self._line and (kind := self._next_round())):
                 self._wake.clear()
                 await self._wake.wait()
-            beside = len(self._rounds) >= self.max_rounds  # small requests only, beside big ones (_may_start)
+            beside = kind == "beside"  # small requests only, beside big ones
             pieces = [p for p in self._line.take(self.round_inputs, self.max_rounds, small_only=beside)
                       if not self._drop_if_skipped(p)]
             if not pieces:
@@ -161,31 +162,41 @@ class RequestBatcher:
                 self._lone_rounds += 1
                 continue
             self._lone_rounds = 0
-            started = time.perf_counter()
-            for p in pieces:
-                p.job.started = p.job.started or started
-            rnd = _Round(pieces, big=not all(p.whole for p in pieces))
-            self._rounds.append(rnd)
-            on_idle = functools.partial(self._tail_soon, loop, rnd)
-            # beside big rounds, whose batches fill the worker pool's queue: this one's run at once on its own thread
-            # (on the all-threads session, which the first such round of several inputs opens: 0.1-0.4 s once; not
-            # at start, where it would cost every server its memory for a case that may never come)
-            future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle, True, not beside)
-            future.add_done_callback(functools.partial(self._round_finished, pieces, started, rnd))
+            small = [p for p in pieces if p.whole]
+            if beside or len(small) in (0, len(pieces)):
+                self._start(loop, pieces, pooled=not beside)
+            else:  # small requests in a round with a big one's pieces would wait for all of them: a round of their own
+                # (a round starts here only when fewer than max_rounds run, so both have a round thread)
+                self._start(loop, [p for p in pieces if not p.whole], pooled=True)
+                self._start(loop, small, pooled=False)
 
-    def _may_start(self) -> bool:
-        """Whether a round may start now, up to ``parallelism`` rounds at once: none runs, each running one has a free
-        thread (its last batches are running), or a full batch waits (its round shares the threads with the running
-        ones: 2-core Xeon, taking turns, 4 passes a cell: 32-sentence requests from 4 clients 1,728 against 1,557
-        sentences/s, one sentence from 64 clients 1,230 against 1,101, other cells -1 to +4 %, p99 unchanged)."""
-        if not self._rounds:
-            return True
-        if len(self._rounds) >= self.max_rounds:  # one more, of small requests only, when every round is a big one's:
-            # a query sent 1 s into a request of 1,000 long texts waited 1.8-2.8 s for a thread, the FastAPI route's
-            # (a thread a request) 0.06 s
-            return (len(self._rounds) == self.max_rounds and all(r.big for r in self._rounds)
-                    and self._line.has_small())
-        return all(r.tail for r in self._rounds) or self._line.inputs >= self.batch_size
+    def _start(self, loop: asyncio.AbstractEventLoop, pieces: list[Piece], pooled: bool) -> None:
+        """Start a round on a round thread. ``pooled=False`` (small requests beside big rounds, whose batches fill the
+        worker pool's queue): its batches run at once on its own thread, on the all-threads session, which the first
+        such round of several inputs opens (0.1-0.4 s once; not at start, where it would cost every server its memory
+        for a case that may never come); it takes no thread of that pool, so the next round need not wait for it."""
+        started = time.perf_counter()
+        for p in pieces:
+            p.job.started = p.job.started or started
+        rnd = _Round(pieces, tail=not pooled, big=not all(p.whole for p in pieces))
+        self._rounds.append(rnd)
+        on_idle = functools.partial(self._tail_soon, loop, rnd)
+        future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle, True, pooled)
+        future.add_done_callback(functools.partial(self._round_finished, pieces, started, rnd))
+
+    def _next_round(self) -> Literal["turns", "beside"] | None:
+        """Which round may start now: one that takes turns, up to ``parallelism`` at once (none runs, each running one
+        has a free thread: its last batches run, or a full batch waits, which shares the threads with the running ones:
+        2-core Xeon, 4 passes a cell: 32-sentence requests from 4 clients 1,728 against 1,557 sentences/s, one sentence
+        from 64 clients 1,230 against 1,101, other cells -1 to +4 %, p99 unchanged); else one of small requests beside
+        rounds that all hold a big one's pieces (a query sent 1 s into a request of 1,000 long texts had waited 1.8-2.8
+        s for a thread, the FastAPI route's 0.06 s; in a big request's last round alone, 0.37 s); else none."""
+        if not self._rounds or (len(self._rounds) < self.max_rounds and (
+                all(r.tail for r in self._rounds) or self._line.inputs >= self.batch_size)):
+            return "turns"
+        if len(self._rounds) <= self.max_rounds and all(r.big for r in self._rounds) and self._line.has_small():
+            return "beside"
+        return None
 
     def _tail_soon(self, loop: asyncio.AbstractEventLoop, rnd: _Round) -> None:
         """On the round's thread: have the event loop run :meth:`_on_tail`."""
