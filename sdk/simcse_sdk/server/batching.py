@@ -3,13 +3,13 @@
 A request's inputs are admitted as pieces of at most ``batch_size`` inputs (sorted by length first). A round
 takes waiting pieces, one of each request in turn and at most one a thread from each (up to ``ROUND_BATCHES``
 batches a thread in all; while every running round holds a big request's pieces, a round of small ones starts
-beside them, and small ones taken with a big one's pieces run in a round of their own, so a big request does not
-hold up those after it), tokenises their texts in one call and embeds them with :meth:`Encoder.encode_ids` (sorted
+beside them, its batches not queued behind theirs, so a big request does not hold up those after it), tokenises
+their texts in one call and embeds them with :meth:`Encoder.encode_ids` (sorted
 by length, each batch padded to its own longest, batches side by side on single-thread sessions), on a round
 thread, off the event loop. The next round starts as soon as a thread is free (``on_idle``), or at once when a full
-batch waits, up to ``parallelism`` rounds at once. A round of one short input while the server holds no other runs
-on the event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM
-(one client's p50 2.41 -> 1.79 ms, wrk).
+batch waits, up to ``parallelism`` rounds at once (and one beside them). A round of one short input while the server
+holds no other runs on the event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms
+sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms, wrk).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
@@ -64,7 +64,7 @@ class _Round:
     """A round on a round thread."""
 
     pieces: list[Piece]  # what it computes
-    tail: bool = False  # its last batches run: a thread is free for the next round
+    tail: bool = False  # its last batches run (or it uses no worker pool thread): the next round may start
     big: bool = False  # holds a piece of a request of several pieces
 
 
@@ -162,19 +162,16 @@ class RequestBatcher:
                 self._lone_rounds += 1
                 continue
             self._lone_rounds = 0
-            small = [p for p in pieces if p.whole]
-            if beside or len(small) in (0, len(pieces)):
-                self._start(loop, pieces, pooled=not beside)
-            else:  # small requests in a round with a big one's pieces would wait for all of them: a round of their own
-                # (a round starts here only when fewer than max_rounds run, so both have a round thread)
-                self._start(loop, [p for p in pieces if not p.whole], pooled=True)
-                self._start(loop, small, pooled=False)
+            # small requests while a big one's batches fill the worker pool's queue (beside it, or a full batch of them
+            # while its last round runs): their batches run at once on their own thread, not queued behind those
+            busy = any(r.big and not r.tail for r in self._rounds)
+            self._start(loop, pieces, pooled=not (beside or (busy and all(p.whole for p in pieces))))
 
     def _start(self, loop: asyncio.AbstractEventLoop, pieces: list[Piece], pooled: bool) -> None:
-        """Start a round on a round thread. ``pooled=False`` (small requests beside big rounds, whose batches fill the
-        worker pool's queue): its batches run at once on its own thread, on the all-threads session, which the first
-        such round of several inputs opens (0.1-0.4 s once; not at start, where it would cost every server its memory
-        for a case that may never come); it takes no thread of that pool, so the next round need not wait for it."""
+        """Start a round on a round thread. ``pooled=False`` (small requests beside big rounds): its batches run at once
+        on its own thread, on the all-threads session, which the first such round of several inputs opens (0.1-0.4 s
+        once; not at start, where it would cost every server its memory for a case that may never come); it takes no
+        thread of the worker pool, so the next round need not wait for its tail."""
         started = time.perf_counter()
         for p in pieces:
             p.job.started = p.job.started or started

@@ -27,7 +27,7 @@ def compute(encoder: Encoder, cut: Truncation, pieces: list[Piece], batch_size: 
     model's length and its request asked for no truncation. ``on_batch`` sees each batch once it has run;
     ``on_idle`` is called once a thread is free before the round ends (the batcher starts its next round then);
     ``share_cpu=False`` only for a lone input's round on the event loop (nothing else to do meanwhile);
-    ``pooled=False`` for a round of small requests beside big ones, whose batches fill the worker pool."""
+    ``pooled=False`` for a round of small requests beside a big one's, whose batches fill the worker pool."""
     texts = [t for p in pieces if p.job.texts is not None for t in p.inputs(p.job.texts)]
     cpu = time.thread_time()
     tok_ids, tok_cut = encoder.tokenizer.encode_with_truncation(texts) if texts else ([], [])

@@ -315,24 +315,6 @@ class Held:
         return np.full((len(ids), self.dim), len(ids), dtype=np.float32)
 
 
-def test_small_requests_taken_with_a_big_ones_pieces_run_in_a_round_of_their_own(encoder):
-    """A query that comes just as a round takes its turns would ride in that round with a big request's pieces and
-    wait for all of them; the round's small requests run in a round of their own instead, at once on their own
-    thread."""
-    held = Held(encoder.dim)
-
-    async def scenario(batcher: RequestBatcher) -> None:
-        big = batcher.submit([f"text {i}" for i in range(10)], None, True)  # 5 pieces of 2
-        small = batcher.submit(["a query"], None, True)  # the same round's turns: big, small, big
-        answer = await asyncio.wait_for(small.future, 5)  # while the big one's round is held
-        assert answer.embeddings[0, 0] == 1 and not big.future.done()  # a round of its one input
-        held.release[0].set()
-        assert (await asyncio.wait_for(big.future, 10)).embeddings.shape == (10, encoder.dim)
-
-    serve(encoder, held, scenario, batch_size=2)  # type: ignore[arg-type]
-    assert sorted(held.calls[:2]) == [(1, False), (4, True)]  # the query on its own thread, the big pieces pooled
-
-
 def test_a_small_request_does_not_wait_for_a_big_ones_last_round_running_alone(encoder):
     """With no more of a big request waiting, its last round runs alone, on every thread, and not in its tail: a query
     that came then waited for that round (0.37 s at the end of a request of 1,000 long texts, 2-core AMD EPYC, AVX2);
@@ -351,6 +333,25 @@ def test_a_small_request_does_not_wait_for_a_big_ones_last_round_running_alone(e
 
     serve(encoder, held, scenario, batch_size=2)  # type: ignore[arg-type]
     assert held.calls == [(3, True), (1, False)]
+
+
+def test_a_full_batch_of_small_requests_is_not_queued_behind_a_big_ones_last_round(encoder):
+    """Small requests that fill a batch start a round of their own turn while a big request's last round runs; its
+    batches run at once on its own thread, not queued on the worker pool behind the big round's."""
+    held = Held(encoder.dim)
+
+    async def scenario(batcher: RequestBatcher) -> None:
+        big = batcher.submit(["a b", "c d", "e f"], None, True)  # 2 pieces, both in one round
+        while not held.calls:
+            await asyncio.sleep(0.01)
+        small = batcher.submit(["a query", "another"], None, True)  # a full batch (2), one piece
+        answer = await asyncio.wait_for(small.future, 5)  # while the big one's only round is held
+        assert answer.embeddings[0, 0] == 2 and not big.future.done()
+        held.release[0].set()
+        await asyncio.wait_for(big.future, 10)
+
+    serve(encoder, held, scenario, batch_size=2)  # type: ignore[arg-type]
+    assert held.calls == [(3, True), (2, False)]
 
 
 def test_a_big_requests_inputs_run_sorted_by_length_and_come_back_in_its_order(encoder):
