@@ -162,10 +162,13 @@ class RequestBatcher:
                 self._lone_rounds += 1
                 continue
             self._lone_rounds = 0
-            # small requests while a big one's batches fill the worker pool's queue (beside it, or a full batch of them
-            # while its last round runs): their batches run at once on their own thread, not queued behind those
+            # small requests while a big one's batches fill the worker pool's queue (beside it, a full batch of them, or
+            # taken in turn with a big one's pieces): a round of their own, whose batches run at once on its own thread
             busy = any(r.big and not r.tail for r in self._rounds)
-            self._start(loop, pieces, pooled=not (beside or (busy and all(p.whole for p in pieces))))
+            small = [p for p in pieces if p.whole] if busy else []
+            if small and len(small) < len(pieces):  # a round that takes turns: fewer than max_rounds run, room for two
+                self._start(loop, [p for p in pieces if not p.whole], pooled=True)
+            self._start(loop, small or pieces, pooled=not (beside or small))
 
     def _start(self, loop: asyncio.AbstractEventLoop, pieces: list[Piece], pooled: bool) -> None:
         """Start a round on a round thread. ``pooled=False`` (small requests beside big rounds): its batches run at once
