@@ -4,12 +4,12 @@ A request's inputs are admitted as pieces of at most ``batch_size`` inputs (sort
 takes waiting pieces, one of each request in turn and at most one a thread from each (up to ``ROUND_BATCHES``
 batches a thread in all; while every running round holds a big request's pieces, a round of small ones starts
 beside them, its batches not queued behind theirs, so a big request does not hold up those after it), tokenises
-their texts in one call and embeds them with :meth:`Encoder.encode_ids` (sorted
-by length, each batch padded to its own longest, batches side by side on single-thread sessions), on a round
-thread, off the event loop. The next round starts as soon as a thread is free (``on_idle``), or at once when a full
-batch waits, up to ``parallelism`` rounds at once (and one beside them). A round of one short input while the server
-holds no other runs on the event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms
-sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms, wrk).
+their texts in one call and embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its
+own longest, batches side by side on single-thread sessions), on a round thread, off the event loop. The next round
+starts as soon as a thread is free (``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at
+once (and one of small requests beside them). A round of one short input while the server holds no other runs on
+the event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one
+client's p50 2.41 -> 1.79 ms, wrk).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
@@ -44,14 +44,13 @@ from .waiting import WaitingLine
 
 logger = logging.getLogger(__name__)
 
-# A worker's round holds at most this many batches' worth of inputs: sorting more inputs by length
-# pads less (STS-B sentences, 32-sentence requests: 1,971 vs 1,341 sentences/s with one batch a round).
+# A worker's round holds at most this many batches' worth of inputs: sorting more inputs by length pads less (STS-B
+# sentences, 32-sentence requests: 1,971 vs 1,341 sentences/s with one batch a round).
 ROUND_BATCHES = 4
 
 # A lone input runs on the event loop only up to this many characters (token ids: up to the model's max length): any
 # sentence or query (0.6 ms to tokenise 2,048 here); a longer one's round takes long enough that a thread's hand-off
-# costs little. A 7 MB text, tokenised whole, held the loop and /health for 4-6 s (model/tokenizer.py now tokenises a
-# long text's start only, where its tokenizer checks out: CHARS_A_TOKEN).
+# costs little. A 7 MB text, tokenised whole, held the loop and /health for 4-6 s (now a long text's start only).
 INLINE_MAX_CHARS = 2048
 # A lone input may run on all threads (spinning: runtimes/solo.py) after this many lone rounds in a row: one client or
 # two. With more clients their requests need the other core meanwhile (2-core AMD EPYC, int8, one sentence a request,
@@ -64,8 +63,9 @@ class _Round:
     """A round on a round thread."""
 
     pieces: list[Piece]  # what it computes
-    tail: bool = False  # its last batches run (or it uses no worker pool thread): the next round may start
+    tail: bool = False  # its last batches run, or it runs none on the worker pool (it still counts among the rounds)
     big: bool = False  # holds a piece of a request of several pieces
+    pooled: bool = True  # its batches run on the worker pool (False: at once on its own thread, one such at a time)
 
 
 class RequestBatcher:
@@ -164,21 +164,21 @@ class RequestBatcher:
             self._lone_rounds = 0
             # small requests while a big one's batches fill the worker pool's queue (beside it, a full batch of them, or
             # taken in turn with a big one's pieces): a round of their own, whose batches run at once on its own thread
-            busy = any(r.big and not r.tail for r in self._rounds)
+            busy = any(r.big and not r.tail for r in self._rounds) and all(r.pooled for r in self._rounds)
             small = [p for p in pieces if p.whole] if busy else []
             if small and len(small) < len(pieces):  # a round that takes turns: fewer than max_rounds run, room for two
                 self._start(loop, [p for p in pieces if not p.whole], pooled=True)
             self._start(loop, small or pieces, pooled=not (beside or small))
 
     def _start(self, loop: asyncio.AbstractEventLoop, pieces: list[Piece], pooled: bool) -> None:
-        """Start a round on a round thread. ``pooled=False`` (small requests beside big rounds): its batches run at once
-        on its own thread, on the all-threads session, which the first such round of several inputs opens (0.1-0.4 s
+        """Start a round on a round thread. ``pooled=False`` (small requests while a big round fills the worker pool):
+        its batches run at once on its own thread, on the all-threads session, which the first such round of several inputs opens (0.1-0.4 s
         once; not at start, where it would cost every server its memory for a case that may never come); it takes no
         thread of the worker pool, so the next round need not wait for its tail."""
         started = time.perf_counter()
         for p in pieces:
             p.job.started = p.job.started or started
-        rnd = _Round(pieces, tail=not pooled, big=not all(p.whole for p in pieces))
+        rnd = _Round(pieces, tail=not pooled, big=not all(p.whole for p in pieces), pooled=pooled)
         self._rounds.append(rnd)
         on_idle = functools.partial(self._tail_soon, loop, rnd)
         future = loop.run_in_executor(self._pool, self._run_round, pieces, on_idle, True, pooled)
