@@ -162,10 +162,10 @@ class RequestBatcher:
                 self._lone_rounds += 1
                 continue
             self._lone_rounds = 0
-            # small requests while a big one's batches fill the worker pool's queue (beside it, a full batch of them, or
-            # taken in turn with a big one's pieces): a round of their own, whose batches run at once on its own thread
-            busy = any(r.big and not r.tail for r in self._rounds) and all(r.pooled for r in self._rounds)
-            small = [p for p in pieces if p.whole] if busy else []
+            # small requests taken with a big one's pieces, or while a big round fills the worker pool's queue (beside
+            # it, or a full batch of them): a round of their own, whose batches run at once on its own thread
+            near_big = any(r.big and not r.tail for r in self._rounds) or not all(p.whole for p in pieces)
+            small = [p for p in pieces if p.whole] if near_big and all(r.pooled for r in self._rounds) else []
             if small and len(small) < len(pieces):  # a round that takes turns: fewer than max_rounds run, room for two
                 self._start(loop, [p for p in pieces if not p.whole], pooled=True)
             self._start(loop, small or pieces, pooled=not (beside or small))

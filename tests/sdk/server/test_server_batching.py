@@ -357,7 +357,7 @@ def test_a_full_batch_of_small_requests_is_not_queued_behind_a_big_ones_last_rou
 def test_a_small_request_taken_in_turn_with_a_big_ones_pieces_runs_apart_while_a_big_round_runs(encoder):
     """A query waiting while a big round runs, when the next round takes turns, would ride in that round with a big
     request's pieces to its end (a query waited 2.79 s during a request of 1,000 long texts, 2-core AMD EPYC, AVX2);
-    it runs in a round of its own beside them, on its own thread. With no big round running it still takes turns."""
+    it runs in a round of its own beside them, on its own thread; and so when no big round runs."""
     held = Held(encoder.dim)
 
     async def scenario(batcher: RequestBatcher) -> None:
@@ -371,11 +371,11 @@ def test_a_small_request_taken_in_turn_with_a_big_ones_pieces_runs_apart_while_a
         held.release[0].set()
         await asyncio.wait_for(asyncio.gather(first.future, second.future), 10)  # their rounds ended before
         mixed = [batcher.submit(["o p", "q r", "s t"], None, True), batcher.submit(["a query"], None, True)]
-        await asyncio.wait_for(asyncio.gather(*(j.future for j in mixed)), 10)  # no big round runs: one round
+        await asyncio.wait_for(asyncio.gather(*(j.future for j in mixed)), 10)  # no big round runs
 
     serve(encoder, held, scenario, batch_size=2)  # type: ignore[arg-type]
     assert held.calls[0] == (3, True) and sorted(held.calls[1:3]) == [(1, False), (4, True)]
-    assert held.calls[3:] == [(4, True)]
+    assert sorted(held.calls[3:]) == [(1, False), (3, True)]
 
 
 def test_a_big_requests_inputs_run_sorted_by_length_and_come_back_in_its_order(encoder):
