@@ -3,13 +3,13 @@
 A request's inputs are admitted as pieces of at most ``batch_size`` inputs (sorted by length first). A round
 takes waiting pieces, one of each request in turn and at most one a thread from each (up to ``ROUND_BATCHES``
 batches a thread in all; while every running round holds a big request's pieces, a round of small ones starts
-beside them, its batches not queued behind theirs, so a big request does not hold up those after it), tokenises
-their texts in one call and embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its
-own longest, batches side by side on single-thread sessions), on a round thread, off the event loop. The next round
-starts as soon as a thread is free (``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at
-once (and one of small requests beside them). A round of one short input while the server holds no other runs on
-the event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one
-client's p50 2.41 -> 1.79 ms, wrk).
+beside them, and small ones taken with a big one's pieces run apart, their batches not queued behind theirs, so a
+big request does not hold up those after it), tokenises their texts in one call and embeds them with
+:meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest, batches side by side on
+single-thread sessions), on a round thread, off the event loop. The next round starts as soon as a thread is free
+(``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at once (and one of small requests
+beside them). A round of one short input while the server holds no other runs on the event loop's own thread:
+handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
@@ -86,7 +86,7 @@ class RequestBatcher:
         self._task: asyncio.Task[None] | None = None
         self.max_rounds = max(1, encoder.parallelism)  # rounds at once (each can keep one thread busy)
         self._rounds: list[_Round] = []  # running on the pool
-        self._pool = ThreadPoolExecutor(self.max_rounds + 1, thread_name_prefix="simcse-round")  # + small ones
+        self._pool = ThreadPoolExecutor(self.max_rounds + 1, thread_name_prefix="simcse-round")  # + one off the pool
         self._abandoned: BaseException | None = None  # set when stopping: every unanswered request gets it
         self._lone_rounds = 0  # rounds in a row that were a lone input's, on the event loop
         self.lone_spin = lone_spin  # whether those may run on all threads (not with --workers: each process would)
@@ -163,7 +163,7 @@ class RequestBatcher:
                 continue
             self._lone_rounds = 0
             # small requests taken with a big one's pieces, or while a big round fills the worker pool's queue (beside
-            # it, or a full batch of them): a round of their own, whose batches run at once on its own thread
+            # it, or a full batch of them): a round of their own, at once on its own thread (one such round at a time)
             near_big = any(r.big and not r.tail for r in self._rounds) or not all(p.whole for p in pieces)
             small = [p for p in pieces if p.whole] if near_big and all(r.pooled for r in self._rounds) else []
             if small and len(small) < len(pieces):  # a round that takes turns: fewer than max_rounds run, room for two
@@ -171,9 +171,9 @@ class RequestBatcher:
             self._start(loop, small or pieces, pooled=not (beside or small))
 
     def _start(self, loop: asyncio.AbstractEventLoop, pieces: list[Piece], pooled: bool) -> None:
-        """Start a round on a round thread. ``pooled=False`` (small requests while a big round fills the worker pool):
-        its batches run at once on its own thread, on the all-threads session, which the first such round of several inputs opens (0.1-0.4 s
-        once; not at start, where it would cost every server its memory for a case that may never come); it takes no
+        """Start a round on a round thread. ``pooled=False`` (small requests apart from a big one's): its batches run at
+        once on its own thread, on the all-threads session, which the first such round of several inputs opens (0.1-0.4
+        s once; not at start, where it would cost every server its memory for a case that may never come); it takes no
         thread of the worker pool, so the next round need not wait for its tail."""
         started = time.perf_counter()
         for p in pieces:
