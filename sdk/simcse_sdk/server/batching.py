@@ -162,13 +162,13 @@ class RequestBatcher:
                 self._lone_rounds += 1
                 continue
             self._lone_rounds = 0
-            # small requests taken with a big one's pieces, or while a big round fills the worker pool's queue (beside
-            # it, or a full batch of them): a round of their own, at once on its own thread (one such round at a time)
-            near_big = any(r.big and not r.tail for r in self._rounds) or not all(p.whole for p in pieces)
+            # small requests beside big rounds, taken with a big one's pieces, or while a big round fills the worker
+            # pool's queue: a round of their own, at once on its own thread (one such round at a time)
+            near_big = beside or any(r.big and not r.tail for r in self._rounds) or not all(p.whole for p in pieces)
             small = [p for p in pieces if p.whole] if near_big and all(r.pooled for r in self._rounds) else []
             if small and len(small) < len(pieces):  # a round that takes turns: fewer than max_rounds run, room for two
                 self._start(loop, [p for p in pieces if not p.whole], pooled=True)
-            self._start(loop, small or pieces, pooled=not (beside or small))
+            self._start(loop, small or pieces, pooled=not small)
 
     def _start(self, loop: asyncio.AbstractEventLoop, pieces: list[Piece], pooled: bool) -> None:
         """Start a round on a round thread. ``pooled=False`` (small requests apart from a big one's): its batches run at
