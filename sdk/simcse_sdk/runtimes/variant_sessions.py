@@ -179,7 +179,10 @@ class VariantSessions:
         where that measured faster (a call that starts meanwhile runs beside it, on one thread).
 
         ``on_idle`` is called at most once, on this thread, when every batch has been handed to the pool and fewer
-        than ``workers`` still run: a thread is free before this call returns, for other work to use."""
+        than ``workers`` still run, or as one short input starts on one thread: a thread is free before this call
+        returns, for other work to use (one sentence from 4 clients, 2-core AMD EPYC with AVX2 only, alternating 4 s
+        turns: 297 against 274 sentences/s, ahead in 5 of 6; before, 246 of 649 rounds were of one input, and the
+        other core idled through each)."""
         self._guard  # noqa: B018 - in a forked child, new locks and no calls of the parent's counted
         with self._count_lock:
             self._running += 1
@@ -202,6 +205,9 @@ class VariantSessions:
             while pending:
                 store(*_done(pending.popleft()))
             if self._one_thread_for(batch):  # one short sentence: one thread, or all spinning if alone and faster
+                if on_idle is not None:  # the other threads are free while it runs on one
+                    on_idle()
+                    on_idle = None
                 store(batch, self._run_short(batch, not share_cpu and self._running == 1))
                 continue
             store(batch, self.main.run(batch.input_ids, batch.attention_mask))

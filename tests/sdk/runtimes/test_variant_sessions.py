@@ -75,6 +75,26 @@ def test_on_idle_waits_while_every_thread_has_a_batch(sessions):
     t.join(10)
 
 
+def test_on_idle_comes_while_one_short_input_runs_on_one_thread(sessions):
+    """A server round of one short input (the server holds others, so not on its event loop) runs on one of the two
+    threads: the next round may start on the other meanwhile. Before, it waited for this round's end (one sentence
+    from 8 clients: 208 of 488 rounds were of one input, the other core idle through each)."""
+    held = HeldSession({7})
+    _, pool = sessions.bulk()
+    sessions.bulk = lambda: (held, pool)
+    idle = threading.Event()
+    one = Batch(np.arange(1), np.full((1, 3), 7, dtype=np.int64), np.ones((1, 3), dtype=np.int64))  # 3 tokens
+    stored: list[np.ndarray] = []
+    t = threading.Thread(target=sessions.run, args=([one], lambda b, e: stored.append(e), False, idle.set, True))
+    t.start()
+    assert held.entered[7].wait(10)
+    assert idle.wait(10), "on_idle never came while the lone input held one of two threads"
+    assert t.is_alive() and not stored  # it still runs
+    held.release[7].set()
+    t.join(10)
+    assert len(stored) == 1 and stored[0][0, 0] == 7
+
+
 def test_encode_ids_refuses_an_on_idle_that_is_not_callable(tiny_model_dir):
     from simcse_sdk.errors import InputError
 
