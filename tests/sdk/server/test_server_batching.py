@@ -503,3 +503,40 @@ def test_a_big_body_is_checked_off_the_event_loop_while_health_answers(tiny_mode
             release.set()
         assert big.result(60).status_code == 200
     assert len(parsed_on) == 2 and parsed_on[0] != parsed_on[1], parsed_on  # the short one on the loop's thread
+
+
+def test_one_round_of_small_requests_at_a_time_runs_off_the_worker_pool(tiny_model_dir):
+    """A round off the worker pool runs its batches at once on its own thread; a second one beside it would put more
+    inference threads than cores to work. With three threads, a full batch of small requests that comes while a big
+    round and such a round run takes its turn on the pool instead."""
+    encoder = Encoder(tiny_model_dir, device="cpu", variant="fp32", threads=3)
+    assert encoder.parallelism == 3
+
+    class HeldApart(Held):  # rounds off the pool wait too, for release[1]
+        def __call__(self, ids, batch_size, max_tokens, on_batch, on_idle, **kwargs):  # type: ignore[no-untyped-def]
+            if kwargs["pooled"]:
+                return super().__call__(ids, batch_size, max_tokens, on_batch, on_idle, **kwargs)
+            self.calls.append((len(ids), False))
+            assert self.release[1].wait(10), "the round off the pool was never released"
+            return np.full((len(ids), self.dim), len(ids), dtype=np.float32)
+
+    held = HeldApart(encoder.dim)
+    held.release.append(threading.Event())
+
+    async def scenario(batcher: RequestBatcher) -> None:
+        big = batcher.submit(["a b", "c d", "e f"], None, True)  # 2 pieces, both in one round, held
+        while not held.calls:
+            await asyncio.sleep(0.01)
+        query = batcher.submit(["a query"], None, True)  # beside the big round, off the pool, held
+        while len(held.calls) < 2:
+            await asyncio.sleep(0.01)
+        full = batcher.submit(["g h", "i j"], None, True)  # a full batch (2): its own turn
+        while len(held.calls) < 3:
+            await asyncio.sleep(0.01)
+        held.release[1].set()
+        assert (await asyncio.wait_for(query.future, 10)).embeddings[0, 0] == 1
+        held.release[0].set()
+        await asyncio.wait_for(asyncio.gather(big.future, full.future), 10)
+
+    serve(encoder, held, scenario, batch_size=2)  # type: ignore[arg-type]
+    assert held.calls == [(3, True), (1, False), (2, True)]  # the full batch on the pool, not a second round apart
