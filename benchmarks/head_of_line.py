@@ -10,9 +10,11 @@ default, ``head-of-line-N-cpu.json`` for ``--small-size N``; ``python benchmarks
 
 Systems: ``sdk`` (``python -m simcse_sdk.server``, int8), ``sdk-baseline`` (the same from ``--baseline DIR``,
 e.g. a ``git worktree`` of an earlier commit) and ``naive`` (a FastAPI route calling ``Encoder.encode`` once a
-request, benchmarks/serving/naive_server.py).
+request, benchmarks/serving/naive_server.py). The systems run ``--passes`` times (default 2), in the order given and
+then reversed, in turn: run in one order only, the first ran its big request 1-14 % slower in 6 of 6 runs (AVX2-only
+AMD), whichever system it was.
 
-    python benchmarks/head_of_line.py              # sdk and naive: 2 minutes (AVX512-VNNI AMD), 4 (AVX2-only AMD)
+    python benchmarks/head_of_line.py              # sdk and naive, twice: 4 minutes (AVX512-VNNI AMD), 8 (AVX2-only AMD)
     python benchmarks/head_of_line.py --systems sdk sdk-baseline --baseline /tmp/before --out /tmp/hol.json
     python benchmarks/head_of_line.py --small-size 32        # a batch of short texts beside it
 """
@@ -54,6 +56,11 @@ def small_requests(sentences: list[str], size: int) -> list[list[str]]:
     return [sentences[i : i + size] for i in range(0, len(sentences) - size + 1, size)]
 
 
+def passes(systems: list[str], n: int) -> list[tuple[int, str]]:
+    """(pass, system) in the order they run: the systems as given, then reversed, in turn, ``n`` passes."""
+    return [(k + 1, s) for k in range(n) for s in (systems if k % 2 == 0 else systems[::-1])]
+
+
 def measure(url: str, big: list[str], small: list[list[str]], after: float, every: float) -> dict[str, object]:
     """The big request's time and each small request's wait while it ran (seconds)."""
     done: dict[str, float] = {}
@@ -89,15 +96,17 @@ def main() -> int:
     p.add_argument("--small-size", type=int, default=1, help="sentences a small request (1: a query)")
     p.add_argument("--after", type=float, default=1.0, help="seconds after the big request the small ones start")
     p.add_argument("--every", type=float, default=0.5, help="seconds between one small request's answer and the next")
+    p.add_argument("--passes", type=int, default=2, help="times each system runs, the order of --systems reversed "
+                   "in every other pass (the first to run reads slowest on these machines)")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
     p.add_argument("--out", help="JSON file (default benchmarks/results/head-of-line-cpu.json, or "
                    "head-of-line-N-cpu.json for --small-size N); under benchmarks/results/ it gets a docs page "
                    "(python benchmarks/report.py)")
     args = p.parse_args()
-    if args.big < 1 or args.words < 1 or args.small_size < 1 or args.after < 0 or args.every < 0:
+    if args.big < 1 or args.words < 1 or args.small_size < 1 or args.after < 0 or args.every < 0 or args.passes < 1:
         p.error(f"--big {args.big} --words {args.words} --small-size {args.small_size} --after {args.after} --every "
-                f"{args.every}: give at least one text of one word, small requests of one sentence or more, and no "
-                "negative seconds")
+                f"{args.every} --passes {args.passes}: give at least one text of one word, small requests of one "
+                "sentence or more, no negative seconds and one pass or more")
     if shutil.which("wrk") is None:  # the servers' warm-up (benchmarks/serving_systems.py)
         p.error("wrk is not installed: apt-get install wrk (Debian's package)")
     if "sdk-baseline" in args.systems and not (Path(args.baseline) / "sdk" / "simcse_sdk").is_dir():
@@ -118,7 +127,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         args.tmp, args.bodies = tmp, {1: Path(tmp) / "bodies-1.jsonl"}
         write_bodies(sentences, 1, args.bodies[1])  # the servers' warm-up
-        for system in args.systems:
+        for n, system in passes(args.systems, args.passes):
             server = start(system, args)
             try:
                 got = measure(server.url + server.path, big, small_requests(sentences, args.small_size), args.after,
@@ -127,19 +136,19 @@ def main() -> int:
                 stop(server)
             small = got["small_s"]
             assert isinstance(small, list)
-            row = {"system": system, "big_s": got["big_s"], "small_s": small,
+            row = {"system": system, "pass": n, "big_s": got["big_s"], "small_s": small,
                    "small_median_s": statistics.median(small) if small else None,
                    "small_max_s": max(small) if small else None, "small_first_s": small[0] if small else None}
             rows.append(row)
-            print(f"{system}: big {row['big_s']:.1f} s, {len(small)} small requests", file=sys.stderr)
+            print(f"{system} (pass {n}): big {row['big_s']:.1f} s, {len(small)} small requests", file=sys.stderr)
     print(f"\nOne request of {args.big} texts of {args.words} words; requests of {args.small_size} sentence(s) from "
           f"{args.after:g} s on, {args.every:g} s apart, until it is answered (seconds):\n")
-    print("| system | big request | small requests | small: median | small: max | small: first |")
-    print("|---|---|---|---|---|---|")
+    print("| system | pass | big request | small requests | small: median | small: max | small: first |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         small = r["small_s"]
         cells = [f"{r[k]:.2f}" if small else "-" for k in ("small_median_s", "small_max_s", "small_first_s")]
-        print(f"| {r['system']} | {r['big_s']:.1f} | {len(small)} | " + " | ".join(cells) + " |")
+        print(f"| {r['system']} | {r['pass']} | {r['big_s']:.1f} | {len(small)} | " + " | ".join(cells) + " |")
     machine = {**cpu_description(), "cores": default_threads(), "threads": args.threads, "versions": library_versions()}
     command = "python benchmarks/head_of_line.py " + shlex.join(sys.argv[1:])
     result = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "command": command, "big": args.big,

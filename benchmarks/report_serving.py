@@ -244,8 +244,8 @@ def head_of_line_body(run: Run) -> list[str]:
     head = (f"One request of {count(d['big'])} texts of {d['words']} words, and from {d['after_s']:g} s on, requests of "
             f"{sentences}, one after another with {d['every_s']:g} s between an answer and the next request, until "
             "the big request is answered. Seconds; a small request's wait is its round trip.")
-    rows = [[r["system"], ms(r["big_s"]), count(len(r["small_s"])),
+    rows = [[r["system"], str(r.get("pass", 1)), ms(r["big_s"]), count(len(r["small_s"])),
              *(ms(r[k]) if r["small_s"] else "-" for k in ("small_median_s", "small_max_s", "small_first_s"))]
             for r in d["rows"]]
-    return [head, table(["system", "big request", "small requests", "small: median", "small: max", "small: first"],
-                        rows)]
+    return [head, table(["system", "pass", "big request", "small requests", "small: median", "small: max",
+                         "small: first"], rows)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.head_of_line import big_texts, small_requests
+from benchmarks.head_of_line import big_texts, passes, small_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,14 @@ def test_small_requests_hold_the_sentences_asked_each_in_its_turn():
     assert small_requests(sentences, 4) == [["s0", "s1", "s2", "s3"], ["s4", "s5", "s6", "s7"]]
 
 
-@pytest.mark.parametrize("flags", [["--big", "0"], ["--small-size", "0"], ["--every", "-1"], ["--systems", "sdk-baseline", "--baseline",
+def test_the_systems_run_in_the_order_given_then_reversed_pass_by_pass():
+    """The first system to run read slowest on these machines, whichever it was: no system always goes first."""
+    assert passes(["sdk", "naive"], 3) == [(1, "sdk"), (1, "naive"), (2, "naive"), (2, "sdk"), (3, "sdk"),
+                                           (3, "naive")]
+    assert passes(["sdk"], 1) == [(1, "sdk")]
+
+
+@pytest.mark.parametrize("flags", [["--passes", "0"], ["--big", "0"], ["--small-size", "0"], ["--every", "-1"], ["--systems", "sdk-baseline", "--baseline",
                                                                        "/nonexistent"]])
 def test_settings_that_measure_nothing_are_refused_before_any_server_starts(flags):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "head_of_line.py"), *flags],

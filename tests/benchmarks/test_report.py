@@ -106,15 +106,15 @@ def test_head_of_line_run_gives_each_servers_big_request_and_small_waits(tmp_pat
            "every_s": 0.5,
            "rows": [{"system": "sdk", "big_s": 12.345, "small_s": [0.05, 0.1234], "small_median_s": 0.0867,
                      "small_max_s": 0.1234, "small_first_s": 0.05},
-                    {"system": "sdk-baseline", "big_s": 11.7, "small_s": [], "small_median_s": None,
+                    {"system": "sdk-baseline", "pass": 2, "big_s": 11.7, "small_s": [], "small_median_s": None,
                      "small_max_s": None, "small_first_s": None}]}
     write(results, "head-of-line-test.json", run)
     assert main(["--results", str(results), "--out", str(out), "--no-plots"]) == 0
     text = (out / "head-of-line-test.md").read_text()
     assert "Test CPU 9000 (int8 flags: avx2, avx512_vnni), 3 cores, 3 threads" in text.splitlines()[0]
     assert "One request of 1,000 texts of 200 words, and from 1 s on, requests of 32 sentences" in text
-    assert "| sdk | 12.3 | 2 | 0.09 | 0.12 | 0.05 |" in text.splitlines()
-    assert "| sdk-baseline | 11.7 | 0 | - | - | - |" in text.splitlines()
+    assert "| sdk | 1 | 12.3 | 2 | 0.09 | 0.12 | 0.05 |" in text.splitlines()  # a file from before passes: one
+    assert "| sdk-baseline | 2 | 11.7 | 0 | - | - | - |" in text.splitlines()
 
 
 def test_a_serving_cell_with_no_request_answered_says_so_rather_than_zero(tmp_path):
