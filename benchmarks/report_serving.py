@@ -208,10 +208,15 @@ def against_route(d: dict, system: str, few: list[dict], naive: dict[tuple[int, 
                if (x := route_ratios(route, system, r["size"], r["concurrency"]))}
     if len(medians) < len({(r["size"], r["concurrency"]) for r in few}):  # a cell run twice has one median
         return behind_naive(few, naive)
-    cells = "; ".join(f"{size} x c={c}: {m:.2f}x" for (size, c), m in medians.items())
+    cells = "; ".join(f"{size} x c={c}: {ratio(m)}" for (size, c), m in medians.items())
     behind = behind_naive(few, naive)[0]
     text = f"medians of the pairs {cells} (the cells alone: {behind})"
     return text, "met" if all(m >= 1.0 for m in medians.values()) else "not met"
+
+
+def ratio(m: float) -> str:
+    """A ratio to two places, or to four where two would read 1.00 and hide which side of 1 decided the verdict."""
+    return f"{m:.2f}x" if abs(m - 1.0) >= 0.005 or m == 1.0 else f"{m:.4f}x"
 
 
 def behind_naive(few: list[dict], naive: dict[tuple[int, int], float]) -> tuple[str, str]:
