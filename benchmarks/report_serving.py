@@ -106,7 +106,7 @@ def serving_body(run: Run) -> list[str]:
               f"{p['p50_ms'] / p['in_process_p50_ms']:.2f}x"]
              for system in dict.fromkeys(p["system"] for p in pairs)
              for i, p in enumerate(p for p in pairs if p["system"] == system)]
-            + [[system, "median", "", "", f"{median(pair_ratios(pairs, system)):.2f}x"]
+            + [[system, "median", "", "", times(median(pair_ratios(pairs, system)), ONE_CLIENT_RATIO)]
                for system in dict.fromkeys(p["system"] for p in pairs)])]
     if route := d["offline"].get("route_pairs"):
         cells = list(dict.fromkeys((p["system"], p["size"], p["concurrency"]) for p in route))
@@ -117,7 +117,7 @@ def serving_body(run: Run) -> list[str]:
             [[p["system"], str(p["size"]), str(p["concurrency"]), str(i + 1), count(p["sent_per_s"]),
               count(p["naive_sent_per_s"]), f"{p['sent_per_s'] / p['naive_sent_per_s']:.2f}x"]
              for key in cells for i, p in enumerate(p for p in route if (p["system"], p["size"], p["concurrency"]) == key)]
-            + [[system, str(size), str(c), "median", "", "", f"{median(route_ratios(route, system, size, c)):.2f}x"]
+            + [[system, str(size), str(c), "median", "", "", times(median(route_ratios(route, system, size, c)))]
                for system, size, c in cells])]
     blocks += aims(d, rows)
     if s := d.get("soak"):
@@ -186,7 +186,7 @@ def one_client(d: dict, system: str, c1: list[dict], one: float | None) -> tuple
     cell = c1[0]["p50_ms"] / one if one is not None and c1 else None
     if ratios := pair_ratios(d["offline"].get("one_pairs", []), system):
         ratio = median(ratios)
-        text = (f"{ratio:.2f}x (median of {plural(len(ratios), 'pair')}: {min(ratios):.2f}-{max(ratios):.2f}x"
+        text = (f"{times(ratio, ONE_CLIENT_RATIO)} (median of {plural(len(ratios), 'pair')}: {min(ratios):.2f}-{max(ratios):.2f}x"
                 + (f"; the cell {cell:.2f}x)" if cell is not None else ")"))
         return text, "met" if ratio <= ONE_CLIENT_RATIO else "not met"
     if cell is None:
@@ -208,15 +208,19 @@ def against_route(d: dict, system: str, few: list[dict], naive: dict[tuple[int, 
                if (x := route_ratios(route, system, r["size"], r["concurrency"]))}
     if len(medians) < len({(r["size"], r["concurrency"]) for r in few}):  # a cell run twice has one median
         return behind_naive(few, naive)
-    cells = "; ".join(f"{size} x c={c}: {ratio(m)}" for (size, c), m in medians.items())
+    cells = "; ".join(f"{size} x c={c}: {times(m)}" for (size, c), m in medians.items())
     behind = behind_naive(few, naive)[0]
     text = f"medians of the pairs {cells} (the cells alone: {behind})"
     return text, "met" if all(m >= 1.0 for m in medians.values()) else "not met"
 
 
-def ratio(m: float) -> str:
-    """A ratio to two places, or to four where two would read 1.00 and hide which side of 1 decided the verdict."""
-    return f"{m:.2f}x" if abs(m - 1.0) >= 0.005 or m == 1.0 else f"{m:.4f}x"
+def times(m: float, bound: float = 1.0) -> str:
+    """A ratio to two places, or to as many more (up to six) as it takes not to read as ``bound`` when it is not: a
+    median of 0.99993 read "1.00x" beside "not met", hiding which side of the bound decided the verdict."""
+    places = 2
+    while places < 6 and m != bound and f"{m:.{places}f}" == f"{bound:.{places}f}":
+        places += 1
+    return f"{m:.{places}f}x"
 
 
 def behind_naive(few: list[dict], naive: dict[tuple[int, int], float]) -> tuple[str, str]:

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from benchmarks.loadgen import account
+from benchmarks.report_serving import times
 from benchmarks.report_tables import load_run, page
 
 
@@ -164,9 +165,10 @@ def test_below_16_clients_is_judged_on_the_median_of_pairs_against_the_route(tmp
     rows.append(row("sdk", 1, 4, 320.0))  # a cell run twice (--concurrency 4 4): still judged on its pairs
     path.write_text(json.dumps(data))
     assert "medians of the pairs 1 x c=4: 0.93x; 32 x c=4: 1.08x" in page(load_run(path), figures=[])
-    route[4]["sent_per_s"] = 649.0  # 1.10x, 0.9985x, 0.97x: a median that reads 1.00x to two places fails, so it says more
+    route[4]["sent_per_s"] = 649.0  # 1.10x, 0.998x, 0.97x: a median that reads 1.00x to two places fails, so it says more
     path.write_text(json.dumps(data))
-    assert "32 x c=4: 0.9985x (the cells alone" in page(load_run(path), figures=[])
+    text = page(load_run(path), figures=[])
+    assert "32 x c=4: 0.998x (the cells alone" in text and "| sdk | 32 | 4 | median |  |  | 0.998x |" in text
     del route[3:]  # a cell without pairs: judged on the cells alone, as runs before the pairs were
     path.write_text(json.dumps(data))
     assert "| behind in 1 x c=4: 240 against 303 | not met |" in page(load_run(path), figures=[])
@@ -196,3 +198,9 @@ def test_route_pairs_take_turns_and_count_sentences_a_second(monkeypatch):
     order = [url.split("/")[3] for url, *_ in calls]
     assert order == ["sdk", "naive", "sdk-baseline", "naive", "naive", "sdk", "naive", "sdk-baseline"]
     assert {c[1:] for c in calls} == {("bodies-32.jsonl", 4, 3)}
+
+
+def test_a_ratio_next_to_its_bound_shows_which_side_it_is_on():
+    """A verdict of "not met" beside "1.00x" (a median of 0.99993 against the route's 1) read as a contradiction."""
+    assert times(0.99993) == "0.9999x" and times(1.30004, bound=1.3) == "1.30004x"
+    assert times(1.0) == "1.00x" and times(1.25, bound=1.3) == "1.25x" and times(0.97) == "0.97x"

@@ -95,6 +95,38 @@ def test_on_idle_comes_while_one_short_input_runs_on_one_thread(sessions):
     assert len(stored) == 1 and stored[0][0, 0] == 7
 
 
+def test_on_idle_does_not_come_for_a_short_input_spinning_on_every_thread_nor_before_the_last_batch(sessions):
+    """``on_idle`` promises a free thread: a lone input that may take every thread (``share_cpu=False``, nothing else
+    running, spinning measured faster) gives none; nor does a short batch that longer ones follow on all threads."""
+    _, pool = sessions.bulk()
+    sessions.solo.spin = True  # as if measured faster here
+    spinning = HeldSession({7})
+    sessions._spinning = spinning
+    idle = threading.Event()
+    one = Batch(np.arange(1), np.full((1, 3), 7, dtype=np.int64), np.ones((1, 3), dtype=np.int64))
+    t = threading.Thread(target=sessions.run, args=([one], lambda b, e: None, False, idle.set, False))
+    t.start()
+    assert spinning.entered[7].wait(10)
+    assert not idle.wait(0.3)  # every thread spins on it
+    spinning.release[7].set()
+    t.join(10)
+    assert not idle.is_set()
+
+    held = HeldSession({6})
+    sessions.bulk, sessions._main = (lambda: (held, pool)), held
+    short = Batch(np.arange(1), np.full((1, 3), 5, dtype=np.int64), np.ones((1, 3), dtype=np.int64))
+    long = Batch(np.arange(1, 2), np.full((1, 40), 6, dtype=np.int64), np.ones((1, 40), dtype=np.int64))  # all threads
+    stored: list[int] = []
+    t = threading.Thread(target=sessions.run, args=([short, long], lambda b, e: stored.append(int(e[0, 0])), False,
+                                                    idle.set, True))
+    t.start()
+    assert held.entered[6].wait(10)
+    assert not idle.wait(0.3)  # the short batch ran on one thread, but the long one that followed takes them all
+    held.release[6].set()
+    t.join(10)
+    assert stored == [5, 6]
+
+
 def test_encode_ids_refuses_an_on_idle_that_is_not_callable(tiny_model_dir):
     from simcse_sdk.errors import InputError
 

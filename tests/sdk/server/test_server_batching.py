@@ -523,16 +523,17 @@ def test_one_round_of_small_requests_at_a_time_runs_off_the_worker_pool(tiny_mod
     held = HeldApart(encoder.dim)
     held.release.append(threading.Event())
 
+    async def calls(n: int) -> None:
+        while len(held.calls) < n:
+            await asyncio.sleep(0.01)
+
     async def scenario(batcher: RequestBatcher) -> None:
         big = batcher.submit(["a b", "c d", "e f"], None, True)  # 2 pieces, both in one round, held
-        while not held.calls:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(calls(1), 10)
         query = batcher.submit(["a query"], None, True)  # beside the big round, off the pool, held
-        while len(held.calls) < 2:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(calls(2), 10)
         full = batcher.submit(["g h", "i j"], None, True)  # a full batch (2): its own turn
-        while len(held.calls) < 3:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(calls(3), 10)
         held.release[1].set()
         assert (await asyncio.wait_for(query.future, 10)).embeddings[0, 0] == 1
         held.release[0].set()
