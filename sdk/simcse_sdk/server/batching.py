@@ -7,8 +7,8 @@ beside them, and small ones taken with a big one's pieces run apart, their batch
 big request does not hold up those after it), tokenises their texts in one call and embeds them with
 :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest, batches side by side on
 single-thread sessions), on a round thread, off the event loop. The next round starts as soon as a thread is free
-(``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at once (and one of small requests
-beside them). A round of one short input while the server holds no other runs on the event loop's own thread:
+(``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at once (one more: a full batch's
+while no big request's round runs, or small requests' beside big ones). A round of one short input while the server holds no other runs on the event loop's own thread:
 handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
@@ -86,7 +86,7 @@ class RequestBatcher:
         self._task: asyncio.Task[None] | None = None
         self.max_rounds = max(1, encoder.parallelism)  # rounds at once (each can keep one thread busy)
         self._rounds: list[_Round] = []  # running on the pool
-        self._pool = ThreadPoolExecutor(self.max_rounds + 1, thread_name_prefix="simcse-round")  # + one off the pool
+        self._pool = ThreadPoolExecutor(self.max_rounds + 1, thread_name_prefix="simcse-round")  # + 1: _next_round
         self._abandoned: BaseException | None = None  # set when stopping: every unanswered request gets it
         self._lone_rounds = 0  # rounds in a row that were a lone input's, on the event loop
         self.lone_spin = lone_spin  # whether those may run on all threads (not with --workers: each process would)
@@ -172,8 +172,7 @@ class RequestBatcher:
 
     def _start(self, loop: asyncio.AbstractEventLoop, pieces: list[Piece], pooled: bool) -> None:
         """Start a round on a round thread. ``pooled=False`` (small requests apart from a big one's): its batches run at
-        once on its own thread, on the all-threads session, which the first such round of several inputs opens (0.1-0.4
-        s once; not at start, where it would cost every server its memory for a case that may never come); it takes no
+        once on its own thread (the all-threads session, opened by the first such round: 0.1-0.4 s once), taking no
         thread of the worker pool, so the next round need not wait for its tail."""
         started = time.perf_counter()
         for p in pieces:
@@ -185,16 +184,17 @@ class RequestBatcher:
         future.add_done_callback(functools.partial(self._round_finished, pieces, started, rnd))
 
     def _next_round(self) -> Literal["turns", "beside"] | None:
-        """Which round may start now: one that takes turns, up to ``parallelism`` at once (none runs, each running one
-        has a free thread: its last batches run, or a full batch waits, which shares the threads with the running ones:
-        2-core Xeon, 4 passes a cell: 32-sentence requests from 4 clients 1,728 against 1,557 sentences/s, one sentence
-        from 64 clients 1,230 against 1,101, other cells -1 to +4 %, p99 unchanged); else one of small requests beside
-        rounds that all hold a big one's pieces (a query sent 1 s into a request of 1,000 long texts had waited 1.8-2.8
-        s for a thread, the FastAPI route's 0.06 s; in a big request's last round alone, 0.37 s); else none."""
-        if not self._rounds or (len(self._rounds) < self.max_rounds and (
-                all(r.tail for r in self._rounds) or self._line.inputs >= self.batch_size)):
+        """Which round may start now: one that takes turns, up to ``parallelism`` at once when each running one
+        is in its tail or a full batch waits (2-core Xeon: 32 sentences from 4 clients 1,728 against 1,557
+        sentences/s), and one more for a full batch while no big request's round runs (AVX2-only AMD: the same
+        cell 647 against 593, ahead in 5 of 6 turns; 64 clients level); else one of small requests beside rounds
+        that all hold a big one's pieces (a query 1 s into a request of 1,000 long texts had waited 1.8-2.8 s,
+        the FastAPI route 0.06 s; in its last round alone, 0.37 s); else none."""
+        n, full = len(self._rounds), self._line.inputs >= self.batch_size
+        if not n or (n < self.max_rounds and (full or all(r.tail for r in self._rounds))) or (
+                full and n == self.max_rounds and not any(r.big for r in self._rounds)):
             return "turns"
-        if len(self._rounds) <= self.max_rounds and all(r.big for r in self._rounds) and self._line.has_small():
+        if n <= self.max_rounds and all(r.big for r in self._rounds) and self._line.has_small():
             return "beside"
         return None
 
