@@ -14,7 +14,7 @@ request, benchmarks/serving/naive_server.py). The systems run ``--passes`` times
 then reversed, in turn: run in one order only, the first ran its big request 1-14 % slower in 6 of 6 runs (AVX2-only
 AMD), whichever system it was.
 
-    python benchmarks/head_of_line.py              # sdk and naive, twice: 4 minutes (AVX512-VNNI AMD), 8 (AVX2-only AMD)
+    python benchmarks/head_of_line.py          # sdk and naive, twice: 4 minutes (AVX512-VNNI AMD), 8 (AVX2-only AMD)
     python benchmarks/head_of_line.py --systems sdk sdk-baseline --baseline /tmp/before --out /tmp/hol.json
     python benchmarks/head_of_line.py --small-size 32        # a batch of short texts beside it
 """

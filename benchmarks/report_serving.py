@@ -186,7 +186,8 @@ def one_client(d: dict, system: str, c1: list[dict], one: float | None) -> tuple
     cell = c1[0]["p50_ms"] / one if one is not None and c1 else None
     if ratios := pair_ratios(d["offline"].get("one_pairs", []), system):
         ratio = median(ratios)
-        text = (f"{times(ratio, ONE_CLIENT_RATIO)} (median of {plural(len(ratios), 'pair')}: {min(ratios):.2f}-{max(ratios):.2f}x"
+        text = (f"{times(ratio, ONE_CLIENT_RATIO)} (median of {plural(len(ratios), 'pair')}: "
+                f"{min(ratios):.2f}-{max(ratios):.2f}x"
                 + (f"; the cell {cell:.2f}x)" if cell is not None else ")"))
         return text, "met" if ratio <= ONE_CLIENT_RATIO else "not met"
     if cell is None:

@@ -1,15 +1,15 @@
 """Batching across requests: inputs of all waiting requests run together, without waiting on a timer.
 
-A request's inputs are admitted as pieces of at most ``batch_size`` inputs (sorted by length first). A round
-takes waiting pieces, one of each request in turn and at most one a thread from each (up to ``ROUND_BATCHES``
-batches a thread in all; while every running round holds a big request's pieces, a round of small ones starts
-beside them, and small ones taken with a big one's pieces run apart, their batches not queued behind theirs, so a
-big request does not hold up those after it), tokenises their texts in one call and embeds them with
-:meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest, batches side by side on
-single-thread sessions), on a round thread, off the event loop. The next round starts as soon as a thread is free
-(``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at once (one more: a full batch's
-while no big request's round runs, or small requests' beside big ones). A round of one short input while the server holds no other runs on the event loop's own thread:
-handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms).
+A request's inputs are admitted as pieces of at most ``batch_size`` inputs (sorted by length first). A round takes
+waiting pieces, one of each request in turn and at most one a thread from each (up to ``ROUND_BATCHES`` batches a
+thread in all; while every running round holds a big request's pieces, a round of small ones starts beside them,
+and small ones taken with a big one's pieces run apart, not queued behind its batches), tokenises their texts in
+one call and embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest,
+batches side by side on single-thread sessions) on a round thread, off the event loop. The next round starts as
+soon as a thread is free (``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at once
+(one more: a full batch's while no big request's round runs, or small requests' beside big ones). A round of one
+short input while the server holds no other runs on the event loop's own thread: handing it to an idle thread cost
+0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
