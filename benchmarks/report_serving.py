@@ -110,15 +110,19 @@ def serving_body(run: Run) -> list[str]:
                for system in dict.fromkeys(p["system"] for p in pairs)])]
     if route := d["offline"].get("route_pairs"):
         cells = list(dict.fromkeys((p["system"], p["size"], p["concurrency"]) for p in route))
+        turns = any("seconds" in p for p in route)  # runs before the turn's length followed the cell's rate
         blocks += ["**Against the FastAPI route below 16 clients, pairs of neighbouring short turns** (after each such "
                    "cell, for each SDK server: the server and the route under the same load, the server first in "
-                   "odd-numbered pairs; sentences/s and the server's ratio to the route beside it):", table(
-            ["system", "sentences/request", "concurrency", "pair", "server", "FastAPI route", "ratio"],
-            [[p["system"], str(p["size"]), str(p["concurrency"]), str(i + 1), count(p["sent_per_s"]),
-              count(p["naive_sent_per_s"]), f"{p['sent_per_s'] / p['naive_sent_per_s']:.2f}x"]
+                   "odd-numbered pairs; sentences/s and the server's ratio to the route beside it"
+                   + ("; a turn's seconds: long enough for about `--pair-requests` answers a client" if turns else "")
+                   + "):", table(
+            ["system", "sentences/request", "concurrency", "pair", *(["turn s"] if turns else []), "server",
+             "FastAPI route", "ratio"],
+            [[p["system"], str(p["size"]), str(p["concurrency"]), str(i + 1), *([str(p["seconds"])] if turns else []),
+              count(p["sent_per_s"]), count(p["naive_sent_per_s"]), f"{p['sent_per_s'] / p['naive_sent_per_s']:.2f}x"]
              for key in cells for i, p in enumerate(p for p in route if (p["system"], p["size"], p["concurrency"]) == key)]
-            + [[system, str(size), str(c), "median", "", "", times(median(route_ratios(route, system, size, c)))]
-               for system, size, c in cells])]
+            + [[system, str(size), str(c), "median", *([""] if turns else []), "", "",
+                times(median(route_ratios(route, system, size, c)))] for system, size, c in cells])]
     blocks += aims(d, rows)
     if s := d.get("soak"):
         blocks.append(f"Soak: {s['seconds']} s of mixed requests, {count(s['requests'])} requests, "

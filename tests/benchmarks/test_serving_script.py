@@ -158,6 +158,13 @@ def test_below_16_clients_is_judged_on_the_median_of_pairs_against_the_route(tmp
     assert ("| below 16 clients, at least the FastAPI route's rate | medians of the pairs 1 x c=4: 1.00x; 32 x c=4: "
             "1.08x (the cells alone: behind in 1 x c=4: 240 against 303) | met |") in text
     assert "| sdk | 1 | 4 | 2 | 290 | 240 | 1.21x |" in text and "| sdk | 32 | 4 | median |  |  | 1.08x |" in text
+    for p in route:  # a run that gives each turn's length: the table shows it
+        p["seconds"] = 3 if p["size"] == 1 else 7
+    path.write_text(json.dumps(data))
+    text = page(load_run(path), figures=[])
+    assert "| sdk | 1 | 4 | 2 | 3 | 290 | 240 | 1.21x |" in text and "| sdk | 32 | 4 | median |  |  |  | 1.08x |" in text
+    for p in route:
+        del p["seconds"]
     route[0]["sent_per_s"] = 200.0  # now 0.80x, 1.21x, 0.93x: the median 0.93x
     path.write_text(json.dumps(data))
     assert ("medians of the pairs 1 x c=4: 0.93x; 32 x c=4: 1.08x (the cells alone: behind in 1 x c=4: 240 against "
@@ -192,12 +199,32 @@ def test_route_pairs_take_turns_and_count_sentences_a_second(monkeypatch):
     servers = [SimpleNamespace(system=s, url=f"http://127.0.0.1/{s}", path="/v1/embeddings")
                for s in ("sdk", "naive", "sdk-baseline")]
     args = SimpleNamespace(route_pairs=2, pair_seconds=3, bodies={32: "bodies-32.jsonl"})
-    pairs = serving_pairs.route_pairs(servers, args, size=32, concurrency=4)
+    pairs = serving_pairs.route_pairs(servers, args, size=32, concurrency=4, seconds=7)
     assert [p["system"] for p in pairs] == ["sdk", "sdk-baseline", "sdk", "sdk-baseline"]
-    assert pairs[0] == {"system": "sdk", "size": 32, "concurrency": 4, "sent_per_s": 2400.0, "naive_sent_per_s": 1600.0}
+    assert pairs[0] == {"system": "sdk", "size": 32, "concurrency": 4, "seconds": 7, "sent_per_s": 2400.0,
+                        "naive_sent_per_s": 1600.0}
     order = [url.split("/")[3] for url, *_ in calls]
     assert order == ["sdk", "naive", "sdk-baseline", "naive", "naive", "sdk", "naive", "sdk-baseline"]
-    assert {c[1:] for c in calls} == {("bodies-32.jsonl", 4, 3)}
+    assert {c[1:] for c in calls} == {("bodies-32.jsonl", 4, 7)}
+
+
+def test_a_route_pair_turn_is_long_enough_for_each_client_to_count_finely():
+    """At the cell's slowest rate each client gets about --pair-requests answers a turn: 32 sentences from 4 clients
+    at 600 sentences/s (the route the slower) need 30 x 4 x 32 / 600 = 6.4 s, so 7; a fast cell keeps
+    --pair-seconds; a cell without rows (none run) keeps it too."""
+    from types import SimpleNamespace
+
+    from benchmarks.serving_pairs import turn_seconds
+
+    rows = [{"system": "sdk", "size": 32, "concurrency": 4, "sent_per_s": 650.0},
+            {"system": "naive", "size": 32, "concurrency": 4, "sent_per_s": 600.0},
+            {"system": "naive", "size": 1, "concurrency": 4, "sent_per_s": 300.0},
+            {"system": "sdk", "size": 32, "concurrency": 1, "sent_per_s": 0.0}]  # a cell that failed: no rate
+    args = SimpleNamespace(pair_seconds=3, pair_requests=30)
+    assert turn_seconds(rows, args, 32, 4) == 7
+    assert turn_seconds(rows, args, 1, 4) == 3  # 30 x 4 / 300 = 0.4 s
+    assert turn_seconds(rows, args, 32, 1) == 3
+    assert turn_seconds(rows, SimpleNamespace(pair_seconds=3, pair_requests=0), 32, 4) == 3
 
 
 def test_a_ratio_next_to_its_bound_shows_which_side_it_is_on():
