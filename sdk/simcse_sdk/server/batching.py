@@ -7,7 +7,7 @@ and small ones taken with a big one's pieces run apart, not queued behind its ba
 one call and embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest,
 batches side by side on single-thread sessions) on a round thread, off the event loop. The next round starts as
 soon as a thread is free (``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at once
-(one more: a full batch's while no big request's round runs, or small requests' beside big ones). A round of one
+(and one of small requests beside big ones). A round of one
 short input while the server holds no other runs on the event loop's own thread: handing it to an idle thread cost
 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms).
 
@@ -86,7 +86,7 @@ class RequestBatcher:
         self._task: asyncio.Task[None] | None = None
         self.max_rounds = max(1, encoder.parallelism)  # rounds at once (each can keep one thread busy)
         self._rounds: list[_Round] = []  # running on the pool
-        self._pool = ThreadPoolExecutor(self.max_rounds + 1, thread_name_prefix="simcse-round")  # + 1: _next_round
+        self._pool = ThreadPoolExecutor(self.max_rounds + 1, thread_name_prefix="simcse-round")  # + one off the pool
         self._abandoned: BaseException | None = None  # set when stopping: every unanswered request gets it
         self._lone_rounds = 0  # rounds in a row that were a lone input's, on the event loop
         self.lone_spin = lone_spin  # whether those may run on all threads (not with --workers: each process would)
@@ -186,13 +186,11 @@ class RequestBatcher:
     def _next_round(self) -> Literal["turns", "beside"] | None:
         """Which round may start now: one that takes turns, up to ``parallelism`` at once when each running one
         is in its tail or a full batch waits (2-core Xeon: 32 sentences from 4 clients 1,728 against 1,557
-        sentences/s), and one more for a full batch while no big request's round runs (AVX2-only AMD: the same
-        cell 647 against 593, ahead in 5 of 6 turns; 64 clients level); else one of small requests beside rounds
-        that all hold a big one's pieces (a query 1 s into a request of 1,000 long texts had waited 1.8-2.8 s,
-        the FastAPI route 0.06 s; in its last round alone, 0.37 s); else none."""
+        sentences/s; a round more than threads for a full batch measured no gain: docs/serving.md); else one of
+        small requests beside rounds that all hold a big one's pieces (a query 1 s into a request of 1,000 long
+        texts had waited 1.8-2.8 s, the FastAPI route 0.06 s; in its last round alone, 0.37 s); else none."""
         n, full = len(self._rounds), self._line.inputs >= self.batch_size
-        if not n or (n < self.max_rounds and (full or all(r.tail for r in self._rounds))) or (
-                full and n == self.max_rounds and not any(r.big for r in self._rounds)):
+        if not n or (n < self.max_rounds and (full or all(r.tail for r in self._rounds))):
             return "turns"
         if n <= self.max_rounds and all(r.big for r in self._rounds) and self._line.has_small():
             return "beside"
