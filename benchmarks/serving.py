@@ -243,8 +243,8 @@ def main() -> int:
     p.add_argument("--pair-seconds", type=int, default=3, help="seconds of each turn of --one-client-pairs and "
                    "--route-pairs (a route pair's turn is longer where --pair-requests asks it)")
     p.add_argument("--pair-requests", type=int, default=30, help="a route pair's turn lasts long enough for each "
-                   "client to get about this many answers at the slowest rate of the cell just run (wrk counts only "
-                   "finished requests: with few a client, one more or less moves the rate)")
+                   "client to get about this many answers at the slowest rate of the paired systems in the cell just run "
+                   "(wrk counts only finished requests: with few a client, one more or less moves the rate)")
     p.add_argument("--sdk-args", default="", help="more simcse-serve flags for the sdk systems, e.g. "
                    "'--max-batch-tokens 4096'")
     p.add_argument("--workers", nargs="+", default=["2"], metavar="N[xT]", help="system sdk-workers: N server "

@@ -48,13 +48,14 @@ def one_client_pairs(probe: Probe, servers: list[Server], args: argparse.Namespa
 
 
 def turn_seconds(rows: list[dict[str, object]], args: argparse.Namespace, size: int, concurrency: int) -> int:
-    """Seconds of each route-pair turn at a cell: ``--pair-seconds``, or longer where the slowest system's rate in
-    the cell just run gives a client fewer than ``--pair-requests`` answers in that time. wrk counts the answers
-    that came within its turn; a request still running at the end counts for nothing. With 32 sentences from 4
-    clients in 3 s on the AVX2-only AMD a turn held about 16 answers a client, 64 in all, so the requests still
-    running at its end (up to four) moved its rate by up to 6 %."""
+    """Seconds of each route-pair turn at a cell: ``--pair-seconds``, or longer where the slowest rate of the paired
+    systems (the SDK servers and the route) in the cell just run gives a client fewer than ``--pair-requests``
+    answers in that time. wrk counts the answers that came within its turn; a request still running at the end
+    counts for nothing. With 32 sentences from 4 clients in 3 s on the AVX2-only AMD a turn held 46-68 answers in
+    all, so the requests still running at its end (up to four) moved its rate by up to 6-9 %."""
     rates = [float(r["sent_per_s"]) for r in rows  # type: ignore[arg-type]
-             if (r["size"], r["concurrency"]) == (size, concurrency) and float(r["sent_per_s"]) > 0]  # type: ignore[arg-type]
+             if (r["size"], r["concurrency"]) == (size, concurrency) and float(r["sent_per_s"]) > 0  # type: ignore[arg-type]
+             and (str(r["system"]).startswith("sdk") or r["system"] == "naive")]
     if not rates:
         return args.pair_seconds
     return max(args.pair_seconds, math.ceil(args.pair_requests * concurrency * size / min(rates)))

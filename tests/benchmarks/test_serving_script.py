@@ -209,15 +209,16 @@ def test_route_pairs_take_turns_and_count_sentences_a_second(monkeypatch):
 
 
 def test_a_route_pair_turn_is_long_enough_for_each_client_to_count_finely():
-    """At the cell's slowest rate each client gets about --pair-requests answers a turn: 32 sentences from 4 clients
-    at 600 sentences/s (the route the slower) need 30 x 4 x 32 / 600 = 6.4 s, so 7; a fast cell keeps
-    --pair-seconds; a cell without rows (none run) keeps it too."""
+    """At the slowest rate of the paired systems each client gets about --pair-requests answers a turn: 32 sentences
+    from 4 clients at 600 sentences/s (the route the slower; infinity, not paired, slower still) need 30 x 4 x 32 /
+    600 = 6.4 s, so 7; a fast cell keeps --pair-seconds; a cell without rows (none run) keeps it too."""
     from types import SimpleNamespace
 
     from benchmarks.serving_pairs import turn_seconds
 
     rows = [{"system": "sdk", "size": 32, "concurrency": 4, "sent_per_s": 650.0},
             {"system": "naive", "size": 32, "concurrency": 4, "sent_per_s": 600.0},
+            {"system": "infinity", "size": 32, "concurrency": 4, "sent_per_s": 200.0},
             {"system": "naive", "size": 1, "concurrency": 4, "sent_per_s": 300.0},
             {"system": "sdk", "size": 32, "concurrency": 1, "sent_per_s": 0.0}]  # a cell that failed: no rate
     args = SimpleNamespace(pair_seconds=3, pair_requests=30)
