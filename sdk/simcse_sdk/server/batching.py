@@ -7,9 +7,9 @@ and small ones taken with a big one's pieces run apart, not queued behind its ba
 one call and embeds them with :meth:`Encoder.encode_ids` (sorted by length, each batch padded to its own longest,
 batches side by side on single-thread sessions) on a round thread, off the event loop. The next round starts as
 soon as a thread is free (``on_idle``), or at once when a full batch waits, up to ``parallelism`` rounds at once
-(and one of small requests beside big ones). A round of one
-short input while the server holds no other runs on the event loop's own thread: handing it to an idle thread cost
-0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one client's p50 2.41 -> 1.79 ms).
+(and one of small requests beside big ones). A round of one short input while the server holds no other runs on
+the event loop's own thread: handing it to an idle thread cost 0.3-0.5 ms of a 1.4 ms sentence on a 2-core VM (one
+client's p50 2.41 -> 1.79 ms).
 
 Admission is bounded: past ``max_queue`` admitted inputs a request is refused at once (the app
 answers 429). A request whose client went away is skipped, not computed.
@@ -186,7 +186,7 @@ class RequestBatcher:
     def _next_round(self) -> Literal["turns", "beside"] | None:
         """Which round may start now: one that takes turns, up to ``parallelism`` at once when each running one
         is in its tail or a full batch waits (2-core Xeon: 32 sentences from 4 clients 1,728 against 1,557
-        sentences/s; a round more than threads for a full batch measured no gain: docs/serving.md); else one of
+        sentences/s; a round more than threads for a full batch read 0.96-0.97x: docs/serving.md); else one of
         small requests beside rounds that all hold a big one's pieces (a query 1 s into a request of 1,000 long
         texts had waited 1.8-2.8 s, the FastAPI route 0.06 s; in its last round alone, 0.37 s); else none."""
         n, full = len(self._rounds), self._line.inputs >= self.batch_size
