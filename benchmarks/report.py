@@ -25,6 +25,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.report_plots import Figure, plan  # noqa: E402
+from benchmarks.report_serving_summary import NAME as SERVING_SUMMARY  # noqa: E402
+from benchmarks.report_serving_summary import serving_summary  # noqa: E402
 from benchmarks.report_tables import KINDS, ReportError, Run, index, load_run, page  # noqa: E402
 
 INDEX = "index.md"
@@ -56,10 +58,11 @@ def figures_of(run: Run) -> list[Figure]:
 
 
 def render(runs: list[Run]) -> dict[str, str]:
-    """File name -> markdown of every page and the index."""
+    """File name -> markdown of every page, the index, and the serving runs side by side (docs/serving.md)."""
     figures = {r.stem: [(f.name, f.caption) for f in figures_of(r)] for r in runs}
     pages = {f"{r.stem}.md": page(r, figures[r.stem]) for r in runs}
-    return {**pages, INDEX: index(runs, figures)}
+    summary = serving_summary([r for r in runs if r.kind == "serving"])
+    return {**pages, INDEX: index(runs, figures), **({SERVING_SUMMARY: summary} if summary else {})}
 
 
 def check(pages: dict[str, str], out: Path) -> list[str]:

@@ -186,9 +186,10 @@ class RequestBatcher:
     def _next_round(self) -> Literal["turns", "beside"] | None:
         """Which round may start now: one that takes turns, up to ``parallelism`` at once when each running one
         is in its tail or a full batch waits (2-core Xeon: 32 sentences from 4 clients 1,728 against 1,557
-        sentences/s; a round more than threads for a full batch read 0.96-0.97x: docs/serving.md); else one of
-        small requests beside rounds that all hold a big one's pieces (a query 1 s into a request of 1,000 long
-        texts had waited 1.8-2.8 s, the FastAPI route 0.06 s; in its last round alone, 0.37 s); else none."""
+        sentences/s; a round more than threads for a full batch read 0.96-0.97x: docs/serving-performance.md);
+        else one of small requests beside rounds that all hold a big one's pieces (a query 1 s into a request of
+        1,000 long texts had waited 1.8-2.8 s, the FastAPI route 0.06 s; in its last round alone, 0.37 s); else
+        none."""
         n, full = len(self._rounds), self._line.inputs >= self.batch_size
         if not n or (n < self.max_rounds and (full or all(r.tail for r in self._rounds))):
             return "turns"

@@ -35,7 +35,7 @@ class ServerConfig:
     workers: int = 1  # server processes sharing the port, each with its own model, batcher and threads; /metrics and
     # /ready speak for all of them. One event loop feeds about 6 to 12 cores of single sentence requests; one
     # process answers a lone client sooner (its lone input may run on all threads, a worker's never does)
-    # (docs/serving.md)
+    # (docs/serving-performance.md)
     model_name: str | None = None  # name shown in /v1/models and responses; default: the model directory's name
     # (requests may name any model)
     batch_size: int = 32  # most inputs in one inference batch

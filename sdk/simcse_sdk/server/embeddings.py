@@ -5,7 +5,7 @@ the body checked against its limit while it arrives, the request validated (:mod
 inputs handed to the shared :class:`~.batching.RequestBatcher`, the answer written as two ASGI messages.
 The other routes go through Starlette (:mod:`.app`); every error has OpenAI's body, as there. Measured
 on a 2-core Xeon with 64 one-sentence clients, the Starlette route spent about 230 µs of event-loop CPU a
-request, a tenth of it in a log line and another tenth in ``uuid4`` (docs/serving.md has the figures).
+request, a tenth of it in a log line and another tenth in ``uuid4`` (docs/serving-performance.md has the figures).
 
 A client that disconnects before its answer has its inputs skipped if they have not run yet; one that
 disconnects while sending its body is not computed at all (counted as status 499, client_disconnected).

@@ -20,7 +20,7 @@ stops the others and the supervisor exits 1: a server short of workers does not 
 whatever restarts it (systemd, Kubernetes) sees the failure.
 
 Why more than one: one event loop spends 120-180 µs of CPU on a one-sentence request (2-core Xeon,
-docs/serving.md), so one process feeds about 6-12 cores of one-sentence traffic; past that, add workers.
+docs/serving-performance.md), so one process feeds about 6-12 cores of one-sentence traffic; past that, add workers.
 
 Example:
     >>> supervise(ServerConfig(model_dir="models/minilm", workers=4), "info", worker_main)    # doctest: +SKIP
