@@ -1,8 +1,9 @@
 """One table over the serving runs: the latest run on each CPU kind, side by side (docs/serving.md includes it).
 
-A row a serving result file that ran this project's server beside the FastAPI route (``sdk`` and ``naive`` in its
-rows; the ``--workers`` sweep, which has no route, is left out), with the shares of the run's best offline pass that
-its servers reached at 64 clients and the one-client ratio of its pairs. Every number is the file's.
+Of the serving result files that ran this project's server beside the FastAPI route (``sdk`` and ``naive`` in their
+rows; the ``--workers`` sweep, which has no route, is left out), the newest of each CPU kind (model, int8 flags,
+cores, as the file records them) makes a row: the shares of the run's best offline pass that its servers reached at
+64 clients and the one-client ratio of its pairs. Every number is the file's.
 
     from benchmarks.report_serving_summary import serving_summary
     text = serving_summary([run for run in runs if run.kind == "serving"])   # "" when no run compares
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from statistics import median
 
-from benchmarks.report_format import count, table
-from benchmarks.report_serving import best_offline, pair_ratios
+from benchmarks.report_format import count, plural, table
+from benchmarks.report_serving import ONE_CLIENT_RATIO, best_offline, pair_ratios, times
 from benchmarks.report_tables import Run, cpu_text
 
 NAME = "serving-summary.md"
@@ -35,16 +36,21 @@ def share(run: Run, system: str, size: int, ceiling: float) -> str:
 def one_client(run: Run) -> str:
     """The server's one-client p50 over in-process ``encode``'s: the median of its pairs, else the cell's."""
     if ratios := pair_ratios(run.data["offline"].get("one_pairs", []), "sdk"):
-        return f"{median(ratios):.2f}x ({len(ratios)} pairs)"
+        return f"{times(median(ratios), ONE_CLIENT_RATIO)} ({plural(len(ratios), 'pair')})"
     one = run.data["offline"].get("one_p50_ms")
     row = next((r for r in run.data["rows"] if (r["system"], r["size"], r["concurrency"]) == ("sdk", 1, 1)), None)
-    return f"{row['p50_ms'] / one:.2f}x (the cell)" if one and row else "-"
+    return f"{times(row['p50_ms'] / one, ONE_CLIENT_RATIO)} (the cell)" if one and row else "-"
 
 
 def serving_summary(runs: list[Run]) -> str:
     """The markdown table, newest run first; "" when no run has the server beside the route."""
+    latest: dict[tuple[str, tuple[str, ...] | None, int], Run] = {}
+    for run in sorted(filter(compares, runs), key=lambda r: (r.data["date"], r.stem)):
+        m = run.data["machine"]
+        flags = m.get("int8_flags")
+        latest[(m["model"], None if flags is None else tuple(flags), m["cores"])] = run  # a later date replaces
     rows = []
-    for run in sorted(filter(compares, runs), key=lambda r: (r.data["date"], r.stem), reverse=True):
+    for run in sorted(latest.values(), key=lambda r: (r.data["date"], r.stem), reverse=True):
         d, ceiling = run.data, best_offline(run.data)
         m = d["machine"]
         rows.append([f"{cpu_text(m['model'], m.get('int8_flags'))}, {m['cores']} cores", d["date"],

@@ -11,13 +11,16 @@ REAL = json.loads((ROOT / "benchmarks" / "results" / "serving-cpu-amd-avx2.json"
 
 
 def run_with(date: str, model: str, best: float, shares: dict[tuple[str, int], float],
-             pairs: list[tuple[float, float]]) -> dict:
-    """A real serving file with made-up numbers: the best offline pass, 64-client rates, one-client pairs."""
+             pairs: list[tuple[float, float]], best_turn: float | None = None) -> dict:
+    """A real serving file with made-up numbers: the best offline pass (at the start and end passes, or at a cell's
+    turn when ``best_turn`` is given), 64-client rates, one-client pairs."""
     data = copy.deepcopy(REAL)
     data["date"], data["machine"]["model"] = date, model
     data["offline"]["sent_per_s"] = best
     for turn in data["offline"]["turns"]:
         turn["sent_per_s"] = best / 2
+    if best_turn is not None:
+        data["offline"]["turns"][-1]["sent_per_s"] = best_turn
     for row in data["rows"]:
         if row["concurrency"] == 64 and (row["system"], row["size"]) in shares:
             row["sent_per_s"] = shares[(row["system"], row["size"])]
@@ -25,28 +28,43 @@ def run_with(date: str, model: str, best: float, shares: dict[tuple[str, int], f
     return data
 
 
-def summary(tmp_path: Path, files: dict[str, dict]) -> list[str]:
+def summary(tmp_path: Path, files: dict[str, dict]) -> list[list[str]]:
+    """The table's rows, each as its cells."""
     results, out = tmp_path / "results", tmp_path / "out"
     results.mkdir()
     for name, data in files.items():
         (results / name).write_text(json.dumps(data))
     assert main(["--results", str(results), "--out", str(out), "--no-plots"]) == 0
     path = out / "serving-summary.md"
-    return path.read_text().splitlines() if path.exists() else []
+    lines = path.read_text().splitlines()[2:] if path.exists() else []
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
 
 
-def test_each_run_beside_the_route_is_a_row_of_its_own_numbers_newest_first(tmp_path):
-    old = run_with("2031-01-01", "Old CPU", 1000.0, {("sdk", 1): 650.0, ("naive", 1): 300.0, ("sdk", 32): 900.0},
-                   [(2.2, 2.0), (2.4, 2.0), (2.6, 2.0)])
-    new = run_with("2031-02-02", "New CPU", 2000.0, {("sdk", 1): 1500.0}, [(1.0, 1.0)])
-    lines = summary(tmp_path, {"serving-old.json": old, "serving-new.json": new})
-    rows = [line for line in lines if line.startswith("| New CPU") or line.startswith("| Old CPU")]
-    assert [r.split(" (")[0] for r in rows] == ["| New CPU", "| Old CPU"]  # newest first
-    cells = [c.strip() for c in rows[1].strip("|").split("|")]
-    assert cells[1:4] == ["2031-01-01", "`serving-old`", "1,000"]
-    assert cells[4] == "65% (650)" and cells[6] == "30% (300)" and cells[8] == "90% (900)"
-    assert cells[-1] == "1.20x (3 pairs)"  # the median of 1.1, 1.2, 1.3
-    assert [c.strip() for c in rows[0].strip("|").split("|")][4] == "75% (1,500)"
+def test_each_cpu_kinds_newest_run_beside_the_route_is_a_row_of_its_own_numbers_newest_first(tmp_path):
+    shares = {("sdk", 1): 650.0, ("sdk-workers", 1): 700.0, ("naive", 1): 300.0, ("infinity", 1): 100.0,
+              ("sdk", 32): 900.0, ("naive", 32): 800.0}
+    mid = run_with("2031-02-02", "Mid CPU", 1000.0, shares, [(2.2, 2.0), (2.4, 2.0), (2.6, 2.0)])
+    new = run_with("2031-03-03", "New CPU", 1000.0, {("sdk", 1): 1500.0}, [(1.0, 1.0)], best_turn=2000.0)
+    old = run_with("2031-01-01", "Old CPU", 1000.0, {}, [])
+    stale = run_with("2030-12-12", "Mid CPU", 1000.0, {("sdk", 1): 100.0}, [(9.0, 1.0)])  # Mid CPU's older run
+    rows = summary(tmp_path, {"serving-a.json": mid, "serving-b.json": new, "serving-c.json": old,
+                              "serving-d.json": stale})
+    assert [r[0].split(" (")[0] for r in rows] == ["New CPU", "Mid CPU", "Old CPU"]  # newest first, one a CPU kind
+    assert rows[1][1:4] == ["2031-02-02", "`serving-a`", "1,000"]
+    assert rows[1][4:10] == ["65% (650)", "70% (700)", "30% (300)", "10% (100)", "90% (900)", "80% (800)"]
+    assert rows[1][10] == "1.20x (3 pairs)"  # the median of 1.1, 1.2, 1.3
+    assert rows[0][3:5] == ["2,000", "75% (1,500)"]  # a cell's turn faster than the start and end passes: the best
+    assert rows[0][10] == "1.00x (1 pair)"
+
+
+def test_a_run_without_pairs_gives_its_cell_and_a_ratio_near_the_bound_shows_which_side(tmp_path):
+    data = run_with("2031-01-01", "Test CPU", 1000.0, {}, [])
+    cell = next(r for r in data["rows"] if (r["system"], r["size"], r["concurrency"]) == ("sdk", 1, 1))
+    data["offline"]["one_p50_ms"] = cell["p50_ms"] / 1.30004  # 1.30x to two places, but over the bound
+    data["rows"] = [r for r in data["rows"] if not (r["system"] == "infinity" and r["concurrency"] == 64)]
+    [row] = summary(tmp_path, {"serving-test.json": data})
+    assert row[10] == "1.30004x (the cell)"
+    assert row[7] == "-"  # no infinity cell at 64 clients
 
 
 def test_runs_without_the_route_are_left_out_and_none_left_writes_no_page(tmp_path):
