@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -21,6 +22,13 @@ def test_every_setting_has_a_flag_whose_help_is_its_comment():
     for name, comment in helps.items():
         assert " ".join(comment.split()) in text, name
     assert "ov-bf16" in helps["variant"] and "o200k_base" in helps["openai_encoding"]
+
+
+def test_help_never_cuts_a_path_or_value_at_its_hyphen():
+    """argparse wraps at hyphens too: --workers' help read "(docs/serving-" and "performance.md)" on two lines."""
+    lines = parser().format_help().splitlines()
+    assert not [line for line in lines if re.search(r"\w-$", line)]
+    assert any("docs/serving-performance.md" in line for line in lines)
 
 
 def test_flags_set_the_config_and_defaults_are_the_configs():
