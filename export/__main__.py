@@ -15,6 +15,7 @@ import sys
 
 from simcse_sdk.errors import DataDirError
 from simcse_sdk.evaluation.data.datadir import ENV_VAR, resolve_data_dir
+from simcse_sdk.inputs.help_format import RawDescriptionHelpFormat
 from simcse_sdk.inputs.validation import count_arg
 from simcse_sdk.vectors.dimensions import sizes_arg
 
@@ -38,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Pooling runs inside the graph; attention, LayerNorm and GELU are fused where onnxruntime's optimizer knows the "
         "pattern (the report says what was fused; LayerNorm split again for CPU). Every variant is compared "
         "with the torch model (cosine on a probe set, STS-B dev Spearman) and published only if it passes.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormat,
         epilog=__doc__.split("Examples:")[1],
     )
     p.add_argument("--ckpt", required=True, help="checkpoint dir (trainer output, save_pretrained, sentence-transformers)")

@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from simcse_sdk.inputs.help_format import RawDescriptionHelpFormat
 from simcse_sdk.vectors.dimensions import sizes_arg
 
 from .config import AMP_MODES, DEVICES, MLP_INITS, PRESETS, TrainConfig, float_list, resolve
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train SimCSE sentence embeddings (Gao et al., 2021): unsupervised (dropout as augmentation) "
         "or supervised (NLI triplets with hard negatives).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormat,
         argument_default=argparse.SUPPRESS,
     )
     what = p.add_mutually_exclusive_group()

@@ -15,6 +15,7 @@ import logging
 import sys
 
 from ..errors import SimcseError
+from ..inputs.help_format import HelpFormat
 from ..inputs.validation import count_arg
 from ..vectors.dimensions import OUTPUTS
 from .config import BAD_ROW_MODES, ENGINES, FORMATS, QUOTING, EmbedConfig
@@ -24,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     d = EmbedConfig()
     p = argparse.ArgumentParser(
         prog="simcse-embed", description="Embed text files (txt, JSONL, CSV/TSV, Parquet) into Parquet shards "
-        "of (id, embedding). Rerun the same command to resume a killed job.")
+        "of (id, embedding). Rerun the same command to resume a killed job.", formatter_class=HelpFormat)
     p.add_argument("model_dir", help="exported model directory (python -m export ...)")
     p.add_argument("inputs", nargs="+", help="input files, globs (quote them for '**') or folders")
     p.add_argument("--out", required=True, help="output folder for part-*.parquet, _manifest.json, _bad_rows.jsonl")

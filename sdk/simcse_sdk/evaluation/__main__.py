@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SimcseError
+from ..inputs.help_format import HelpFormat
 from ..inputs.validation import count_arg
 from ..runtimes.machine import cpu_description
 from ..vectors.dimensions import outputs_arg, sizes_arg
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m simcse_sdk.evaluation",
         description="Score sentence embeddings on STS12-16, STS-B, SICK-R (Spearman x100, as SimCSE), "
         "dev mode, transfer tasks, and alignment/uniformity.",
+        formatter_class=HelpFormat,
     )
     parser.add_argument(
         "model_dir", nargs="?", help="an exported model directory (read with simcse_sdk.Encoder)"

@@ -11,9 +11,9 @@ import argparse
 import dataclasses
 import logging
 import sys
-import textwrap
 
 from ..errors import SimcseError
+from ..inputs.help_format import RawDescriptionHelpFormat
 from ..model.manifest import Manifest
 from .config import ServerConfig
 
@@ -42,14 +42,6 @@ FLAGS: list[tuple[str, str, dict[str, object]]] = [
 ]
 
 
-class HelpFormat(argparse.RawDescriptionHelpFormatter):
-    """Flag help wrapped at spaces only: a path or value such as docs/serving-performance.md or ov-bf16 is never cut
-    at its hyphen across two lines."""
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
-
-
 def parser() -> argparse.ArgumentParser:
     """The command line, from :class:`ServerConfig`: its fields' defaults and their comments as help."""
     # the fields' defaults, not a ServerConfig's: that reads (and checks) $SIMCSE_API_KEY, which --help must not need
@@ -57,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="simcse-serve", description="Serve an exported model directory over HTTP with OpenAI's embeddings API "
         "(POST /v1/embeddings), batching the inputs of concurrent requests together.",
-        epilog=__doc__, formatter_class=HelpFormat)
+        epilog=__doc__, formatter_class=RawDescriptionHelpFormat)
     p.add_argument("model_dir", help=helps["model_dir"])
     for flag, name, options in FLAGS:
         default = d[name] if name != "api_key" else None  # never show a key read from the environment
