@@ -1,10 +1,14 @@
-"""The race itself, on fake candidates whose speed is set by sleeping: what is measured, what stops early, what is
-freed, and how a candidate less accurate here than its gate is left out."""
+"""The race itself, on fake candidates whose speed is set on the race's clock: what is measured, what stops early, what
+is freed, and how a candidate less accurate here than its gate is left out.
+
+The fakes move a virtual clock instead of sleeping: with sleeps, a shared machine's late wake-ups (another pytest-xdist
+worker keeping both cores busy) made a candidate 1.33x slower read 4.2x slower on the probe in fresh-clone CI, and
+twice before that reordered others, however long the sleeps were made."""
 
 from __future__ import annotations
 
 import threading
-import time
+import types
 
 import numpy as np
 import pytest
@@ -13,8 +17,33 @@ from simcse_sdk.errors import VariantError
 from simcse_sdk.runtimes import machine
 
 
+class Clock:
+    """The race's ``time.perf_counter``: seconds that pass only when a fake runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._lock = threading.Lock()
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(race, "time", types.SimpleNamespace(perf_counter=c.perf_counter))
+    monkeypatch.setattr(Fake, "clock", c, raising=False)
+    return c
+
+
 class Fake:
     """A candidate that takes ``call_s`` per call plus ``per_sentence_s`` per sentence, and records what it ran."""
+
+    clock: Clock  # the race's clock (the fixture above)
 
     def __init__(self, name, call_s, per_sentence_s, fail_open=False, size=1, fail_bulk=False, wrong=False,
                  min_cos=None):
@@ -30,7 +59,7 @@ class Fake:
         self.calls.append(len(ids))
         if self.fail_bulk and len(ids) == race.BULK_SENTENCES:
             raise RuntimeError("this shape fails here")
-        time.sleep(self.call_s + self.per_sentence_s * len(ids))
+        self.clock.advance(self.call_s + self.per_sentence_s * len(ids))
         emb = np.array([[len(i), 1.0, 2.0, 0.5] for i in ids], np.float32)  # (n, 4), the same for every right one
         return -emb if self.wrong else emb
 
@@ -90,8 +119,7 @@ def test_no_candidate_accurate_here_is_an_error_naming_the_reference():
 
 @pytest.mark.parametrize("reverse", [False, True])
 def test_the_fastest_wins_whatever_the_order_and_slow_ones_stop_after_the_probe(reverse):
-    # in ms, not tenths of one: "close" is only 1.33x "fast", and a sleep's wake-up came up to a fraction of a ms late
-    # when another pytest-xdist worker kept both cores busy ("close" won once in fresh-clone CI)
+    # "close" is 1.33x "fast" on the probe (within 2x): it runs the workload and loses it; "slow" is left out
     fakes = [Fake("fast", 0.003, 0.0003), Fake("close", 0.004, 0.0004), Fake("slow", 0.003, 0.004)]
     choice, winner, _ = run_race(fakes[::-1] if reverse else fakes)
     assert winner.name == choice.variant == "fast" and choice.reason == "measured"
@@ -122,8 +150,7 @@ def test_the_losers_are_freed_and_the_winner_keeps_its_sessions():
 
 
 def ladder() -> list[Fake]:
-    """Four candidates of 100 bytes, v0 the fastest. Milliseconds a call, not tenths: a shared machine's hiccup of a
-    millisecond or two once made v0's sub-millisecond probe look 2.1x slower than v1's, and left it out."""
+    """Four candidates of 100 bytes, v0 the fastest."""
     return [Fake(f"v{i}", 0.0015, 0.00015 * (i + 1), size=100) for i in range(4)]
 
 
