@@ -28,8 +28,14 @@ def compares(run: Run) -> bool:
     return {"sdk", "naive"} <= {r["system"] for r in run.data["rows"]}
 
 
+def row_at(run: Run, system: str, size: int, concurrency: int) -> dict | None:
+    """The system's cell of that many sentences a request and clients, if the run has it."""
+    return next((r for r in run.data["rows"] if (r["system"], r["size"], r["concurrency"]) == (system, size, concurrency)),
+                None)
+
+
 def share(run: Run, system: str, size: int, ceiling: float) -> str:
-    row = next((r for r in run.data["rows"] if (r["system"], r["size"], r["concurrency"]) == (system, size, 64)), None)
+    row = row_at(run, system, size, 64)
     return "-" if row is None else f"{100 * row['sent_per_s'] / ceiling:.0f}% ({count(row['sent_per_s'])})"
 
 
@@ -38,7 +44,7 @@ def one_client(run: Run) -> str:
     if ratios := pair_ratios(run.data["offline"].get("one_pairs", []), "sdk"):
         return f"{times(median(ratios), ONE_CLIENT_RATIO)} ({plural(len(ratios), 'pair')})"
     one = run.data["offline"].get("one_p50_ms")
-    row = next((r for r in run.data["rows"] if (r["system"], r["size"], r["concurrency"]) == ("sdk", 1, 1)), None)
+    row = row_at(run, "sdk", 1, 1)
     return f"{times(row['p50_ms'] / one, ONE_CLIENT_RATIO)} (the cell)" if one and row else "-"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -53,3 +54,15 @@ def test_the_errors_table_lists_every_error_class_with_its_builtin() -> None:
 def test_the_help_of_each_command_line_is_written_into_the_page(module: str) -> None:
     text = hooks.on_page_markdown(f"{{{{ help: {module}.__main__ }}}}")
     assert text.startswith("usage:") and "--help" in text
+
+
+@pytest.mark.parametrize("module", ["simcse_sdk.server", "simcse_sdk.embed", "simcse_sdk.evaluation", "trainer",
+                                    "export"])
+def test_no_command_lines_help_cuts_a_word_at_its_hyphen(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """simcse_sdk/inputs/help_format.py in each command line: argparse cut "ov-", "tab-", "--no-", "per-",
+    "sentence-" and "docs/serving-" across two lines."""
+    for columns in (60, 80, 100):  # each cut a word of one command line or another before
+        monkeypatch.setenv("COLUMNS", str(columns))
+        text = hooks._help(f"{module}.__main__")
+        assert "usage:" in text
+        assert not [line for line in text.splitlines() if re.search(r"\w-$", line)], (module, columns)

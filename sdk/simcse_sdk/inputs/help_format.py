@@ -20,18 +20,19 @@ def _at_spaces(text: str, width: int) -> list[str]:
     return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
 
 
-class HelpFormat(argparse.HelpFormatter):
-    """argparse's default format (description and flag help filled to the terminal), wrapped at spaces only."""
+class _FlagHelpAtSpaces(argparse.HelpFormatter):
+    """Flag help wrapped at spaces only (the description as the class after it in the MRO fills it)."""
 
     def _split_lines(self, text: str, width: int) -> list[str]:
         return _at_spaces(text, width)
+
+
+class HelpFormat(_FlagHelpAtSpaces):
+    """argparse's default format (description and flag help filled to the terminal), wrapped at spaces only."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "\n".join(indent + line for line in _at_spaces(text, width - len(indent)))
 
 
-class RawDescriptionHelpFormat(argparse.RawDescriptionHelpFormatter):
+class RawDescriptionHelpFormat(_FlagHelpAtSpaces, argparse.RawDescriptionHelpFormatter):
     """The description and epilog as written (line breaks kept); flag help wrapped at spaces only."""
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        return _at_spaces(text, width)
