@@ -30,8 +30,8 @@ def compares(run: Run) -> bool:
 
 def row_at(run: Run, system: str, size: int, concurrency: int) -> dict | None:
     """The system's cell of that many sentences a request and clients, if the run has it."""
-    return next((r for r in run.data["rows"] if (r["system"], r["size"], r["concurrency"]) == (system, size, concurrency)),
-                None)
+    cell = (system, size, concurrency)
+    return next((r for r in run.data["rows"] if (r["system"], r["size"], r["concurrency"]) == cell), None)
 
 
 def share(run: Run, system: str, size: int, ceiling: float) -> str:
