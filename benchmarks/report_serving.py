@@ -39,12 +39,22 @@ def speed(r: dict) -> str:
     return f"{count(r['sent_per_s'])} ({ms(r['p99_ms'])})" if r["requests"] else "none answered"
 
 
+def windows(d: dict) -> str:
+    """How long the cells lasted: ``--duration``, and the cells that ``--cell-answers`` made longer."""
+    longer = {(r["size"], r["concurrency"]): r["seconds"] for r in d["rows"] if r.get("seconds", 0) > d["duration_s"]}
+    if not longer:
+        return f"{d['duration_s']} s per cell"
+    return (f"{d['duration_s']} s per cell, longer where each client would get fewer than {d['cell_answers']} "
+            "answers at the first offline pass's rate (a latency beyond the window is never seen): "
+            + ", ".join(f"{plural(size, 'sentence')} x {c} clients {s} s" for (size, c), s in sorted(longer.items())))
+
+
 def serving_body(run: Run) -> list[str]:
     d, rows = run.data, run.data["rows"]
     ceiling, near = best_offline(d), offline_at_turn(d)
     systems = list(dict.fromkeys(r["system"] for r in rows))
     sizes, levels = sorted({r["size"] for r in rows}), sorted({r["concurrency"] for r in rows})
-    blocks = [f"Load generator: {d['load_generator']}; {d['duration_s']} s per cell; requests of "
+    blocks = [f"Load generator: {d['load_generator']}; {windows(d)}; requests of "
               f"{' or '.join(map(str, sizes))} STS-B test sentences; "
               f"{plural(d['machine']['threads'], 'inference thread')}. The SDK's offline bulk "
               f"`Encoder.encode` on the same {count(d['offline']['sentences'])} sentences: "
@@ -60,10 +70,10 @@ def serving_body(run: Run) -> list[str]:
     failed = [f"{r['system']} size {r['size']} c={r['concurrency']}: {r['errors']}"
               for r in rows if r["errors"]]
     blocks.append("Errors: " + ("; ".join(failed) if failed else "none in any cell") + ".")
-    if silent := [f"{r['system']} size {r['size']} c={r['concurrency']}" for r in rows if not r["requests"]]:
-        blocks.append(f"No request answered within the cell's {d['duration_s']} s (the load generator counts answers; "
-                      "requests still running when it stops are neither answers nor errors): "
-                      + "; ".join(silent) + ".")
+    if silent := [f"{r['system']} size {r['size']} c={r['concurrency']} in {r.get('seconds', d['duration_s'])} s"
+                  for r in rows if not r["requests"]]:
+        blocks.append("No request answered within the cell (the load generator counts answers; requests still "
+                      "running when it stops are neither answers nor errors): " + "; ".join(silent) + ".")
     blocks += ["**Every cell:**", table(
         ["system", "sentences/request", "concurrency", "sentences/s", "% of offline (best pass)",
          "% of offline (its turn)", "requests/s", "p50 ms", "p95 ms", "p99 ms", "errors", "RSS MB", "start-up s"],

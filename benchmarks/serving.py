@@ -70,7 +70,7 @@ from benchmarks.loadgen import (  # noqa: E402
     wrk,
 )
 from benchmarks.report_tables import load_run, page  # noqa: E402
-from benchmarks.serving_pairs import one_client_pairs, route_pairs, turn_seconds  # noqa: E402
+from benchmarks.serving_pairs import one_client_pairs, route_pairs  # noqa: E402
 from benchmarks.serving_systems import (  # noqa: E402
     INFINITY,
     PORTS,
@@ -82,18 +82,20 @@ from benchmarks.serving_systems import (  # noqa: E402
     wait_up,
     worker_systems,
 )
+from benchmarks.serving_windows import cell_seconds, turn_seconds  # noqa: E402
 
 
-def cell(server: Server, args: argparse.Namespace, size: int, c: int) -> dict[str, object]:
-    """One system at one (request size, concurrency): wrk's figures, and the SDK server's own account."""
+def cell(server: Server, args: argparse.Namespace, size: int, c: int, seconds: int) -> dict[str, object]:
+    """One system at one (request size, concurrency) for ``seconds``: wrk's figures, and the SDK server's own
+    account."""
     assert server.ps is not None
     m0, cpu0 = server_metrics(server.url), thread_cpu(server.ps)
-    r = wrk(server.url + server.path, args.bodies[size], c, args.duration)
+    r = wrk(server.url + server.path, args.bodies[size], c, seconds)
     m1, cpu1 = server_metrics(server.url), thread_cpu(server.ps)
     secs = r["duration_us"] / 1e6
     errors = sum(int(r[k]) for k in r if k.startswith("errors_"))
     row: dict[str, object] = {
-        "system": server.system, "size": size, "concurrency": c, "requests": r["requests"],
+        "system": server.system, "size": size, "concurrency": c, "seconds": seconds, "requests": r["requests"],
         "req_per_s": r["requests"] / secs, "sent_per_s": r["requests"] * size / secs,
         "p50_ms": r["p50_us"] / 1000, "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
         "errors": errors, "rss_mb": tree_rss_mb(server.ps), "startup_s": server.startup_s,
@@ -156,7 +158,8 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
                         passes = probe.ask(f"bulk {args.offline_passes}")
                         turns.append({"size": size, "concurrency": c, "sent_per_s": passes["mean_sent_per_s"]})
                     else:
-                        rows.append(cell(server, args, size, c))
+                        rows.append(cell(server, args, size, c,
+                                         cell_seconds(args, size, c, ceiling[0]["sent_per_s"])))
                 turn = (turn + 1) % len(players)
                 if args.route_pairs and c < 16 and any(s.system == "naive" for s in servers):
                     against_route += route_pairs(servers, args, size, c, turn_seconds(rows, args, size, c))
@@ -230,7 +233,11 @@ def main() -> int:
     p.add_argument("--systems", nargs="+", default=["sdk", "naive", "infinity"], choices=list(PORTS))
     p.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 16, 64, 256])
     p.add_argument("--sizes", nargs="+", type=int, default=[1, 32], help="sentences per request")
-    p.add_argument("--duration", type=int, default=8, help="seconds of load per cell")
+    p.add_argument("--duration", type=int, default=8, help="seconds of load per cell (longer where --cell-answers "
+                   "asks it)")
+    p.add_argument("--cell-answers", type=int, default=3, help="a cell lasts long enough for each client to get "
+                   "about this many answers at the first offline pass's rate (0: --duration only): wrk sees no latency "
+                   "longer than its window, and counts no request still running at its end")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
     p.add_argument("--offline-passes", type=int, default=2, help="bulk passes of the in-process probe at each cell "
                    "(its turn among the systems: the offline rate each cell is compared with)")
@@ -265,6 +272,8 @@ def main() -> int:
         p.error(f"--one-client-pairs {args.one_client_pairs} --route-pairs {args.route_pairs} --pair-seconds "
                 f"{args.pair_seconds} --pair-requests {args.pair_requests}: give 0 or more pairs of 1 s or more, "
                 "and 0 or more requests")
+    if args.cell_answers < 0:
+        p.error(f"--cell-answers {args.cell_answers}: give 0 (cells of --duration only) or more answers a client")
     if args.offline_passes < 1:
         p.error(f"--offline-passes {args.offline_passes}: give 1 or more (bulk passes of the probe at each cell)")
     try:
@@ -297,7 +306,8 @@ def main() -> int:
               "command": "python benchmarks/serving.py " + shlex.join(sys.argv[1:]),
               "machine": {**cpu, "cores": default_threads(), "threads": args.threads, "versions": library_versions()},
               "load_generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0],
-              "duration_s": args.duration, "offline": ceiling, "rows": rows, "soak": soaked}
+              "duration_s": args.duration, "cell_answers": args.cell_answers, "offline": ceiling, "rows": rows,
+              "soak": soaked}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out.with_suffix(".json.tmp")

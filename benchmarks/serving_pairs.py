@@ -6,7 +6,7 @@ in every other pair; an aim is judged on the median of the pairs' ratios.
 
 - :func:`one_client_pairs`: one client's round trip against in-process ``encode`` of one sentence;
 - :func:`route_pairs`: an SDK server's rate against the FastAPI route's (``naive``) at one cell below 16 clients,
-  in turns long enough (:func:`turn_seconds`) that each client's answers count finely.
+  in turns long enough (``serving_windows.turn_seconds``) that each client's answers count finely.
 
     pairs = route_pairs(servers, args, size=32, concurrency=4, seconds=7)   # [{"system": "sdk", ...}, ...]
 """
@@ -14,7 +14,6 @@ in every other pair; an aim is judged on the median of the pairs' ratios.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -45,20 +44,6 @@ def one_client_pairs(probe: Probe, servers: list[Server], args: argparse.Namespa
                   f"{pair['in_process_p50_ms']:.2f} ms ({pair['p50_ms'] / pair['in_process_p50_ms']:.2f}x)",  # type: ignore[operator]
                   file=sys.stderr)
     return pairs
-
-
-def turn_seconds(rows: list[dict[str, object]], args: argparse.Namespace, size: int, concurrency: int) -> int:
-    """Seconds of each route-pair turn at a cell: ``--pair-seconds``, or longer where the slowest rate of the paired
-    systems (the SDK servers and the route) in the cell just run gives a client fewer than ``--pair-requests``
-    answers in that time. wrk counts the answers that came within its turn; a request still running at the end
-    counts for nothing. With 32 sentences from 4 clients in 3 s on the AVX2-only AMD a turn held 46-68 answers in
-    all, so the requests still running at its end (up to four) moved its rate by up to 6-9 %."""
-    rates = [float(r["sent_per_s"]) for r in rows  # type: ignore[arg-type]
-             if (r["size"], r["concurrency"]) == (size, concurrency) and float(r["sent_per_s"]) > 0  # type: ignore[arg-type]
-             and (str(r["system"]).startswith("sdk") or r["system"] == "naive")]
-    if not rates:
-        return args.pair_seconds
-    return max(args.pair_seconds, math.ceil(args.pair_requests * concurrency * size / min(rates)))
 
 
 def route_pairs(servers: list[Server], args: argparse.Namespace, size: int, concurrency: int,

@@ -127,6 +127,6 @@ def test_a_serving_cell_with_no_request_answered_says_so_rather_than_zero(tmp_pa
     assert main(["--results", str(results), "--out", str(out), "--no-plots"]) == 0
     text = (out / "serving-test.md").read_text()
     cell = f"naive size 32 c={row['concurrency']}"
-    assert f"No request answered within the cell's {data['duration_s']} s" in text and cell in text
+    assert "No request answered within the cell" in text and f"{cell} in {data['duration_s']} s" in text
     lines = [line for line in text.splitlines() if line.startswith(f"| naive | 32 | {row['concurrency']} |")]
     assert lines and "| 0 | - | - | - | 0 |" in lines[0]  # requests/s 0, no latency, no errors

@@ -214,7 +214,7 @@ def test_a_route_pair_turn_is_long_enough_for_each_client_to_count_finely():
     600 = 6.4 s, so 7; a fast cell keeps --pair-seconds; a cell without rows (none run) keeps it too."""
     from types import SimpleNamespace
 
-    from benchmarks.serving_pairs import turn_seconds
+    from benchmarks.serving_windows import turn_seconds
 
     rows = [{"system": "sdk", "size": 32, "concurrency": 4, "sent_per_s": 650.0},
             {"system": "naive", "size": 32, "concurrency": 4, "sent_per_s": 600.0},
@@ -226,6 +226,34 @@ def test_a_route_pair_turn_is_long_enough_for_each_client_to_count_finely():
     assert turn_seconds(rows, args, 1, 4) == 3  # 30 x 4 / 300 = 0.4 s
     assert turn_seconds(rows, args, 32, 1) == 3
     assert turn_seconds(rows, SimpleNamespace(pair_seconds=3, pair_requests=0), 32, 4) == 3
+
+
+def test_a_cell_lasts_long_enough_for_each_client_to_get_a_few_answers():
+    """32 sentences from 256 clients at 800 sentences/s queue 10 s of work: the 8 s cell saw the queue filling (p50
+    4.4 s where clients waited 10.6 s). With --cell-answers 3 it lasts 3 x 256 x 32 / 800 = 30.72, so 31 s; cells
+    that drain within --duration keep it; 0 answers (or no offline rate) keeps --duration everywhere."""
+    from types import SimpleNamespace
+
+    from benchmarks.serving_windows import cell_seconds
+
+    args = SimpleNamespace(duration=8, cell_answers=3)
+    assert cell_seconds(args, 32, 256, 800.0) == 31
+    assert cell_seconds(args, 32, 64, 800.0) == 8  # 7.68 s
+    assert cell_seconds(args, 1, 256, 800.0) == 8
+    assert cell_seconds(args, 32, 256, 2400.0) == 11  # a CPU three times as fast
+    assert cell_seconds(SimpleNamespace(duration=8, cell_answers=0), 32, 256, 800.0) == 8
+    assert cell_seconds(args, 32, 256, 0.0) == 8
+
+
+def test_the_page_names_the_cells_that_lasted_longer_and_why(tmp_path):
+    from benchmarks.report_serving import windows
+
+    rows = [{"size": 1, "concurrency": 256, "seconds": 8}, {"size": 32, "concurrency": 64, "seconds": 8},
+            {"size": 32, "concurrency": 256, "seconds": 31}]
+    text = windows({"duration_s": 8, "cell_answers": 3, "rows": rows})
+    assert text.startswith("8 s per cell, longer where each client would get fewer than 3 answers")
+    assert text.endswith(": 32 sentences x 256 clients 31 s")
+    assert windows({"duration_s": 8, "rows": [{"size": 1, "concurrency": 1}]}) == "8 s per cell"  # older runs
 
 
 def test_a_ratio_next_to_its_bound_shows_which_side_it_is_on():
