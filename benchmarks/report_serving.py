@@ -14,24 +14,17 @@ from __future__ import annotations
 from statistics import median
 
 from benchmarks.report_format import count, ms, plural, table
+from benchmarks.report_serving_aims import (
+    ONE_CLIENT_RATIO,
+    aims,
+    best_offline,
+    offline_at_turn,
+    offline_ratios,
+    pair_ratios,
+    route_ratios,
+    times,
+)
 from benchmarks.report_tables import Run
-
-# issue 23's aims: one-sentence requests from 64 clients at this share of offline on every CPU kind, and at the
-# second where the CPU is as fast as the 2-core Xeon (the page shows the offline rate to read that off); 32-sentence
-# requests from 16 clients on at this share; one client's p50 at most this many times in-process encode; p99 at 64
-# clients within this many rounds at the offline rate
-ONE_SENTENCE_SHARE_ANY, ONE_SENTENCE_SHARE = 0.60, 0.70
-BATCH_SHARE, ONE_CLIENT_RATIO, P99_ROUNDS = 0.85, 1.3, 4
-
-
-def best_offline(d: dict) -> float:
-    """The run's best offline rate: its best pass at the start and the end, or a cell's turn if that was faster."""
-    return max([d["offline"]["sent_per_s"], *offline_at_turn(d).values()])
-
-
-def offline_at_turn(d: dict) -> dict[tuple[int, int], float]:
-    """{(sentences a request, clients): the offline rate of the probe's turn at that cell} (empty in older runs)."""
-    return {(t["size"], t["concurrency"]): t["sent_per_s"] for t in d["offline"].get("turns", [])}
 
 
 def speed(r: dict) -> str:
@@ -133,6 +126,19 @@ def serving_body(run: Run) -> list[str]:
              for key in cells for i, p in enumerate(p for p in route if (p["system"], p["size"], p["concurrency"]) == key)]
             + [[system, str(size), str(c), "median", *([""] if turns else []), "", "",
                 times(median(route_ratios(route, system, size, c)))] for system, size, c in cells])]
+    if off := d["offline"].get("offline_pairs"):
+        cells = list(dict.fromkeys((p["system"], p["size"], p["concurrency"]) for p in off))
+        blocks += ["**Against in-process bulk `encode` where an aim names a share of offline, pairs of neighbouring "
+                   "turns** (after each such cell: one bulk pass of the probe and the server under the cell's load "
+                   "for the cell's seconds, the probe first in odd-numbered pairs; sentences/s and the server's share "
+                   "of the pass beside it):", table(
+            ["system", "sentences/request", "concurrency", "pair", "turn s", "server", "in-process", "share"],
+            [[p["system"], str(p["size"]), str(p["concurrency"]), str(i + 1), str(p["seconds"]),
+              count(p["sent_per_s"]), count(p["offline_sent_per_s"]),
+              f"{100 * p['sent_per_s'] / p['offline_sent_per_s']:.0f}%"]
+             for key in cells for i, p in enumerate(p for p in off if (p["system"], p["size"], p["concurrency"]) == key)]
+            + [[system, str(size), str(c), "median", "", "", "",
+                f"{100 * median(offline_ratios(d, system, size, c)):.0f}%"] for system, size, c in cells])]
     blocks += aims(d, rows)
     if s := d.get("soak"):
         blocks.append(f"Soak: {s['seconds']} s of mixed requests, {count(s['requests'])} requests, "
@@ -140,125 +146,6 @@ def serving_body(run: Run) -> list[str]:
                       f"first quarter, {count(s['rss_last_quarter_mb'])} MB in the last, "
                       f"{count(s['rss_max_mb'])} MB overall.")
     return blocks
-
-
-def aims(d: dict, rows: list[dict]) -> list[str]:
-    """Issue 23's aims for each SDK server of the run: the figure against each offline reference, and whether
-    it is met against both, against the neighbouring pass only, or not."""
-    ceiling, near, one = best_offline(d), offline_at_turn(d), d["offline"].get("one_p50_ms")
-    naive = {(r["size"], r["concurrency"]): r["sent_per_s"] for r in rows if r["system"] == "naive"}
-    out = []
-    for system in dict.fromkeys(r["system"] for r in rows if r["system"].startswith("sdk")):
-        mine = [r for r in rows if r["system"] == system]
-
-        def shares(cells: list[dict]) -> tuple[float, float | None]:
-            """The lowest share of offline among ``cells``: (of the ceiling, of the neighbouring passes)."""
-            low = min(r["sent_per_s"] / ceiling for r in cells)
-            turns = [r["sent_per_s"] / near[(r["size"], r["concurrency"])] for r in cells
-                     if (r["size"], r["concurrency"]) in near]
-            return low, (min(turns) if len(turns) == len(cells) else None)
-
-        def verdict(pair: tuple[float, float | None], aim: float) -> str:
-            return verdict_of(pair[0] >= aim, None if pair[1] is None else pair[1] >= aim)
-
-        def pct(pair: tuple[float, float | None]) -> str:
-            return f"{100 * pair[0]:.0f}%" + (f" ({100 * pair[1]:.0f}% of its turn)" if pair[1] is not None else "")
-
-        c64 = [r for r in mine if r["size"] == 1 and r["concurrency"] == 64]
-        big = [r for r in mine if r["size"] == 32 and r["concurrency"] >= 16]
-        c1 = [r for r in mine if r["size"] == 1 and r["concurrency"] == 1]
-        few = [r for r in mine if r["concurrency"] < 16 and (r["size"], r["concurrency"]) in naive]
-        judged: dict[str, tuple[str, str] | None] = {  # aim: (this run, verdict), None where not measured
-            f"64 clients x 1 sentence, >= {ONE_SENTENCE_SHARE_ANY:.0%} of offline (every CPU kind)":
-                (pct(pair := shares(c64)), verdict(pair, ONE_SENTENCE_SHARE_ANY)) if c64 else None,
-            f"64 clients x 1 sentence, >= {ONE_SENTENCE_SHARE:.0%} of offline (a CPU as fast as the 2-core Xeon)":
-                (pct(pair := shares(c64)), verdict(pair, ONE_SENTENCE_SHARE)) if c64 else None,
-            f"32 sentences from 16 clients on, >= {BATCH_SHARE:.0%} (its lowest cell against each reference)":
-                (pct(pair := shares(big)), verdict(pair, BATCH_SHARE)) if big else None,
-            f"one client's p50, <= {ONE_CLIENT_RATIO}x in-process": one_client(d, system, c1, one),
-            "below 16 clients, at least the FastAPI route's rate":
-                against_route(d, system, few, naive) if few else None,
-            f"p99 at 64 clients x 1 sentence, <= {P99_ROUNDS} rounds at the offline rate":
-                p99_within(c64[0]["p99_ms"], ceiling, near.get((1, 64))) if c64 else None,
-        }
-        rows_out = [[aim, *(got or ("not measured in this run", "-"))] for aim, got in judged.items()]
-        errors = sum(r["errors"] for r in mine)
-        rows_out.append(["no errors", f"{errors} errors", "met" if errors == 0 else "not met"])
-        out += [f"**Issue 23's aims, `{system}`** (computed from this file):", table(["aim", "this run", "verdict"],
-                                                                                     rows_out)]
-    return out
-
-
-def pair_ratios(pairs: list[dict], system: str) -> list[float]:
-    """For each pair of the system, its one-client p50 divided by the in-process p50 of the same pair."""
-    return [p["p50_ms"] / p["in_process_p50_ms"] for p in pairs if p["system"] == system]
-
-
-def one_client(d: dict, system: str, c1: list[dict], one: float | None) -> tuple[str, str] | None:
-    """(one client's ratio to in-process encode, verdict): judged on the median ratio of the pairs of short turns
-    where the run has them (a ratio of neighbours in time), else on the one-client cell."""
-    cell = c1[0]["p50_ms"] / one if one is not None and c1 else None
-    if ratios := pair_ratios(d["offline"].get("one_pairs", []), system):
-        ratio = median(ratios)
-        text = (f"{times(ratio, ONE_CLIENT_RATIO)} (median of {plural(len(ratios), 'pair')}: "
-                f"{min(ratios):.2f}-{max(ratios):.2f}x"
-                + (f"; the cell {cell:.2f}x)" if cell is not None else ")"))
-        return text, "met" if ratio <= ONE_CLIENT_RATIO else "not met"
-    if cell is None:
-        return None
-    return f"{cell:.2f}x", "met" if cell <= ONE_CLIENT_RATIO else "not met"
-
-
-def route_ratios(route: list[dict], system: str, size: int, concurrency: int) -> list[float]:
-    """For each pair of the system at one cell, its rate divided by the FastAPI route's in the same pair."""
-    return [p["sent_per_s"] / p["naive_sent_per_s"] for p in route
-            if (p["system"], p["size"], p["concurrency"]) == (system, size, concurrency)]
-
-
-def against_route(d: dict, system: str, few: list[dict], naive: dict[tuple[int, int], float]) -> tuple[str, str]:
-    """(the server against the FastAPI route below 16 clients, verdict): judged at each cell on the median ratio of
-    its pairs of neighbouring turns where the run has them (the cell's own figures given beside), else on the cells."""
-    route = d["offline"].get("route_pairs", [])
-    medians = {(r["size"], r["concurrency"]): median(x) for r in few
-               if (x := route_ratios(route, system, r["size"], r["concurrency"]))}
-    if len(medians) < len({(r["size"], r["concurrency"]) for r in few}):  # a cell run twice has one median
-        return behind_naive(few, naive)
-    cells = "; ".join(f"{size} x c={c}: {times(m)}" for (size, c), m in medians.items())
-    behind = behind_naive(few, naive)[0]
-    text = f"medians of the pairs {cells} (the cells alone: {behind})"
-    return text, "met" if all(m >= 1.0 for m in medians.values()) else "not met"
-
-
-def times(m: float, bound: float = 1.0) -> str:
-    """A ratio to two places, or to as many more (up to six) as it takes not to read as ``bound`` when it is not: a
-    median of 0.99993 read "1.00x" beside "not met", hiding which side of the bound decided the verdict."""
-    places = 2
-    while places < 6 and m != bound and f"{m:.{places}f}" == f"{bound:.{places}f}":
-        places += 1
-    return f"{m:.{places}f}x"
-
-
-def behind_naive(few: list[dict], naive: dict[tuple[int, int], float]) -> tuple[str, str]:
-    """(the cells where the SDK server was behind the FastAPI route, verdict)."""
-    behind = [f"{r['size']} x c={r['concurrency']}: {count(r['sent_per_s'])} against "
-              f"{count(naive[(r['size'], r['concurrency'])])}" for r in few
-              if r["sent_per_s"] < naive[(r["size"], r["concurrency"])]]
-    return ("behind in " + "; ".join(behind), "not met") if behind else (f"ahead in {plural(len(few), 'cell')}", "met")
-
-
-def p99_within(p99: float, ceiling: float, near: float | None) -> tuple[str, str]:
-    """(p99 against the bound of ``P99_ROUNDS`` rounds of 64 sentences at the offline rate, verdict)."""
-    bound, at_turn = 1000 * 64 / ceiling * P99_ROUNDS, None if near is None else 1000 * 64 / near * P99_ROUNDS
-    text = f"{ms(p99)} ms (bound {ms(bound)} ms" + (f"; {ms(at_turn)} ms at its turn)" if at_turn else ")")
-    return text, verdict_of(p99 <= bound, None if at_turn is None else p99 <= at_turn)
-
-
-def verdict_of(by_best: bool, by_turn: bool | None) -> str:
-    """The verdict on an aim, held (or not) against the run's best pass and against the pass at its turn (None:
-    the run has no turns): met only when it holds against both."""
-    if by_turn is None or by_best == by_turn:
-        return "met" if by_best else "not met"
-    return "met against the best pass only" if by_best else "met at its turn only"
 
 
 def head_of_line_body(run: Run) -> list[str]:

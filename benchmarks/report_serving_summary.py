@@ -14,7 +14,7 @@ from __future__ import annotations
 from statistics import median
 
 from benchmarks.report_format import count, plural, table
-from benchmarks.report_serving import ONE_CLIENT_RATIO, best_offline, pair_ratios, times
+from benchmarks.report_serving_aims import ONE_CLIENT_RATIO, best_offline, pair_ratios, times
 from benchmarks.report_tables import Run, cpu_text
 
 NAME = "serving-summary.md"

