@@ -24,14 +24,17 @@ all-MiniLM-L6-v2:
 
 After each cell below 16 clients, ``--route-pairs`` pairs of neighbouring short turns of each SDK server and the
 FastAPI route give the ratio of their rates that the aim "at least as fast as the route below 16 clients" is judged
-on (benchmarks/serving_pairs.py).
+on (benchmarks/serving_pairs.py). After each cell whose share of offline an aim names (one sentence from 64 clients,
+32 sentences from 16 clients on), ``--offline-pairs`` pairs of neighbouring turns of ``sdk`` and one in-process bulk
+pass give the share those aims are judged on. A cell lasts ``--duration``, or longer where a client would get fewer
+than ``--cell-answers`` answers in it at the offline rate (benchmarks/serving_windows.py).
 
 Reports sentences/s, requests/s, p50/p95/p99 latency and errors per cell; for the SDK servers, their
 own account of a request (queue wait, rounds, batch sizes) and the CPU a request split into event
 loop, tokenisation, inference and load generator (benchmarks/loadgen.py). Writes JSON to
 benchmarks/results/ and prints its tables; ``python benchmarks/report.py`` makes the docs' page and plots.
 
-    python benchmarks/serving.py --systems sdk naive              # ~8 minutes
+    python benchmarks/serving.py --systems sdk naive
     python benchmarks/serving.py --systems sdk sdk-baseline --baseline /tmp/before --sizes 1
     python benchmarks/serving.py --systems sdk --soak 120         # memory over a long mixed run
 """
@@ -195,7 +198,7 @@ def main() -> int:
     p.add_argument("--duration", type=int, default=8, help="seconds of load per cell (longer where --cell-answers "
                    "asks it)")
     p.add_argument("--cell-answers", type=int, default=3, help="a cell lasts long enough for each client to get "
-                   "about this many answers at the first offline pass's rate (0: --duration only): wrk sees no latency "
+                   "about this many answers at the offline rate measured at the start (0: --duration only): wrk sees no latency "
                    "longer than its window, and counts no request still running at its end")
     p.add_argument("--threads", type=int, default=default_threads(), help="inference threads (SDK systems)")
     p.add_argument("--offline-passes", type=int, default=2, help="bulk passes of the in-process probe at each cell "

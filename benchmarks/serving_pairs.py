@@ -97,6 +97,7 @@ def offline_pairs(probe: Probe, servers: list[Server], args: argparse.Namespace,
             else:
                 r = wrk(server.url + server.path, args.bodies[size], concurrency, seconds)
                 pair["sent_per_s"] = r["requests"] * size / (r["duration_us"] / 1e6)
+                pair["errors"] = sum(int(r[k]) for k in r if k.startswith("errors_"))  # wrk counts them as requests
         pairs.append(pair)
         print(f"  {size} x c={concurrency}, offline pair {i + 1}: {server.system} {pair['sent_per_s']:.0f}, in-process "
               f"{pair['offline_sent_per_s']:.0f} sentences/s "
