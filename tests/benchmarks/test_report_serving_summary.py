@@ -25,6 +25,7 @@ def run_with(date: str, model: str, best: float, shares: dict[tuple[str, int], f
         if row["concurrency"] == 64 and (row["system"], row["size"]) in shares:
             row["sent_per_s"] = shares[(row["system"], row["size"])]
     data["offline"]["one_pairs"] = [{"system": "sdk", "p50_ms": s, "in_process_p50_ms": i} for s, i in pairs]
+    data["offline"].pop("offline_pairs", None)  # runs before them; a test adds its own
     return data
 
 
@@ -65,6 +66,18 @@ def test_a_run_without_pairs_gives_its_cell_and_a_ratio_near_the_bound_shows_whi
     [row] = summary(tmp_path, {"serving-test.json": data})
     assert row[10] == "1.30004x (the cell)"
     assert row[7] == "-"  # no infinity cell at 64 clients
+
+
+def test_a_cell_with_pairs_against_in_process_passes_gives_their_median_share_beside_it(tmp_path):
+    """The aims are judged on the pairs where a run has them: the summary gives their median beside the cell's share
+    of the best pass (a slow spell's cell read 65 % where its pairs read 91 %); cells without pairs give the share."""
+    data = run_with("2031-01-01", "Test CPU", 1000.0, {("sdk", 32): 650.0}, [])
+    data["offline"]["offline_pairs"] = [
+        {"system": "sdk", "size": 32, "concurrency": 64, "seconds": 8, "sent_per_s": s, "offline_sent_per_s": 800.0}
+        for s in (728.0, 640.0, 760.0)]  # 91 %, 80 %, 95 %
+    [row] = summary(tmp_path, {"serving-test.json": data})
+    assert row[8] == "65% (650); pairs 91%"
+    assert ";" not in row[4] and ";" not in row[9]  # the server's one-sentence cell and the route's: no pairs
 
 
 def test_runs_without_the_route_are_left_out_and_none_left_writes_no_page(tmp_path):
