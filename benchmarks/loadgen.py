@@ -43,6 +43,11 @@ def wrk(url: str, bodies: Path, concurrency: int, duration: float) -> dict[str, 
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "cpu_s": cpu}
 
 
+def wrk_errors(r: dict[str, float]) -> int:
+    """Every kind of error wrk counted in ``r`` (connect, read, write, status, timeout)."""
+    return sum(int(r[k]) for k in r if k.startswith("errors_"))
+
+
 def tree_rss_mb(proc: psutil.Process) -> float:
     procs = [proc, *proc.children(recursive=True)]
     return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20

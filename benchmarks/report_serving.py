@@ -38,7 +38,7 @@ def windows(d: dict) -> str:
     if not longer:
         return f"{d['duration_s']} s per cell"
     return (f"{d['duration_s']} s per cell, longer where each client would get fewer than {d['cell_answers']} "
-            "answers at the first offline pass's rate (a latency beyond the window is never seen): "
+            "answers at the offline rate measured at the start (a latency beyond the window is never seen): "
             + ", ".join(f"{plural(size, 'sentence')} x {c} clients {s} s" for (size, c), s in sorted(longer.items())))
 
 

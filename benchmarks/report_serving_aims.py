@@ -21,6 +21,14 @@ from benchmarks.report_format import count, ms, plural, table
 # clients within this many rounds at the offline rate
 ONE_SENTENCE_SHARE_ANY, ONE_SENTENCE_SHARE = 0.60, 0.70
 BATCH_SHARE, ONE_CLIENT_RATIO, P99_ROUNDS = 0.85, 1.3, 4
+# the cells those shares are named for: (sentences a request, clients), and 32-sentence requests from 16 clients on
+ONE_SENTENCE_CELL, BATCH_SIZE, BATCH_FROM = (1, 64), 32, 16
+
+
+def judged_on_offline(size: int, concurrency: int) -> bool:
+    """Whether an aim names a share of offline for this cell: 64 clients of one sentence, 32 sentences from 16
+    clients on (the cells the benchmark pairs with in-process bulk passes)."""
+    return (size, concurrency) == ONE_SENTENCE_CELL or (size == BATCH_SIZE and concurrency >= BATCH_FROM)
 
 
 def best_offline(d: dict) -> float:
@@ -64,8 +72,8 @@ def aims(d: dict, rows: list[dict]) -> list[str]:
             return (f"{percent(m, aim)} (median of its pairs with in-process bulk passes, lowest at {size} x c={c}; "
                     f"the cells alone: {alone})", "met" if m >= aim else "not met")
 
-        c64 = [r for r in mine if r["size"] == 1 and r["concurrency"] == 64]
-        big = [r for r in mine if r["size"] == 32 and r["concurrency"] >= 16]
+        c64 = [r for r in mine if (r["size"], r["concurrency"]) == ONE_SENTENCE_CELL]
+        big = [r for r in mine if r["size"] == BATCH_SIZE and judged_on_offline(r["size"], r["concurrency"])]
         c1 = [r for r in mine if r["size"] == 1 and r["concurrency"] == 1]
         few = [r for r in mine if r["concurrency"] < 16 and (r["size"], r["concurrency"]) in naive]
         judged: dict[str, tuple[str, str] | None] = {  # aim: (this run, verdict), None where not measured
@@ -92,8 +100,7 @@ def aims(d: dict, rows: list[dict]) -> list[str]:
 
 def offline_ratios(d: dict, system: str, size: int, concurrency: int) -> list[float]:
     """For each pair of the system at one cell, its rate divided by the in-process bulk pass of the same pair."""
-    return [p["sent_per_s"] / p["offline_sent_per_s"] for p in d["offline"].get("offline_pairs", [])
-            if (p["system"], p["size"], p["concurrency"]) == (system, size, concurrency)]
+    return cell_ratios(d["offline"].get("offline_pairs", []), system, size, concurrency, "offline_sent_per_s")
 
 
 def percent(m: float, bound: float) -> str:
@@ -127,7 +134,12 @@ def one_client(d: dict, system: str, c1: list[dict], one: float | None) -> tuple
 
 def route_ratios(route: list[dict], system: str, size: int, concurrency: int) -> list[float]:
     """For each pair of the system at one cell, its rate divided by the FastAPI route's in the same pair."""
-    return [p["sent_per_s"] / p["naive_sent_per_s"] for p in route
+    return cell_ratios(route, system, size, concurrency, "naive_sent_per_s")
+
+
+def cell_ratios(pairs: list[dict], system: str, size: int, concurrency: int, reference: str) -> list[float]:
+    """For each pair of the system at one cell, its rate (``sent_per_s``) divided by the pair's ``reference``."""
+    return [p["sent_per_s"] / p[reference] for p in pairs
             if (p["system"], p["size"], p["concurrency"]) == (system, size, concurrency)]
 
 

@@ -67,9 +67,11 @@ from benchmarks.loadgen import (  # noqa: E402
     tree_rss_mb,
     write_bodies,
     wrk,
+    wrk_errors,
 )
+from benchmarks.report_serving_aims import judged_on_offline  # noqa: E402
 from benchmarks.report_tables import load_run, page  # noqa: E402
-from benchmarks.serving_pairs import judged_on_offline, offline_pairs, one_client_pairs, route_pairs  # noqa: E402
+from benchmarks.serving_pairs import offline_pairs, one_client_pairs, route_pairs  # noqa: E402
 from benchmarks.serving_soak import soak  # noqa: E402
 from benchmarks.serving_systems import (  # noqa: E402
     INFINITY,
@@ -91,7 +93,7 @@ def cell(server: Server, args: argparse.Namespace, size: int, c: int, seconds: i
     r = wrk(server.url + server.path, args.bodies[size], c, seconds)
     m1, cpu1 = server_metrics(server.url), thread_cpu(server.ps)
     secs = r["duration_us"] / 1e6
-    errors = sum(int(r[k]) for k in r if k.startswith("errors_"))
+    errors = wrk_errors(r)
     row: dict[str, object] = {
         "system": server.system, "size": size, "concurrency": c, "seconds": seconds, "requests": r["requests"],
         "req_per_s": r["requests"] / secs, "sent_per_s": r["requests"] * size / secs,

@@ -19,7 +19,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from benchmarks.loadgen import wrk
+from benchmarks.loadgen import wrk, wrk_errors
 from benchmarks.serving_systems import Server, settle
 
 if TYPE_CHECKING:
@@ -71,12 +71,6 @@ def route_pairs(servers: list[Server], args: argparse.Namespace, size: int, conc
     return pairs
 
 
-def judged_on_offline(size: int, concurrency: int) -> bool:
-    """Whether issue 23 names a share of offline for this cell: 64 clients of one sentence, 32 sentences from 16
-    clients on."""
-    return (size, concurrency) == (1, 64) or (size == 32 and concurrency >= 16)
-
-
 def offline_pairs(probe: Probe, servers: list[Server], args: argparse.Namespace, size: int, concurrency: int,
                   seconds: int) -> list[dict[str, object]]:
     """The server (system ``sdk``) against in-process bulk ``encode`` at one cell: ``--offline-pairs`` pairs of
@@ -85,9 +79,10 @@ def offline_pairs(probe: Probe, servers: list[Server], args: argparse.Namespace,
     sentences read 612-831 sentences/s, and the FastAPI route ran 769 sentences/s in the cell where the server ran 551
     and the probe's turn 612: a share against a pass a minute away says as much about the spell as the server."""
     server = next((s for s in servers if s.system == "sdk"), None)
+    if server is None:
+        return []
     pairs: list[dict[str, object]] = []
-    for i in range(args.offline_pairs if server is not None else 0):
-        assert server is not None
+    for i in range(args.offline_pairs):
         pair: dict[str, object] = {"system": server.system, "size": size, "concurrency": concurrency,
                                    "seconds": seconds}
         for turn in ("probe", "server") if i % 2 == 0 else ("server", "probe"):
@@ -97,7 +92,7 @@ def offline_pairs(probe: Probe, servers: list[Server], args: argparse.Namespace,
             else:
                 r = wrk(server.url + server.path, args.bodies[size], concurrency, seconds)
                 pair["sent_per_s"] = r["requests"] * size / (r["duration_us"] / 1e6)
-                pair["errors"] = sum(int(r[k]) for k in r if k.startswith("errors_"))  # wrk counts them as requests
+                pair["errors"] = wrk_errors(r)  # wrk counts them as requests
         pairs.append(pair)
         print(f"  {size} x c={concurrency}, offline pair {i + 1}: {server.system} {pair['sent_per_s']:.0f}, in-process "
               f"{pair['offline_sent_per_s']:.0f} sentences/s "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.loadgen import tree_rss_mb, wrk
+from benchmarks.loadgen import tree_rss_mb, wrk, wrk_errors
 from benchmarks.serving_systems import PORTS, server_command, wait_up
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def soak(args: argparse.Namespace, sentences: list[str]) -> dict[str, object]:
         proc.wait(timeout=60)
     rss = [m for _, m in samples]
     quarter = max(1, len(rss) // 4)
-    errors = sum(int(r[k]) for k in r if k.startswith("errors_"))
+    errors = wrk_errors(r)
     return {"seconds": args.soak, "requests": r["requests"], "errors": errors, "wrk": r,
             "rss_first_quarter_mb": max(rss[:quarter]), "rss_last_quarter_mb": max(rss[-quarter:]),
             "rss_max_mb": max(rss), "samples": samples}
